@@ -1,0 +1,116 @@
+/**
+ * Config sections and rules shared by relay.yaml and agent.yaml: log level,
+ * heartbeat, stream window, tunnel maps, path allow-lists, CIDR lists, and
+ * the final deep freeze.
+ */
+import { dirname, resolve } from 'node:path';
+import { Problems, Section, isPlainObject } from './schema-check.js';
+import { CidrList, parseCidr, parseHostPort, formatDuration, type HostPort } from './units.js';
+import { allowPath, duration, oneOf, size, tunnelName } from './values.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LogConfig {
+  readonly level: LogLevel;
+}
+
+export interface HeartbeatConfig {
+  /** ms between pings. */
+  readonly interval: number;
+  /** ms without any frame before the connection is considered dead. */
+  readonly timeout: number;
+}
+
+/** Default flow-control window per stream, and its bounds. */
+export const STREAM_WINDOW = { default: 256 * 1024, min: 16 * 1024, max: 16 * 1024 * 1024 } as const;
+
+export const DEFAULT_AGENT_PATH = '/_ctbridge/agent';
+
+export interface ParseConfigOptions {
+  /** Directory relative file paths resolve against (default: the config file's directory). */
+  baseDir?: string;
+}
+
+/** Start a pass over a config object: its problems and root section. */
+export function beginParse(obj: unknown, file: string, options: ParseConfigOptions, rootKeys: readonly string[]): Section {
+  const problems = new Problems(file, options.baseDir ?? dirname(resolve(file)));
+  const root = new Section(problems, '', obj, rootKeys);
+  // Nothing else is worth saying about a file that is not a mapping.
+  if (obj !== undefined && obj !== null && !isPlainObject(obj)) problems.throwIfAny();
+  return root;
+}
+
+/** End a pass: throw every problem found, or return the config deeply frozen. */
+export function finishParse<T>(root: Section, config: T): T {
+  root.problems.throwIfAny();
+  return deepFreeze(config);
+}
+
+export function parseLog(root: Section): LogConfig {
+  return { level: root.section('log', ['level']).get('level', oneOf(LOG_LEVELS), 'info') };
+}
+
+export function parseHeartbeat(root: Section): HeartbeatConfig {
+  const s = root.section('heartbeat', ['interval', 'timeout']);
+  const interval = s.get('interval', duration(), 10_000);
+  const timeout = s.get('timeout', duration(), 30_000);
+  if (timeout <= interval) {
+    s.fail('timeout', `expected a duration longer than heartbeat.interval (${formatDuration(interval)}), got ${formatDuration(timeout)}`);
+  }
+  return { interval, timeout };
+}
+
+export function parseStreamWindow(root: Section): number {
+  return root.get('streamWindow', size({ min: STREAM_WINDOW.min, max: STREAM_WINDOW.max }), STREAM_WINDOW.default);
+}
+
+/** `host:port` (IPv6 as `[::1]:8080`). */
+export const hostPort = (v: unknown): HostPort => parseHostPort(v);
+
+/** `allowPaths`: undefined when absent (everything allowed). */
+export function parseAllowPaths(s: Section): readonly string[] | undefined {
+  return s.list('allowPaths', allowPath, '["/ct/ctregister.asp", "/api/"]');
+}
+
+/** A list of CIDRs; `def` when absent. */
+export function parseCidrList(s: Section, key: string, def: CidrList): CidrList;
+export function parseCidrList(s: Section, key: string): CidrList | undefined;
+export function parseCidrList(s: Section, key: string, def?: CidrList): CidrList | undefined {
+  const cidrs = s.list(key, parseCidr, '["10.0.0.0/8", "2001:db8::/32"]');
+  return cidrs === undefined ? def : new CidrList(cidrs);
+}
+
+/**
+ * `tunnels:` — a map of DNS-label names to sections parsed by `parseOne`.
+ * Returns a null-prototype record so names like "constructor" look up safely.
+ */
+export function parseTunnels<T>(
+  root: Section,
+  parseOne: (name: string, tunnels: Section) => T,
+  options: { required: boolean; example: string },
+): Record<string, T> {
+  const tunnels = root.section('tunnels', null);
+  const out = Object.create(null) as Record<string, T>;
+  const names = tunnels.names();
+  if (options.required && names.length === 0 && !root.problems.errors.some((e) => e.key === 'tunnels')) {
+    root.fail('tunnels', `missing; expected at least one tunnel, such as ${options.example}`);
+  }
+  for (const name of names) {
+    if (tunnels.check(tunnels.key(name), name, tunnelName) === undefined) continue;
+    out[name] = parseOne(name, tunnels);
+  }
+  return out;
+}
+
+/** Freeze plain objects and arrays recursively (class instances such as CidrList freeze themselves). */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (Array.isArray(value) || proto === Object.prototype || proto === null) {
+      Object.freeze(value);
+      for (const child of Object.values(value)) deepFreeze(child);
+    }
+  }
+  return value;
+}

@@ -1,0 +1,87 @@
+/**
+ * Short human summaries of a loaded config for `verify` commands. Secrets
+ * (JWT secret, agent token, proxy and target credentials) are masked.
+ */
+import type { AgentConfig, AgentTunnelConfig } from './agent-config.js';
+import type { RelayConfig } from './relay-config.js';
+import type { RelayTunnelConfig } from './relay-tunnels.js';
+import { formatDuration, formatHostPort, formatSize } from './units.js';
+import { redactUrl } from './values.js';
+
+const MASK = '****';
+
+function restrictions(t: { allowPaths: readonly string[] | undefined }, extra: string[] = []): string[] {
+  const out = [...extra];
+  if (t.allowPaths) out.push(`${t.allowPaths.length} allowed path${t.allowPaths.length === 1 ? '' : 's'}`);
+  return out;
+}
+
+function relayTunnel(t: RelayTunnelConfig): string {
+  const parts: string[] = [t.kind];
+  if (t.clientTracker) parts.push(`rpc ${redactUrl(t.clientTracker.rpcUrl)}`);
+  if (t.allowFrom) parts.push(`from ${t.allowFrom.toString() || 'nowhere'}`);
+  return `${t.name} (${restrictions(t, parts).join(', ')})`;
+}
+
+export function describeRelayConfig(cfg: RelayConfig): string {
+  const { auth, limits, timeouts } = cfg;
+  const wsBase = cfg.publicUrl.replace(/^http/, 'ws');
+  const verify = auth.publicKey
+    ? `${auth.publicKey.format === 'jwks' ? 'JWKS' : 'public key'} ${auth.publicKey.file} (EdDSA/ES256)`
+    : `HS256 shared secret ${MASK}${auth.secretSource === 'env' ? ' (from CTBRIDGE_JWT_SECRET)' : ''}`;
+  const tunnels = Object.values(cfg.tunnels);
+  return [
+    `relay config ${cfg.file}`,
+    `listen: ${formatHostPort(cfg.listen)} (${cfg.tls ? `https, cert ${cfg.tls.cert.file}` : 'http'})`,
+    `public URL: ${cfg.publicUrl}`,
+    `agent endpoint: ${wsBase}${cfg.agentPath}`,
+    `host routing: ${cfg.baseDomain ? `<tunnel>.${cfg.baseDomain}` : 'off'}`,
+    `auth: ${verify}; audience ${auth.audience}, issuer ${auth.issuer}${auth.privateKey ? `; signing key ${auth.privateKey.file}` : ''}`,
+    `trusted proxies: ${cfg.trustedProxies.toString() || 'none'}`,
+    `limits: request body ${formatSize(limits.maxRequestBody)}, response body ${
+      limits.maxResponseBody === 0 ? 'unlimited' : formatSize(limits.maxResponseBody)
+    }, headers ${formatSize(limits.maxHeaderSize)}, ${limits.maxStreamsPerAgent} streams per agent`,
+    `timeouts: request ${formatDuration(timeouts.request)}, idle ${formatDuration(timeouts.idle)}, handshake ${formatDuration(
+      timeouts.handshake,
+    )}, shutdown grace ${formatDuration(timeouts.shutdownGrace)}`,
+    `heartbeat: every ${formatDuration(cfg.heartbeat.interval)}, timeout ${formatDuration(cfg.heartbeat.timeout)}`,
+    `log level: ${cfg.log.level}`,
+    `tunnels: ${tunnels.length ? tunnels.map(relayTunnel).join(', ') : 'none configured'}`,
+  ].join('\n');
+}
+
+function agentTunnel(t: AgentTunnelConfig): string {
+  const notes: string[] = [];
+  if (t.hostHeader.mode !== 'target') notes.push(`host header ${t.hostHeader.mode === 'literal' ? t.hostHeader.host : 'preserved'}`);
+  if (t.ca) notes.push(`ca ${t.ca.file}`);
+  if (!t.tlsVerify) notes.push('TLS verification off');
+  const all = restrictions(t, notes);
+  return `tunnel ${t.name} → ${redactUrl(t.target)}${all.length ? ` (${all.join(', ')})` : ''}`;
+}
+
+export function describeAgentConfig(cfg: AgentConfig): string {
+  const proxy =
+    cfg.proxy.mode === 'env'
+      ? 'from environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY)'
+      : cfg.proxy.mode === 'none'
+        ? 'none'
+        : redactUrl(cfg.proxy.url);
+  const lines = [
+    `agent config ${cfg.file}`,
+    `relay: ${cfg.relay}`,
+    `token: ${MASK}${cfg.tokenSource === 'env' ? ' (from CTBRIDGE_AGENT_TOKEN)' : ''}`,
+    `proxy: ${proxy}`,
+    ...(cfg.ca ? [`ca: ${cfg.ca.file}`] : []),
+    ...Object.values(cfg.tunnels).map(agentTunnel),
+  ];
+  if (cfg.egress) {
+    lines.push(`egress: listen ${formatHostPort(cfg.egress.listen)}, from ${cfg.egress.allowFrom.toString()}, max body ${formatSize(cfg.egress.maxBody)}`);
+  }
+  lines.push(
+    `timeouts: connect ${formatDuration(cfg.timeouts.connect)}, idle ${formatDuration(cfg.timeouts.idle)}, request ${formatDuration(
+      cfg.timeouts.request,
+    )}, shutdown grace ${formatDuration(cfg.timeouts.shutdownGrace)}`,
+    `log level: ${cfg.log.level}`,
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,57 @@
+/** Config files for relay and agent: load, validate, defaults, env overrides, freeze. */
+export { loadAgentConfig, loadRelayConfig, readConfigFile } from './load.js';
+export {
+  DEFAULT_RELAY_LISTEN,
+  parseRelayConfig,
+  type RelayConfig,
+  type RelayLimits,
+  type RelayTimeouts,
+  type RelayTlsConfig,
+} from './relay-config.js';
+export { JWT_SECRET_ENV, MIN_SECRET_LENGTH, type RelayAuthConfig } from './relay-auth.js';
+export {
+  CT_VALIDATION_MODES,
+  REGISTRATION_URL_ELEMENTS,
+  TUNNEL_KINDS,
+  type ClientTrackerConfig,
+  type CtValidationMode,
+  type RegistrationUrlElement,
+  type RelayTunnelConfig,
+  type TunnelKind,
+} from './relay-tunnels.js';
+export {
+  AGENT_TOKEN_ENV,
+  parseAgentConfig,
+  type AgentConfig,
+  type AgentEgressConfig,
+  type AgentProxyConfig,
+  type AgentTimeouts,
+  type AgentTunnelConfig,
+  type HostHeaderPolicy,
+} from './agent-config.js';
+export {
+  DEFAULT_AGENT_PATH,
+  LOG_LEVELS,
+  STREAM_WINDOW,
+  type HeartbeatConfig,
+  type LogConfig,
+  type LogLevel,
+  type ParseConfigOptions,
+} from './common.js';
+export type { LoadedPublicKey, LoadedText } from './files.js';
+export { describeAgentConfig, describeRelayConfig } from './describe.js';
+export {
+  CidrList,
+  MAX_CONFIG_DURATION_MS,
+  MAX_TIMER_MS,
+  ValueError,
+  formatDuration,
+  formatHostPort,
+  formatSize,
+  parseCidr,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+  type Cidr,
+  type HostPort,
+} from './units.js';
