@@ -1,0 +1,96 @@
+/**
+ * The relay process: one public HTTP(S) listener that serves agents'
+ * WebSocket connections on `agentPath` and everything else as tunnel traffic.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { formatHostPort, type RelayConfig } from '../src/config/index.js';
+import type { Logger } from '../src/log.js';
+import { CloseCode } from '../src/protocol.js';
+import { createTokenVerifier } from '../src/token.js';
+import { AgentEndpoint } from './agent-endpoint.js';
+import { AgentRegistry } from './agent-registry.js';
+import { RequestHandler } from './request-handler.js';
+
+export interface RelayHandle {
+  /** Where the listener is bound (useful with port 0). */
+  readonly address: { host: string; port: number };
+  readonly registry: AgentRegistry;
+  /** Stop accepting, let in-flight requests finish up to the grace period, then close agents. */
+  close(): Promise<void>;
+}
+
+export async function startRelay(config: RelayConfig, log: Logger): Promise<RelayHandle> {
+  const { auth } = config;
+  const verifier = createTokenVerifier(auth.publicKey ? { publicKey: auth.publicKey.text } : { secret: auth.secret ?? '' }, {
+    issuer: auth.issuer,
+    audience: auth.audience,
+  });
+  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
+  const publicUrlFor = (tunnel: string): string => `${config.publicUrl}/t/${tunnel}/`;
+  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor });
+  const handler = new RequestHandler({ config, registry, log: log.child({ component: 'requests' }), encrypted: !!config.tls });
+
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: config.limits.maxHeaderSize,
+    keepAliveTimeout: 65_000,
+    requestTimeout: 0,
+    headersTimeout: 30_000,
+  };
+  const server = config.tls
+    ? https.createServer({ ...serverOptions, cert: config.tls.cert.text, key: config.tls.key.text })
+    : http.createServer(serverOptions);
+
+  server.on('request', (req, res) => {
+    if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ status: 'ok', agents: endpoint.sessionCount }));
+      return;
+    }
+    handler.handleRequest(req, res);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const path = req.url?.split('?')[0];
+    if (path === config.agentPath) endpoint.handleUpgrade(req, socket, head);
+    else handler.handleUpgrade(req, socket, head);
+  });
+  server.on('clientError', (err, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const address = { host: addr.address, port: addr.port };
+  log.info(
+    { listen: formatHostPort(address), publicUrl: config.publicUrl, agentPath: config.agentPath, tls: !!config.tls, tunnels: Object.keys(config.tunnels) },
+    'relay listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      log.info({ inFlight: handler.inFlight, graceMs: config.timeouts.shutdownGrace }, 'relay shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + config.timeouts.shutdownGrace;
+      while (handler.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (handler.inFlight > 0) log.warn({ inFlight: handler.inFlight }, 'grace period over: cutting requests still in flight');
+      endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
+      handler.destroyAgents();
+      server.closeAllConnections();
+      await closed;
+      log.info('relay stopped');
+    })());
+
+  return { address, registry, close };
+}
