@@ -28,7 +28,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     audience: auth.audience,
   });
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
-  const publicUrlFor = (tunnel: string): string => `${config.publicUrl}/t/${tunnel}/`;
+  let publicUrl = config.publicUrl;
+  const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
   const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor });
   const handler = new RequestHandler({ config, registry, log: log.child({ component: 'requests' }), encrypted: !!config.tls });
 
@@ -71,8 +72,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   });
   const addr = server.address() as AddressInfo;
   const address = { host: addr.address, port: addr.port };
+  // listen port 0 (tests, demo fallback): the default public URL names the port actually bound.
+  if (config.listen.port === 0) publicUrl = publicUrl.replace(/:0$/, `:${addr.port}`);
   log.info(
-    { listen: formatHostPort(address), publicUrl: config.publicUrl, agentPath: config.agentPath, tls: !!config.tls, tunnels: Object.keys(config.tunnels) },
+    { listen: formatHostPort(address), publicUrl, agentPath: config.agentPath, tls: !!config.tls, tunnels: Object.keys(config.tunnels) },
     'relay listening',
   );
 

@@ -21,6 +21,7 @@ import type { AgentRegistry } from './agent-registry.js';
 import { resolveForwarded, setForwardedHeaders } from './forwarded.js';
 import { routeRequest, type Route } from './routing.js';
 import { TunnelHttpAgent } from './tunnel-http-agent.js';
+import type { ExchangeContext, KindHandler, KindHandlerLookup } from './tunnel-kind.js';
 import { writeUpgradeError } from './upgrade-error.js';
 
 /** What the handler needs to know per request, kept off the hot path's allocations. */
@@ -33,6 +34,7 @@ interface Exchange {
   bytesIn: number;
   bytesOut: number;
   idleTimedOut: boolean;
+  kind: KindHandler | undefined;
 }
 
 export type TunnelPolicy = Pick<RelayTunnelConfig, 'name' | 'kind' | 'allowFrom' | 'allowPaths' | 'maxRequestBody' | 'timeouts'>;
@@ -42,6 +44,8 @@ export interface RequestHandlerOptions {
   registry: AgentRegistry;
   log: Logger;
   encrypted: boolean;
+  /** Tunnel kinds that see responses or format errors differently (clienttracker). */
+  kindHandler?: KindHandlerLookup;
 }
 
 const kExchange = Symbol('ctbridge.exchange');
@@ -77,7 +81,7 @@ export class RequestHandler {
     } catch (err) {
       const e = asCtbridgeError(err);
       this.opts.log.info({ requestId: id, tunnel: seen.tunnel, method: req.method, path: redactUrl(req.url ?? ''), status: e.status, code: e.code }, 'request refused');
-      sendError(res, e, { requestId: id, details: detailsFor(e, seen.tunnel) });
+      this.sendErrorFor(res, e, { requestId: id, tunnel: seen.tunnel ?? '', url: req.url ?? '' }, seen.tunnel ? this.opts.kindHandler?.(seen.tunnel) : undefined);
       return;
     }
     (req as WithExchange)[kExchange] = ex;
@@ -110,7 +114,13 @@ export class RequestHandler {
     this.proxy.web(
       req,
       res,
-      { target: TARGET, agent: this.agentFor(ex.route.tunnel), proxyTimeout: ex.policy.timeouts.idle, buffer: body },
+      {
+        target: TARGET,
+        agent: this.agentFor(ex.route.tunnel),
+        proxyTimeout: ex.policy.timeouts.idle,
+        buffer: body,
+        selfHandleResponse: ex.kind?.selfHandleResponse ?? false,
+      },
       (err) => this.fail(req, res, ex, this.classify(err, ex)),
     );
   };
@@ -169,7 +179,8 @@ export class RequestHandler {
     }
     setForwardedHeaders(req.headers, fwd);
     req.headers[REQUEST_ID_HEADER] = id;
-    return { id, route, policy, client: fwd.client, start: performance.now(), bytesIn: 0, bytesOut: 0, idleTimedOut: false };
+    const kind = this.opts.kindHandler?.(route.tunnel);
+    return { id, route, policy, client: fwd.client, start: performance.now(), bytesIn: 0, bytesOut: 0, idleTimedOut: false, kind };
   }
 
   private agentFor(tunnel: string): TunnelHttpAgent {
@@ -186,9 +197,11 @@ export class RequestHandler {
     if (ex) proxyReq.once('timeout', () => (ex.idleTimedOut = true));
   };
 
-  private readonly onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage): void => {
+  private readonly onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
     const ex = (req as WithExchange)[kExchange];
-    if (ex) proxyRes.on('data', (chunk: Buffer) => (ex.bytesOut += chunk.length));
+    if (!ex) return;
+    proxyRes.on('data', (chunk: Buffer) => (ex.bytesOut += chunk.length));
+    if (ex.kind?.selfHandleResponse) ex.kind.handleResponse?.(proxyRes, req, res, { requestId: ex.id, tunnel: ex.route.tunnel, url: ex.route.url });
   };
 
   private classify(err: Error, ex: Exchange): CtbridgeError {
@@ -208,9 +221,15 @@ export class RequestHandler {
       return;
     }
     (res as ServerResponse & { ctbError?: string }).ctbError = err.code;
-    sendError(res, err, { requestId: ex.id, details: detailsFor(err, ex.route.tunnel), headers: err.code === 'CTB_AGENT_BUSY' ? { 'retry-after': '1' } : undefined });
+    this.sendErrorFor(res, err, { requestId: ex.id, tunnel: ex.route.tunnel, url: ex.route.url }, ex.kind);
     req.unpipe();
     req.resume();
+  }
+
+  private sendErrorFor(res: ServerResponse, err: CtbridgeError, ctx: ExchangeContext, kind: KindHandler | undefined): void {
+    if (err.code === 'CTB_AGENT_BUSY') res.setHeader('retry-after', '1');
+    if (kind && !res.headersSent) kind.sendError(res, err, ctx);
+    else sendError(res, err, { requestId: ctx.requestId, details: detailsFor(err, ctx.tunnel || undefined) });
   }
 
   private logDone(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {

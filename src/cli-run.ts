@@ -1,0 +1,53 @@
+/** Long-running commands (relay, agent) and their `verify` twins. */
+import { startAgent } from '../agent/index.js';
+import { startRelay } from '../relay/index.js';
+import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig } from './config/index.js';
+import { createLogger, flushLogger, type Logger } from './log.js';
+
+export async function verifyRelay(file: string): Promise<void> {
+  const config = loadRelayConfig(file);
+  process.stdout.write(`${file}: OK\n${describeRelayConfig(config)}\n`);
+}
+
+export async function verifyAgent(file: string): Promise<void> {
+  const config = loadAgentConfig(file);
+  process.stdout.write(`${file}: OK\n${describeAgentConfig(config)}\n`);
+}
+
+export async function runRelay(file: string): Promise<void> {
+  const config = loadRelayConfig(file);
+  const log = createLogger({ level: config.log.level, name: 'relay' });
+  const relay = await startRelay(config, log);
+  onShutdown(log, () => relay.close());
+}
+
+export async function runAgent(file: string): Promise<void> {
+  const config = loadAgentConfig(file);
+  const log = createLogger({ level: config.log.level, name: 'agent' });
+  const agent = await startAgent(config, log);
+  onShutdown(log, () => agent.close());
+}
+
+/** SIGTERM/SIGINT: graceful close, then exit; a second signal exits at once. */
+export function onShutdown(log: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    close()
+      .then(() => flushLogger(log))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

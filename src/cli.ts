@@ -1,0 +1,63 @@
+/**
+ * `ctbridge` command line: relay, agent, token, verify, demo, check.
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+ */
+import { hideBin } from 'yargs/helpers';
+import yargs, { type Argv } from 'yargs';
+import { runAgent, runRelay, verifyAgent, verifyRelay } from './cli-run.js';
+import { issueToken } from './cli-token.js';
+import { isCtbridgeError } from './errors.js';
+
+const configOption = <T>(y: Argv<T>) =>
+  y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('ctbridge')
+    .usage('$0 <command>\n\nReverse-proxy bridge: a cloud relay reaches intranet HTTP services through an outbound WebSocket from an on-premise agent.')
+    .command(
+      'relay [action]',
+      'run the relay (cloud side); `relay verify` checks a config without starting',
+      (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
+      async (a) => (a.action === 'verify' ? verifyRelay(a.config) : runRelay(a.config)),
+    )
+    .command(
+      'agent [action]',
+      'run the agent (on-premise side); `agent verify` checks a config without starting',
+      (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
+      async (a) => (a.action === 'verify' ? verifyAgent(a.config) : runAgent(a.config)),
+    )
+    .command(
+      'token',
+      'issue an agent token (prints only the token)',
+      (y) =>
+        configOption(y)
+          .option('agent', { type: 'string', demandOption: true, describe: 'agent id (token subject), e.g. acme-1' })
+          .option('tunnels', { type: 'string', demandOption: true, describe: 'comma-separated tunnels the agent may serve' })
+          .option('ttl', { type: 'string', default: '365d', describe: 'lifetime, e.g. 30d, 12h' }),
+      async (a) => issueToken(a.config, a.agent, a.tunnels, a.ttl),
+    )
+    .command('demo', 'run a local relay, agent and sample intranet service together', {}, async () => {
+      const { runDemo } = await import('./demo.js');
+      await runDemo();
+    })
+    .demandCommand(1, 'name a command: relay, agent, token, demo')
+    .strict()
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`ctbridge: ${msg}\nRun "ctbridge --help" for usage.\n`);
+      process.exit(2);
+    })
+    .help()
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  if (isCtbridgeError(err)) {
+    process.stderr.write(`ctbridge: ${err.userMessage}\n`);
+    process.exit(err.code === 'CTB_CONFIG_INVALID' ? 2 : 1);
+  }
+  process.stderr.write(`ctbridge: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
+

@@ -1,0 +1,107 @@
+/**
+ * Starts real ctbridge processes through the CLI (bin/ctbridge.js) with
+ * generated config files, and follows their JSON log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const BIN = fileURLToPath(new URL('../../bin/ctbridge.js', import.meta.url));
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+export class CtbridgeProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  private waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const raw = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(raw) as LogLine;
+        } catch {
+          line = { msg: raw, unparsed: true };
+        }
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs = 15_000): Promise<LogLine> {
+    const fn = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;
+    const seen = this.lines.find(fn);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${this.name}: no log line matching ${String(match)} within ${timeoutMs} ms.\nstdout:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${this.stderr}`));
+      }, timeoutMs);
+      this.waiters.push({ match: fn, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+
+  /** Log lines after index `from` that match (for "this happened again" checks). */
+  countLogs(msg: string): number {
+    return this.lines.filter((l) => l.msg === msg).length;
+  }
+
+  get allOutput(): string {
+    return this.lines.map((l) => JSON.stringify(l)).join('\n') + this.stderr;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+const running = new Set<CtbridgeProcess>();
+
+export function runCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}): CtbridgeProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const p = new CtbridgeProcess(name, child);
+  running.add(p);
+  void p.exited.then(() => running.delete(p));
+  return p;
+}
+
+/** Kills whatever a test left running (afterEach/afterAll). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop('SIGKILL')));
+}
+
+/** Runs a CLI command to completion; returns exit code and output. */
+export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = runCli(args[0] ?? 'cli', args, env);
+  let stdout = '';
+  p.child.stdout!.on('data', (c: string) => (stdout += c));
+  const code = await p.exited;
+  return { code, stdout, stderr: p.stderr };
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'ctbridge-test-'));
+}
+
+export function writeYaml(dir: string, name: string, value: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, stringify(value));
+  return file;
+}
