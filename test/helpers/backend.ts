@@ -4,6 +4,7 @@
  * messages. Loopback only.
  */
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -13,6 +14,8 @@ export interface Backend {
   port: number;
   /** Requests seen, most recent last. */
   seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
+  /** Resolves when (or if already) a request whose URL starts with `prefix` has arrived. */
+  arrived(prefix: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,9 +57,11 @@ export function writeBlocks(res: http.ServerResponse, size: number, done?: () =>
 
 export async function startBackend(): Promise<Backend> {
   const seen: Backend['seen'] = [];
+  const events = new EventEmitter();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    events.emit('request', req.url ?? '');
     if (url.pathname === '/download') {
       const size = Number(url.searchParams.get('bytes'));
       res.writeHead(200, { 'content-type': 'application/octet-stream', ...(url.searchParams.has('chunked') ? {} : { 'content-length': size }) });
@@ -114,6 +119,18 @@ export async function startBackend(): Promise<Backend> {
     url: `http://127.0.0.1:${port}`,
     port,
     seen,
+    arrived: (prefix) =>
+      seen.some((r) => r.url.startsWith(prefix))
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            const on = (url: string): void => {
+              if (url.startsWith(prefix)) {
+                events.off('request', on);
+                resolve();
+              }
+            };
+            events.on('request', on);
+          }),
     close: async () => {
       for (const c of wss.clients) c.terminate();
       server.closeAllConnections();

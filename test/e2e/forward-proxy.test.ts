@@ -1,0 +1,66 @@
+/**
+ * The agent on a corporate network: it reaches the relay only through an
+ * HTTP forward proxy that wants Basic credentials.
+ */
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBackend, type Backend } from '../helpers/backend.js';
+import { stopAll } from '../helpers/processes.js';
+import { startTinyproxy, tinyproxyAvailable, type ForwardProxy } from '../helpers/tinyproxy.js';
+import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
+
+let proxy: ForwardProxy | undefined;
+let backend: Backend | undefined;
+afterEach(async () => {
+  await stopAll();
+  await proxy?.close();
+  await backend?.close();
+});
+
+function get(url: string): Promise<number> {
+  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
+}
+
+// .ci/run installs tinyproxy; on a machine without it this says so instead of passing silently.
+describe.runIf(tinyproxyAvailable())('agent through a forward proxy', () => {
+  it('connects through the proxy with Basic credentials from HTTPS_PROXY and serves', async () => {
+    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    backend = await startBackend();
+    const relay = await startRelayProcess({ tunnels: { ucws: {} } });
+    const proxyUrl = `http://corp:pr0xy-pass@127.0.0.1:${proxy.port}`;
+    const agent = await startAgentProcess({
+      relayUrl: relay.url,
+      tunnels: { ucws: { target: backend.url } },
+      env: { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl },
+    });
+    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(proxy.log()).toMatch(/CONNECT/);
+    expect(agent.allOutput).not.toContain('pr0xy-pass');
+  });
+
+  it('connects through the proxy named in agent.yaml', async () => {
+    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    backend = await startBackend();
+    const relay = await startRelayProcess({ tunnels: { ucws: {} } });
+    await startAgentProcess({
+      relayUrl: relay.url,
+      tunnels: { ucws: { target: backend.url } },
+      extra: { proxy: `http://corp:pr0xy-pass@127.0.0.1:${proxy.port}` },
+    });
+    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+  });
+
+  it('wrong proxy credentials give a log line that says so, without the password', async () => {
+    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    const relay = await startRelayProcess({ tunnels: { ucws: {} } });
+    const agent = await startAgentProcess({
+      relayUrl: relay.url,
+      tunnels: { ucws: { target: 'http://127.0.0.1:9' } },
+      extra: { proxy: `http://corp:wrong-pass@127.0.0.1:${proxy.port}` },
+      waitReady: false,
+    });
+    const line = await agent.waitForLog((l) => l.code === 'CTB_PROXY_AUTH');
+    expect(JSON.stringify(line)).toMatch(/407|proxy authentication/i);
+    expect(agent.allOutput).not.toContain('wrong-pass');
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * Flow control end to end: a client that reads a 200 MB download slowly must
+ * not make the relay or the agent buffer it. Each side may hold about one
+ * stream window (256 KiB) plus socket buffers, so their RSS must stay flat.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { afterAll, expect, it } from 'vitest';
+import { expectedHash, startBackend, type Backend } from '../helpers/backend.js';
+import { stopAll } from '../helpers/processes.js';
+import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
+
+let backend: Backend | undefined;
+afterAll(async () => {
+  await stopAll();
+  await backend?.close();
+});
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+it('a slow reader of 200 MB stalls only its stream; relay and agent RSS stay bounded', async () => {
+  backend = await startBackend();
+  const relay = await startRelayProcess({ tunnels: { bulk: {} } });
+  const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { bulk: { target: backend.url } } });
+  const pids = { relay: relay.proc.child.pid!, agent: agent.child.pid! };
+  // Warm both processes up (JIT, pools) so the baseline is honest.
+  await new Promise<void>((resolve, reject) => http.get(`${relay.url}/t/bulk/download?bytes=${8 << 20}`, (res) => res.resume().on('end', resolve)).on('error', reject));
+  const baseline = { relay: rssBytes(pids.relay), agent: rssBytes(pids.agent) };
+  const peak = { ...baseline };
+  const sampler = setInterval(() => {
+    peak.relay = Math.max(peak.relay, rssBytes(pids.relay));
+    peak.agent = Math.max(peak.agent, rssBytes(pids.agent));
+  }, 100);
+
+  const size = 200 * 1024 * 1024;
+  const bytesPerSecond = 40 * 1024 * 1024; // the backend could send many times faster
+  const hash = createHash('sha256');
+  let got = 0;
+  // While the slow download runs, another request on the same tunnel must go through at once.
+  let otherMs = 0;
+  await new Promise<void>((resolve, reject) => {
+    http
+      .get(`${relay.url}/t/bulk/download?bytes=${size}`, (res) => {
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          got += chunk.length;
+          res.pause();
+          setTimeout(() => res.resume(), (chunk.length / bytesPerSecond) * 1000);
+          if (got > 20 << 20 && otherMs === 0) {
+            otherMs = -1;
+            const t = Date.now();
+            http.get(`${relay.url}/t/bulk/quick`, (r) => r.resume().on('end', () => (otherMs = Date.now() - t)));
+          }
+        });
+        res.on('end', resolve);
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+  clearInterval(sampler);
+  expect(got).toBe(size);
+  expect(hash.digest('hex')).toBe(expectedHash(size));
+  expect(otherMs).toBeGreaterThan(0);
+  expect(otherMs).toBeLessThan(1000);
+  const growth = { relay: peak.relay - baseline.relay, agent: peak.agent - baseline.agent };
+  console.log(`slow reader: RSS growth relay ${(growth.relay / 1048576).toFixed(1)} MiB, agent ${(growth.agent / 1048576).toFixed(1)} MiB (baseline relay ${(baseline.relay / 1048576).toFixed(0)} MiB, agent ${(baseline.agent / 1048576).toFixed(0)} MiB)`);
+  // 200 MB would show as ~200 MiB of growth without flow control.
+  expect(growth.relay).toBeLessThan(48 * 1024 * 1024);
+  expect(growth.agent).toBeLessThan(48 * 1024 * 1024);
+}, 120_000);

@@ -1,0 +1,61 @@
+/**
+ * A real forward proxy (Debian's tinyproxy, installed by .ci/run) with Basic
+ * proxy authentication, on loopback.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { tempDir } from './processes.js';
+
+export interface ForwardProxy {
+  url: string;
+  port: number;
+  /** CONNECT requests the proxy logged. */
+  log: () => string;
+  close(): Promise<void>;
+}
+
+export function tinyproxyAvailable(): boolean {
+  return spawnSync('tinyproxy', ['-v']).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+export async function startTinyproxy(user: string, pass: string): Promise<ForwardProxy> {
+  const port = await freePort();
+  const dir = tempDir();
+  const conf = join(dir, 'tinyproxy.conf');
+  writeFileSync(
+    conf,
+    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'LogLevel Info', 'MaxClients 200', 'Allow 127.0.0.1', `BasicAuth ${user} ${pass}`, 'DisableViaHeader Yes', ''].join('\n'),
+  );
+  const child = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer): void => {
+      output += c.toString();
+      if (output.includes('Accepting connections')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`tinyproxy exited with ${code}: ${output}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    log: () => output,
+    close: async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+    },
+  };
+}
