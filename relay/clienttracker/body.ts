@@ -1,0 +1,102 @@
+/**
+ * Reading a whole HTTP body into memory, up to a limit, with 'data'/'end'
+ * events (the request handler may already count bytes with its own 'data'
+ * listener, so the body must be consumed in the same tick, not piped later).
+ */
+import type { IncomingMessage } from 'node:http';
+import zlib from 'node:zlib';
+import { declaredLength } from '../../src/http/body-limit.js';
+
+export type BodyResult =
+  | { ok: true; body: Buffer }
+  | { ok: false; tooLarge: true; declared?: number }
+  | { ok: false; tooLarge: false; error: Error };
+
+/**
+ * Collects `src` up to `limit` bytes (0 = no limit). Over the limit (declared
+ * or counted) it stops listening and reports `tooLarge` at once; the caller
+ * destroys the source after answering. Returns a function that stops
+ * collecting without calling `done`.
+ */
+export function collectBody(src: IncomingMessage, limit: number, done: (result: BodyResult) => void): () => void {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let finished = false;
+  const finish = (result: BodyResult): void => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+    done(result);
+  };
+  const onData = (chunk: Buffer): void => {
+    if (finished) return;
+    length += chunk.length;
+    if (limit > 0 && length > limit) {
+      finish({ ok: false, tooLarge: true });
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = (): void => finish({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) });
+  const onError = (err: Error): void => finish({ ok: false, tooLarge: false, error: err });
+  const onClose = (): void => {
+    if (!src.complete) finish({ ok: false, tooLarge: false, error: new Error('the answer was cut off before it was complete') });
+  };
+  const cleanup = (): void => {
+    src.off('data', onData);
+    src.off('end', onEnd);
+    src.off('close', onClose);
+    src.off('error', onError);
+    // Late errors (e.g. from destroying the source) must not go unhandled.
+    src.on('error', ignore);
+  };
+
+  const declared = declaredLength(header(src.headers['content-length']));
+  if (limit > 0 && declared !== undefined && declared > limit) {
+    finished = true;
+    src.on('error', ignore);
+    queueMicrotask(() => done({ ok: false, tooLarge: true, declared }));
+    return () => undefined;
+  }
+  src.on('data', onData);
+  src.on('end', onEnd);
+  src.on('close', onClose);
+  src.on('error', onError);
+  return () => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+  };
+}
+
+function ignore(): void {}
+
+export function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export type DecodeResult = { ok: true; body: Buffer; decoded: boolean } | { ok: false; tooLarge: boolean; reason: string };
+
+/**
+ * Undoes a gzip / deflate / br Content-Encoding, so the XML inside can be
+ * checked. The decoded size is capped too (a small compressed answer can
+ * expand without bound). `identity` or none: the body as it is.
+ */
+export function decodeBody(body: Buffer, contentEncoding: string | undefined, limit: number, done: (result: DecodeResult) => void): void {
+  const encoding = (contentEncoding ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') {
+    done({ ok: true, body, decoded: false });
+    return;
+  }
+  const options = limit > 0 ? { maxOutputLength: limit } : {};
+  const callback = (err: Error | null, out: Buffer): void => {
+    if (err) {
+      const tooLarge = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError;
+      done({ ok: false, tooLarge, reason: tooLarge ? 'too large once decompressed' : `cannot be decompressed (${encoding})` });
+    } else done({ ok: true, body: out, decoded: true });
+  };
+  if (encoding === 'gzip' || encoding === 'x-gzip') zlib.gunzip(body, options, callback);
+  else if (encoding === 'deflate') zlib.inflate(body, options, callback);
+  else if (encoding === 'br') zlib.brotliDecompress(body, options, callback);
+  else done({ ok: false, tooLarge: false, reason: `uses the content encoding '${encoding.slice(0, 40)}', which the bridge cannot read` });
+}
