@@ -1,0 +1,82 @@
+/**
+ * How the agent dials the relay: directly, or through a corporate forward
+ * proxy (HTTP CONNECT, Basic credentials from the proxy URL's user-info),
+ * with the extra CA certificates of `ca:` trusted next to Node's own roots
+ * for both the relay and an https:// proxy.
+ */
+import { rootCertificates } from 'node:tls';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
+import type { Agent } from 'node:http';
+import type { AgentConfig } from '../src/config/index.js';
+import { CtbridgeError } from '../src/errors.js';
+import { redactUrl } from '../src/redact.js';
+
+export interface RelayDial {
+  /** host:port of the relay. */
+  relay: string;
+  /** The forward proxy, or undefined for a direct connection. */
+  proxy: { url: string; /** For logs: the password masked. */ display: string; hostPort: string; hasCredentials: boolean } | undefined;
+  /** TLS trust for the relay (and proxy): Node's roots plus `ca:`; undefined = Node's defaults. */
+  ca: string[] | undefined;
+  agent: Agent | undefined;
+}
+
+const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
+
+export function hostPortOf(url: URL): string {
+  return `${url.hostname}:${url.port || DEFAULT_PORTS[url.protocol] || '?'}`;
+}
+
+/** The relay URL with http(s) for ws(s): what HTTPS_PROXY/NO_PROXY rules are written against. */
+export function httpEquivalent(relay: string): URL {
+  const u = new URL(relay);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  return u;
+}
+
+/**
+ * The proxy URL to use, or undefined for direct. `env` mode follows
+ * HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY like curl does; a value
+ * without a scheme ("proxy.corp:3128") means an http:// proxy.
+ */
+export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (config.proxy.mode === 'none') return undefined;
+  if (config.proxy.mode === 'url') return config.proxy.url;
+  const target = httpEquivalent(config.relay);
+  const found = getProxyForUrl(target.href);
+  if (!found) return undefined;
+  const scheme = target.protocol.slice(0, -1);
+  const raw = env[`${scheme}_proxy`] || env[`${scheme.toUpperCase()}_PROXY`] || env.all_proxy || env.ALL_PROXY || '';
+  const url = !raw.includes('://') && found.startsWith('https://') ? `http://${found.slice('https://'.length)}` : found;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CtbridgeError('CTB_CONFIG_INVALID', `the forward proxy from the environment (${redactUrl(url)}) is not a valid URL`, {
+      hint: 'fix HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, or set proxy: in agent.yaml ("none" for a direct connection)',
+    });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new CtbridgeError('CTB_CONFIG_INVALID', `the forward proxy from the environment (${redactUrl(url)}) is not an http:// or https:// proxy`, {
+      hint: 'ctbridge speaks HTTP CONNECT only; set proxy: in agent.yaml to an http:// proxy, or "none"',
+    });
+  }
+  return parsed.href;
+}
+
+export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): RelayDial {
+  const relay = hostPortOf(new URL(config.relay));
+  const ca = config.ca ? [...rootCertificates, config.ca.text] : undefined;
+  const proxyUrl = resolveProxyUrl(config, env);
+  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined };
+  const parsed = new URL(proxyUrl);
+  // The type parameter only selects the option types (tls options include `ca`); the scheme is read at run time.
+  const agent = new HttpsProxyAgent(proxyUrl as `https://${string}`, { ...(ca ? { ca } : {}), keepAlive: false });
+  return {
+    relay,
+    proxy: { url: proxyUrl, display: redactUrl(proxyUrl), hostPort: hostPortOf(parsed), hasCredentials: parsed.username !== '' },
+    ca,
+    agent,
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The ctbridge agent: runs inside the intranet, keeps one outbound WebSocket
+ * to the relay, and serves the relay's tunnel streams by proxying them to the
+ * targets its own agent.yaml names.
+ *
+ *   const agent = await startAgent(config, log);
+ *   await agent.whenReady();   // the relay answered `ready`
+ *   await agent.close();       // goaway, drain (≤ timeouts.shutdownGrace), close
+ */
+import { EventEmitter } from 'node:events';
+import type { AgentConfig } from '../src/config/index.js';
+import { CtbridgeError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { decodeTokenUnverified } from '../src/token.js';
+import { createRelayDial } from './forward-proxy.js';
+import { RelayConnection, type ReadyInfo } from './relay-connection.js';
+import type { RelayContext } from './relay-errors.js';
+import { TargetProxy } from './target-proxy.js';
+
+export type { ReadyInfo } from './relay-connection.js';
+
+export interface AgentEvents {
+  /** The relay accepted the agent (after every (re)connection). */
+  ready: [info: ReadyInfo];
+  /** The connection to the relay ended (the agent reconnects unless closing). */
+  disconnect: [code: number, reason: string];
+}
+
+export interface AgentHandle {
+  /** Connected to the relay and accepted by it right now. */
+  readonly connected: boolean;
+  /** Resolves when connected (at once if already); rejects if the agent is closed first. */
+  whenReady(): Promise<void>;
+  on<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
+  once<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
+  off<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
+  /** Graceful stop: goaway, no new streams, in-flight requests finish (≤ timeouts.shutdownGrace), then close 1000. */
+  close(): Promise<void>;
+}
+
+/** How long close() waits for the relay to answer the WebSocket close after the grace period. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
+class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
+  private closing: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+    private readonly connection: RelayConnection,
+    private readonly targets: TargetProxy,
+  ) {
+    super();
+    connection.on('ready', (info) => this.emit('ready', info));
+    connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
+  }
+
+  get connected(): boolean {
+    return this.connection.connected;
+  }
+
+  whenReady(): Promise<void> {
+    const closed = this.stopping.signal;
+    if (closed.aborted) return Promise.reject(new CtbridgeError('CTB_SHUTTING_DOWN', 'the agent is closed'));
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        closed.removeEventListener('abort', onClosing);
+        resolve();
+      };
+      const onClosing = () => {
+        this.off('ready', onReady);
+        reject(new CtbridgeError('CTB_SHUTTING_DOWN', 'the agent was closed before it connected to the relay'));
+      };
+      this.once('ready', onReady);
+      closed.addEventListener('abort', onClosing, { once: true });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { connection, targets, log } = this;
+    const grace = this.config.timeouts.shutdownGrace;
+    this.stopping.abort();
+    log.info({ inFlight: targets.inFlight, graceMs: grace }, 'agent shutting down');
+    connection.stopReconnecting();
+    connection.sendGoaway('agent shutting down');
+    targets.beginShutdown();
+    const drained = await targets.waitIdle(grace);
+    if (!drained) log.warn({ inFlight: targets.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
+    await connection.close('agent shutting down', CLOSE_HANDSHAKE_MS);
+    targets.destroy();
+    log.info({}, 'agent stopped');
+  }
+}
+
+/** Logs what the token carries (unverified: only the relay can check it). */
+function inspectToken(config: AgentConfig, log: Logger): { agentId: string | undefined; tunnels: string[] } {
+  const configured = Object.keys(config.tunnels);
+  try {
+    const claims = decodeTokenUnverified(config.token);
+    log.info({ agentId: claims.agentId, tunnels: claims.tunnels, expiresAt: claims.expiresAt.toISOString(), tokenSource: config.tokenSource }, 'agent token');
+    if (claims.expiresAt.getTime() <= Date.now()) {
+      log.error({ expiresAt: claims.expiresAt.toISOString(), code: 'CTB_TOKEN_INVALID', hint: 'issue a new token with `ctbridge token ...` on the relay and set CTBRIDGE_AGENT_TOKEN' }, 'agent token has expired');
+    } else if (claims.expiresSoon) {
+      log.warn({ expiresAt: claims.expiresAt.toISOString(), hint: 'issue a new token with `ctbridge token ...` on the relay before then and set CTBRIDGE_AGENT_TOKEN' }, 'agent token expires soon');
+    }
+    const missing = configured.filter((t) => !claims.tunnels.includes(t));
+    if (missing.length > 0) {
+      log.warn({ tunnels: missing, tokenTunnels: claims.tunnels, hint: 'the relay will refuse them: add them to the token or remove them from agent.yaml' }, 'tunnels in agent.yaml are not in the token');
+    }
+    return { agentId: claims.agentId, tunnels: [...new Set([...claims.tunnels, ...configured])] };
+  } catch (err) {
+    log.error({ err }, 'agent token cannot be read');
+    return { agentId: undefined, tunnels: configured };
+  }
+}
+
+/**
+ * Starts the agent: returns once the first connection attempt has begun
+ * (not when the relay answers: use whenReady() or the 'ready' event).
+ * Throws CtbridgeError (CTB_CONFIG_INVALID) for an unusable proxy setting.
+ */
+export async function startAgent(config: AgentConfig, log: Logger): Promise<AgentHandle> {
+  const token = inspectToken(config, log);
+  const dial = createRelayDial(config);
+  const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
+  const targets = new TargetProxy(config, log);
+  const connection = new RelayConnection(config, log, dial, ctx, (stream) => targets.handleStream(stream));
+  const agent = new Agent(config, log, connection, targets);
+  connection.start();
+  return agent;
+}

@@ -1,0 +1,256 @@
+/**
+ * The agent's one outbound WebSocket to the relay: dial (directly or through
+ * a forward proxy), say hello, wait for ready, hand incoming streams on, and
+ * reconnect forever with full-jitter backoff. Every way this can fail is
+ * logged once per attempt with a plain hint (relay-errors.ts).
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { hostname } from 'node:os';
+import { WebSocket } from 'ws';
+import { Backoff } from '../src/backoff.js';
+import type { AgentConfig } from '../src/config/index.js';
+import type { Logger } from '../src/log.js';
+import { MuxSession } from '../src/mux/session.js';
+import type { TunnelStream } from '../src/mux/stream.js';
+import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, type HelloMessage } from '../src/protocol.js';
+import { redactUrl } from '../src/redact.js';
+import type { RelayDial } from './forward-proxy.js';
+import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
+
+/** Largest WebSocket message accepted from the relay. */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+
+export interface ReadyInfo {
+  connectionId: string;
+  publicUrls: Record<string, string>;
+}
+
+export interface RelayConnectionEvents {
+  ready: [info: ReadyInfo];
+  disconnect: [code: number, reason: string];
+}
+
+export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
+  private readonly backoff: Backoff;
+  private ws: WebSocket | null = null;
+  private session: MuxSession | null = null;
+  private isReady = false;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readyTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+    private readonly dial: RelayDial,
+    private readonly ctx: RelayContext,
+    private readonly onStream: (stream: TunnelStream) => void,
+  ) {
+    super();
+    this.backoff = new Backoff(config.reconnect.initialDelay, config.reconnect.maxDelay);
+  }
+
+  /** The relay answered `ready` and the connection is still up. */
+  get connected(): boolean {
+    return this.isReady && (this.session?.isOpen ?? false);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** No more attempts; an attempt still dialing is abandoned. The open session (if any) stays up. */
+  stopReconnecting(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.ws && !this.session) this.ws.terminate();
+  }
+
+  /** Tells the relay to open no new streams. False when not connected. */
+  sendGoaway(reason: string): boolean {
+    if (!this.session?.isOpen) return false;
+    this.session.sendControl({ type: 'goaway', reason });
+    return true;
+  }
+
+  /** Closes the WebSocket (code 1000); terminates it if the relay does not answer within `ms`. */
+  async close(reason: string, ms: number): Promise<void> {
+    this.stopReconnecting();
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    const timer = setTimeout(() => ws.terminate(), Math.max(ms, 0));
+    if (this.session) this.session.close(CloseCode.NORMAL, reason);
+    else ws.terminate();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.attempt++;
+    const { config, dial } = this;
+    this.log.info({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
+    const ws = new WebSocket(config.relay, {
+      perMessageDeflate: false,
+      maxPayload: MAX_PAYLOAD,
+      handshakeTimeout: config.timeouts.connect,
+      followRedirects: false,
+      headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
+      ...(dial.agent ? { agent: dial.agent } : {}),
+      ...(dial.ca ? { ca: dial.ca } : {}),
+    });
+    this.ws = ws;
+    let problem: RelayProblem | undefined;
+    let opened = false;
+    // handshakeTimeout starts only once a socket exists; through a proxy that is after CONNECT. Bound the whole dial.
+    const dialTimer = setTimeout(() => {
+      problem ??= timeoutProblem(this.ctx);
+      ws.terminate();
+    }, config.timeouts.connect);
+    ws.on('unexpected-response', (_req, res) => {
+      const p = describeHttpStatus(res.statusCode ?? 0, res.statusMessage, this.ctx);
+      problem ??= p;
+      // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
+      readErrorReason(res, (reason) => {
+        if (reason) p.fields.reason = reason;
+        ws.terminate();
+      });
+    });
+    ws.on('error', (err) => {
+      if (!opened) problem ??= describeConnectError(err, this.ctx);
+    });
+    ws.once('open', () => {
+      opened = true;
+      clearTimeout(dialTimer);
+      this.onOpen(ws);
+    });
+    ws.once('close', () => {
+      clearTimeout(dialTimer);
+      if (opened) return; // the session's 'close' handles it
+      if (this.ws === ws) this.ws = null;
+      if (this.stopped) return;
+      const p = problem ?? describeConnectError(new Error('connection closed during the handshake'), this.ctx);
+      this.log[p.level]({ ...p.fields, attempt: this.attempt }, p.msg);
+      this.scheduleReconnect(false);
+    });
+  }
+
+  private onOpen(ws: WebSocket): void {
+    const { config } = this;
+    const session = new MuxSession(ws, {
+      role: 'agent',
+      window: config.streamWindow,
+      maxIncomingStreams: config.limits.maxStreams,
+      heartbeat: config.heartbeat,
+    });
+    this.session = session;
+    session.on('stream', (stream) => this.onStream(stream));
+    session.on('control', (message) => this.onControl(message));
+    session.on('close', (code, reason) => this.onSessionClose(ws, code, reason));
+    const hello: HelloMessage = {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      tunnels: Object.keys(config.tunnels),
+      software: SOFTWARE_VERSION,
+      hostname: hostname(),
+    };
+    session.sendControl({ ...hello });
+    this.readyTimer = setTimeout(() => {
+      this.log.warn({ hint: 'check that relay: in agent.yaml points at a ctbridge relay of the same version' }, 'relay did not answer the hello');
+      session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no ready from the relay');
+    }, config.timeouts.connect);
+  }
+
+  private onControl(message: Record<string, unknown>): void {
+    switch (message.type) {
+      case 'ready': {
+        if (this.readyTimer) clearTimeout(this.readyTimer);
+        this.readyTimer = null;
+        const info: ReadyInfo = {
+          connectionId: typeof message.connectionId === 'string' ? message.connectionId : '',
+          publicUrls: isStringRecord(message.publicUrls) ? message.publicUrls : {},
+        };
+        if (message.version !== PROTOCOL_VERSION) {
+          this.log.warn({ relayVersion: message.version, agentVersion: PROTOCOL_VERSION }, 'relay speaks another protocol version');
+        }
+        this.isReady = true;
+        this.backoff.reset();
+        this.log.info({ connectionId: info.connectionId, tunnels: Object.keys(this.config.tunnels), publicUrls: info.publicUrls }, 'tunnel ready');
+        for (const tunnel of Object.values(this.config.tunnels)) {
+          this.log.info({ tunnel: tunnel.name, publicUrl: info.publicUrls[tunnel.name], target: redactUrl(tunnel.target) }, 'serving tunnel');
+        }
+        this.emit('ready', info);
+        break;
+      }
+      case 'goaway':
+        this.log.info({ reason: message.reason }, 'relay is going away');
+        break;
+      default:
+        this.log.debug({ type: message.type }, 'ignored unknown control message');
+    }
+  }
+
+  private onSessionClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.readyTimer) clearTimeout(this.readyTimer);
+    this.readyTimer = null;
+    this.isReady = false;
+    this.session = null;
+    if (this.ws === ws) this.ws = null;
+    if (!this.stopped) {
+      const p = describeClose(code, reason, this.ctx);
+      this.log[p.level](p.fields, p.msg);
+    }
+    this.emit('disconnect', code, reason);
+    if (!this.stopped) this.scheduleReconnect(FATAL_CLOSE_CODES.has(code));
+  }
+
+  /** A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly. */
+  private scheduleReconnect(fatal: boolean): void {
+    const delayMs = fatal ? this.config.reconnect.maxDelay : this.backoff.next();
+    this.log.info({ attempt: this.attempt + 1, delayMs }, 'reconnecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delayMs);
+  }
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+const MAX_ERROR_BODY = 4096;
+
+/** error.message from a JSON error body (src/http/error-response.ts), if the response has one. */
+function readErrorReason(res: IncomingMessage, done: (reason: string | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    res.destroy();
+    let reason: string | undefined;
+    try {
+      const message: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.error?.message;
+      if (typeof message === 'string') reason = message.slice(0, 500);
+    } catch {
+      // not a ctbridge error body
+    }
+    done(reason);
+  };
+  const timer = setTimeout(finish, 1000);
+  res.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_ERROR_BODY) finish();
+  });
+  res.once('end', finish);
+  res.once('error', finish);
+  res.once('close', finish);
+}

@@ -1,0 +1,155 @@
+/**
+ * Why the agent is not connected to the relay, in words an IT admin can act
+ * on: connection errors, HTTP answers to the WebSocket upgrade, and the
+ * relay's close codes, each as a log line (msg + fields with code and hint).
+ * Never includes the token or the proxy password.
+ */
+import { formatDuration } from '../src/config/index.js';
+import type { ErrorCode } from '../src/errors.js';
+import { CloseCode } from '../src/protocol.js';
+import type { RelayDial } from './forward-proxy.js';
+import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
+
+export interface RelayProblem {
+  level: 'error' | 'warn';
+  msg: string;
+  fields: { code?: ErrorCode; detail?: string; hint?: string; [key: string]: unknown };
+}
+
+export interface RelayContext {
+  relayUrl: string;
+  dial: RelayDial;
+  connectTimeout: number;
+  /** From the token (unverified), to make the "issue a new token" hint copy-pasteable. */
+  agentId: string | undefined;
+  tunnels: readonly string[];
+}
+
+function tokenHint(ctx: RelayContext): string {
+  return `issue a new token on the relay with \`ctbridge token --config relay.yaml --agent ${ctx.agentId ?? '<agent-id>'} --tunnels ${ctx.tunnels.join(',')} --ttl 365d\` and set it in CTBRIDGE_AGENT_TOKEN (or token: in agent.yaml)`;
+}
+
+const proxyHint = 'check proxy: in agent.yaml, or HTTPS_PROXY / NO_PROXY in the environment';
+
+export function describeConnectError(err: unknown, ctx: RelayContext): RelayProblem {
+  const e = (err ?? {}) as NodeJS.ErrnoException;
+  const { proxy, relay } = ctx.dial;
+  // With a proxy, every TCP connection the agent makes goes to the proxy.
+  const where = proxy ? `forward proxy ${proxy.hostPort}` : `relay ${relay}`;
+  const unreachable = (detail: string, hint: string): RelayProblem => ({
+    level: 'error',
+    msg: proxy ? 'cannot reach forward proxy' : 'cannot reach relay',
+    fields: { code: 'CTB_RELAY_UNREACHABLE', detail, hint, relay, ...(proxy ? { proxy: proxy.display } : {}) },
+  });
+  const relayHint = proxy
+    ? proxyHint
+    : `check that the relay is running and that relay: in agent.yaml (${ctx.relayUrl}) is right; if this network only reaches the internet through a proxy, set proxy: in agent.yaml or HTTPS_PROXY`;
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return unreachable(`connection refused by ${where}`, relayHint);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return unreachable(`host name of ${where} not found (DNS)`, relayHint);
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return unreachable(`no answer from ${where} (${e.code})`, `${relayHint}; a firewall may drop outbound connections`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      if (!/TLS|SSL/i.test(e.message)) {
+        return unreachable(`${where} closed the connection during the handshake`,
+          `a firewall or proxy may block WebSocket connections; ${proxy ? proxyHint : 'check that relay: uses wss:// for a TLS relay and ws:// for a plain one'}`);
+      }
+  }
+  if (e.code && TLS_VERIFY_CODES.has(e.code)) {
+    const hint = e.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? `the certificate is for another host name: check the host in relay: (agent.yaml); if a proxy inspects TLS, set \`ca:\` in agent.yaml to your proxy's CA bundle`
+      : "set `ca:` in agent.yaml to your proxy's/relay's CA bundle";
+    return { level: 'error', msg: 'cannot verify the relay certificate', fields: { code: 'CTB_RELAY_UNREACHABLE', detail: `${e.code}: ${e.message}`, hint, relay } };
+  }
+  if (isTlsProtocolError(e)) {
+    return {
+      level: 'error',
+      msg: 'TLS handshake with the relay failed',
+      fields: { code: 'CTB_RELAY_UNREACHABLE', detail: `${e.code ?? ''} ${e.message}`.trim(), relay,
+        hint: "check that relay: uses wss:// only for a TLS relay (ws:// otherwise); if a proxy inspects TLS, set `ca:` in agent.yaml to your proxy's CA bundle" },
+    };
+  }
+  if (/handshake has timed out/i.test(e.message ?? '')) return timeoutProblem(ctx);
+  return unreachable(e.code ? `${e.code}: ${e.message}` : String(e.message ?? err), relayHint);
+}
+
+export function timeoutProblem(ctx: RelayContext): RelayProblem {
+  const { proxy, relay } = ctx.dial;
+  return {
+    level: 'error',
+    msg: proxy ? 'cannot reach forward proxy' : 'cannot reach relay',
+    fields: {
+      code: 'CTB_RELAY_UNREACHABLE',
+      detail: `no WebSocket connection to relay ${relay}${proxy ? ` through proxy ${proxy.hostPort}` : ''} within ${formatDuration(ctx.connectTimeout)}`,
+      hint: `check the network path to the relay (${proxy ? proxyHint : 'firewall, proxy'}), or raise timeouts.connect in agent.yaml`,
+      relay,
+    },
+  };
+}
+
+/** The relay (or the proxy in front of it) answered the upgrade with a plain HTTP response. */
+export function describeHttpStatus(status: number, statusMessage: string | undefined, ctx: RelayContext): RelayProblem {
+  const { proxy, relay } = ctx.dial;
+  if (status === 407 && proxy) {
+    return {
+      level: 'error',
+      msg: 'forward proxy refused the agent: proxy authentication required (407)',
+      fields: {
+        code: 'CTB_PROXY_AUTH',
+        proxy: proxy.display,
+        detail: proxy.hasCredentials ? 'the proxy rejected the user and password in the proxy URL' : 'the proxy URL has no user and password',
+        hint: 'put the proxy credentials in the proxy URL: proxy: http://user:password@proxy:3128 in agent.yaml, or the same in HTTPS_PROXY (percent-encode special characters such as @ : /)',
+      },
+    };
+  }
+  if (status === 401) {
+    return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', status, relay, hint: tokenHint(ctx) } };
+  }
+  const hints: Record<number, string> = {
+    404: 'check the path in relay: (agent.yaml); the relay serves agents on its agentPath (default /_ctbridge/agent)',
+    502: proxy ? 'the forward proxy could not reach the relay; check the relay host and that the proxy allows CONNECT to it' : 'a load balancer in front of the relay may have no healthy relay',
+    503: 'the relay (or a load balancer in front of it) is unavailable; the agent keeps retrying',
+  };
+  return {
+    level: 'error',
+    msg: 'unexpected response to the WebSocket upgrade',
+    fields: {
+      code: proxy && status !== 404 ? 'CTB_RELAY_UNREACHABLE' : 'CTB_PROTOCOL',
+      status,
+      detail: `HTTP ${status}${statusMessage ? ` ${statusMessage}` : ''} from ${proxy ? `relay ${relay} or proxy ${proxy.hostPort}` : `relay ${relay}`}`,
+      relay,
+      hint: hints[status] ?? 'check that relay: in agent.yaml points at the ctbridge relay and that nothing in between rewrites WebSocket upgrades',
+    },
+  };
+}
+
+/** The relay closed an established connection. */
+export function describeClose(code: number, reason: string, ctx: RelayContext): RelayProblem {
+  switch (code) {
+    case CloseCode.TOKEN_INVALID:
+      return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: code, reason, hint: tokenHint(ctx) } };
+    case CloseCode.TUNNEL_NOT_ALLOWED:
+      return {
+        level: 'error',
+        msg: 'relay refused a tunnel',
+        fields: {
+          code: 'CTB_TUNNEL_NOT_ALLOWED', closeCode: code, reason,
+          hint: `add the tunnel to the token (${tokenHint(ctx)}) or remove it from tunnels: in agent.yaml`,
+        },
+      };
+    case CloseCode.VERSION_MISMATCH:
+    case CloseCode.BAD_HELLO:
+      return {
+        level: 'error',
+        msg: 'relay refused the agent protocol',
+        fields: { code: 'CTB_PROTOCOL', closeCode: code, reason, hint: 'run the same ctbridge version on the relay and the agent' },
+      };
+  }
+  return { level: 'warn', msg: 'disconnected from relay', fields: { closeCode: code, reason: reason || (code === 1006 ? 'connection lost' : '') } };
+}

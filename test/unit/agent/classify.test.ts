@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { checkPath } from '../../../agent/allow-paths.js';
+import { describeClose, describeConnectError, type RelayContext } from '../../../agent/relay-errors.js';
+import { targetError } from '../../../agent/target-errors.js';
+import { TargetConnectTimeout, createTunnelTarget } from '../../../agent/target-tunnels.js';
+import { parseAgentConfig } from '../../../src/config/index.js';
+
+describe('checkPath', () => {
+  const allow = ['/ct/ctregister.asp', '/api/'];
+  it.each([
+    ['/ct/ctregister.asp', 'allowed'],
+    ['/ct/ctregister.asp?login=a&token=b', 'allowed'],
+    ['/api/', 'allowed'],
+    ['/api/v1/x%20y', 'allowed'],
+    ['/%61pi/x', 'allowed'],
+    ['/api', 'denied'],
+    ['/CT/CTREGISTER.ASP', 'denied'],
+    ['/ct/ctregister.asp/', 'denied'],
+    ['/api/../admin', 'denied'],
+    ['/api/%2E%2E/admin', 'denied'],
+    ['/api/..%5Cadmin', 'denied'],
+    ['/api/./x', 'denied'],
+    ['/api/%00', 'denied'],
+    ['/api/%E0%A4%A', 'bad-encoding'],
+  ])('%s → %s', (path, verdict) => {
+    expect(checkPath(path, allow)).toBe(verdict);
+  });
+
+  it('allows everything without allowPaths', () => {
+    expect(checkPath('/anything/../at%all', undefined)).toBe('allowed');
+  });
+});
+
+describe('targetError', () => {
+  const config = parseAgentConfig({
+    relay: 'wss://relay.example.com', token: 'a.b.c', tunnels: { ucws: { target: 'http://user:pw@127.0.0.1:7224/base' } },
+  }, 'agent.yaml', {});
+  const target = createTunnelTarget(config.tunnels.ucws);
+  const ctx = { target, file: 'agent.yaml', idleTimedOut: false, responseStarted: false };
+  const errno = (code: string) => Object.assign(new Error(`x ${code}`), { code });
+
+  it('names tunnel and target origin (never the credentials) on connection refused', () => {
+    const e = targetError(errno('ECONNREFUSED'), ctx);
+    expect(e.code).toBe('CTB_TARGET_UNREACHABLE');
+    expect(e.userMessage).toBe(
+      "the agent could not connect to http://127.0.0.1:7224 for tunnel 'ucws': connection refused. check that the service is running and that agent.yaml's tunnels.ucws.target is right",
+    );
+    expect(target.auth).toBe('user:pw');
+    expect(target.basePath).toBe('/base');
+  });
+
+  it('classifies DNS, TLS and timeouts', () => {
+    expect(targetError(errno('ENOTFOUND'), ctx).message).toContain('host name not found');
+    expect(targetError(errno('SELF_SIGNED_CERT_IN_CHAIN'), ctx).hint).toContain('tunnels.ucws.ca');
+    expect(targetError(new TargetConnectTimeout(2000), ctx)).toMatchObject({ code: 'CTB_TARGET_TIMEOUT' });
+    expect(targetError(errno('ECONNRESET'), { ...ctx, idleTimedOut: true })).toMatchObject({ code: 'CTB_TARGET_TIMEOUT' });
+  });
+});
+
+describe('relay problems', () => {
+  const ctx: RelayContext = {
+    relayUrl: 'wss://relay.example.com/_ctbridge/agent', connectTimeout: 10_000, agentId: 'acme', tunnels: ['ucws'],
+    dial: { relay: 'relay.example.com:443', proxy: undefined, ca: undefined, agent: undefined },
+  };
+  it('hints at ca: for certificate failures', () => {
+    const p = describeConnectError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), ctx);
+    expect(p.msg).toBe('cannot verify the relay certificate');
+    expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle");
+  });
+  it('names the relay for DNS failures', () => {
+    const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);
+    expect(p).toMatchObject({ msg: 'cannot reach relay', fields: { code: 'CTB_RELAY_UNREACHABLE', relay: 'relay.example.com:443' } });
+  });
+  it('treats other close codes as a warning', () => {
+    expect(describeClose(1006, '', ctx)).toMatchObject({ level: 'warn', msg: 'disconnected from relay', fields: { closeCode: 1006, reason: 'connection lost' } });
+  });
+});

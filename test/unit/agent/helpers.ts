@@ -1,0 +1,249 @@
+/**
+ * Test doubles for the agent: a fake relay (ws server + relay-role
+ * MuxSession), a log capture, a target service, and HTTP over a tunnel stream.
+ */
+import { EventEmitter, once } from 'node:events';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { parseAgentConfig, type AgentConfig } from '../../../src/config/index.js';
+import { createLogger, type Logger } from '../../../src/log.js';
+import { MuxSession } from '../../../src/mux/session.js';
+import type { TunnelStream } from '../../../src/mux/stream.js';
+import { PROTOCOL_VERSION, type HelloMessage } from '../../../src/protocol.js';
+import { signAgentToken } from '../../../src/token.js';
+
+export type LogLine = Record<string, unknown> & { msg: string; level: number };
+
+export class LogCapture extends EventEmitter {
+  readonly lines: LogLine[] = [];
+  readonly text: string[] = [];
+  readonly logger: Logger;
+
+  constructor() {
+    super();
+    const destination = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          this.text.push(line);
+          const parsed = JSON.parse(line) as LogLine;
+          this.lines.push(parsed);
+          this.emit('line', parsed);
+        }
+        cb();
+      },
+    });
+    this.logger = createLogger({ level: 'debug', name: 'agent', destination });
+  }
+
+  find(msg: string, pred: (l: LogLine) => boolean = () => true): LogLine | undefined {
+    return this.lines.find((l) => l.msg === msg && pred(l));
+  }
+
+  /** The first line (already logged or future) with this msg matching pred. */
+  waitFor(msg: string, pred: (l: LogLine) => boolean = () => true): Promise<LogLine> {
+    const found = this.find(msg, pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => {
+      const onLine = (l: LogLine) => {
+        if (l.msg === msg && pred(l)) {
+          this.off('line', onLine);
+          resolve(l);
+        }
+      };
+      this.on('line', onLine);
+    });
+  }
+
+  get all(): string {
+    return this.text.join('\n');
+  }
+}
+
+export interface RelayConn {
+  ws: WebSocket;
+  headers: IncomingHttpHeaders;
+  session: MuxSession;
+  hello: Promise<HelloMessage>;
+  controls: Record<string, unknown>[];
+  closed: Promise<[number, string]>;
+  ready(publicUrls?: Record<string, string>): void;
+}
+
+export class FakeRelay {
+  readonly wss: WebSocketServer;
+  readonly conns: RelayConn[] = [];
+  private readonly events = new EventEmitter();
+
+  private constructor(wss: WebSocketServer) {
+    this.wss = wss;
+    wss.on('connection', (ws, req) => {
+      const session = new MuxSession(ws, { role: 'relay', window: 256 * 1024, maxIncomingStreams: 100, heartbeat: { interval: 0, timeout: 0 } });
+      const controls: Record<string, unknown>[] = [];
+      const hello = new Promise<HelloMessage>((resolve) => {
+        session.on('control', (m) => {
+          controls.push(m);
+          if (m.type === 'hello') resolve(m as unknown as HelloMessage);
+        });
+      });
+      const index = this.conns.length;
+      const closed = new Promise<[number, string]>((resolve) => session.on('close', (code, reason) => resolve([code, reason])));
+      const conn: RelayConn = {
+        ws, headers: req.headers, session, hello, controls, closed,
+        ready: (publicUrls = {}) => session.sendControl({ type: 'ready', version: PROTOCOL_VERSION, connectionId: `c${index}`, publicUrls }),
+      };
+      this.conns.push(conn);
+      this.events.emit('conn', conn);
+    });
+  }
+
+  /** With `tls`, a wss:// relay on an https server. */
+  static async start(options: { tls?: { cert: string; key: string } } = {}): Promise<FakeRelay> {
+    if (options.tls) {
+      const server = https.createServer(options.tls);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const relay = new FakeRelay(new WebSocketServer({ server }));
+      relay.httpsServer = server;
+      return relay;
+    }
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(wss, 'listening');
+    return new FakeRelay(wss);
+  }
+
+  private httpsServer: https.Server | undefined;
+
+  get url(): string {
+    if (this.httpsServer) return `wss://localhost:${(this.httpsServer.address() as AddressInfo).port}/_ctbridge/agent`;
+    return `ws://127.0.0.1:${(this.wss.address() as AddressInfo).port}/_ctbridge/agent`;
+  }
+
+  get port(): number {
+    return ((this.httpsServer ?? this.wss).address() as AddressInfo).port;
+  }
+
+  /** The n-th connection (0-based), now or when it arrives. */
+  connection(n = 0): Promise<RelayConn> {
+    if (this.conns[n]) return Promise.resolve(this.conns[n]);
+    return new Promise((resolve) => {
+      const on = () => {
+        if (this.conns[n]) {
+          this.events.off('conn', on);
+          resolve(this.conns[n]);
+        }
+      };
+      this.events.on('conn', on);
+    });
+  }
+
+  /** Waits for the n-th connection's hello and answers ready. */
+  async accept(n = 0, publicUrls: Record<string, string> = {}): Promise<RelayConn> {
+    const conn = await this.connection(n);
+    await conn.hello;
+    conn.ready(publicUrls);
+    return conn;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const server = this.httpsServer;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+}
+
+export const TEST_SECRET = 'agent-tests-secret-0123456789abcdef';
+
+export async function testToken(tunnels = ['t1', 't2', 't3'], ttlMs = 30 * 24 * 3600_000): Promise<string> {
+  return signAgentToken({ agentId: 'test-agent', tunnels, ttlMs, key: { secret: TEST_SECRET } });
+}
+
+export async function testConfig(relayUrl: string, tunnels: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<AgentConfig> {
+  return parseAgentConfig({
+    relay: relayUrl,
+    token: await testToken(),
+    proxy: 'none',
+    tunnels,
+    reconnect: { initialDelay: '10ms', maxDelay: '50ms' },
+    heartbeat: { interval: '5s', timeout: '15s' },
+    timeouts: { connect: '2s', shutdownGrace: '2s' },
+    ...extra,
+  }, 'agent.yaml', {});
+}
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A target service that records requests and answers with `handler` (default: 200 JSON echo). */
+export async function startTarget(handler?: (req: IncomingMessage, res: http.ServerResponse, body: string) => void) {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (handler) return handler(req, res, body);
+      const out = JSON.stringify({ url: req.url, host: req.headers.host });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-target': 'yes' });
+      res.end(out);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server, seen, port, url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/** A port with nothing listening on it. */
+export async function freePort(): Promise<number> {
+  const s = http.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP/1.1 request over a new tunnel stream, as the relay would send it. */
+export function tunnelRequest(
+  session: MuxSession,
+  tunnel: string,
+  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> & { stream: TunnelStream } {
+  const stream = session.openStream({ kind: 'http', tunnel });
+  const promise = new Promise<Reply>((resolve, reject) => {
+    const req = http.request({
+      createConnection: () => stream as never,
+      method: options.method ?? 'GET',
+      path: options.path ?? '/',
+      headers: { host: 'relay.example', ...options.headers },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+  return Object.assign(promise, { stream });
+}
