@@ -37,7 +37,7 @@ export class AgentEndpoint {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      void this.onConnection(ws, req);
+      this.onConnection(ws, req);
     });
   }
 
@@ -50,7 +50,7 @@ export class AgentEndpoint {
     return this.sessions.size;
   }
 
-  private async onConnection(ws: WebSocket, req: IncomingMessage): Promise<void> {
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const { config, verifier, log } = this.opts;
     const remote = normalizeIp(req.socket.remoteAddress ?? '');
     const connectionId = randomBytes(6).toString('hex');
@@ -78,23 +78,27 @@ export class AgentEndpoint {
 
     const auth = req.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-    let claims;
-    try {
-      claims = await verifier.verify(token);
-    } catch (err) {
-      const e = err as CtbridgeError;
-      clog.warn({ code: e.code, reason: (e as { reason?: string }).reason, err: e }, 'agent refused: bad token');
-      session.close(CloseCode.TOKEN_INVALID, e.message);
-      return;
-    }
+    // Listen before verifying: the agent sends hello right after the upgrade,
+    // and it must not be lost while the token check runs.
+    const verified = verifier.verify(token).then(
+      (claims) => claims,
+      (err: CtbridgeError & { reason?: string }) => {
+        clog.warn({ code: err.code, reason: err.reason, err }, 'agent refused: bad token');
+        session.close(CloseCode.TOKEN_INVALID, err.message);
+        return undefined;
+      },
+    );
     session.on('control', (msg) => {
-      if (msg.type === 'hello' && !agent) {
-        clearTimeout(handshakeTimer);
-        agent = this.onHello(session, msg as unknown as HelloMessage, claims.agentId, claims.tunnels, connectionId, remote, clog);
-      } else if (msg.type === 'goaway' && agent) {
-        agent.draining = true;
-        clog.info({ agentId: agent.agentId, reason: msg.reason }, 'agent leaving: new requests go to other agents first');
-      }
+      void verified.then((claims) => {
+        if (!claims || !session.isOpen) return;
+        if (msg.type === 'hello' && !agent) {
+          clearTimeout(handshakeTimer);
+          agent = this.onHello(session, msg as unknown as HelloMessage, claims.agentId, claims.tunnels, connectionId, remote, clog);
+        } else if (msg.type === 'goaway' && agent) {
+          agent.draining = true;
+          clog.info({ agentId: agent.agentId, reason: msg.reason }, 'agent leaving: new requests go to other agents first');
+        }
+      });
     });
     session.on('stream', (stream) => {
       if (agent && this.opts.onAgentStream) this.opts.onAgentStream(stream, agent);

@@ -11,6 +11,7 @@ import { CloseCode } from '../src/protocol.js';
 import { createTokenVerifier } from '../src/token.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
+import { createEgressHandler, createKindHandlerLookup } from './clienttracker/index.js';
 import { RequestHandler } from './request-handler.js';
 
 export interface RelayHandle {
@@ -30,8 +31,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
-  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor });
-  const handler = new RequestHandler({ config, registry, log: log.child({ component: 'requests' }), encrypted: !!config.tls });
+  const egress = createEgressHandler(config, log.child({ component: 'egress' }));
+  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor, onAgentStream: egress });
+  const requestLog = log.child({ component: 'requests' });
+  const kindHandler = createKindHandlerLookup(config, { publicUrlFor, log: requestLog });
+  const handler = new RequestHandler({ config, registry, log: requestLog, encrypted: !!config.tls, kindHandler });
 
   const serverOptions: http.ServerOptions = {
     maxHeaderSize: config.limits.maxHeaderSize,
@@ -57,7 +61,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     if (path === config.agentPath) endpoint.handleUpgrade(req, socket, head);
     else handler.handleUpgrade(req, socket, head);
   });
-  server.on('clientError', (err, socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code !== 'ECONNRESET') log.info({ code: err.code, reason: err.message }, 'malformed request from client');
     if (!socket.writable) return socket.destroy();
     const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -89,6 +94,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       while (handler.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (handler.inFlight > 0) log.warn({ inFlight: handler.inFlight }, 'grace period over: cutting requests still in flight');
       endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
+      egress.close();
       handler.destroyAgents();
       server.closeAllConnections();
       await closed;

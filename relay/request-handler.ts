@@ -13,7 +13,7 @@ import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import { pathAllowed } from '../src/http/allow-paths.js';
 import { BodyLimit, declaredLength, tooLarge } from '../src/http/body-limit.js';
 import { sendError } from '../src/http/error-response.js';
-import { stripHopByHop } from '../src/http/hop-by-hop.js';
+import { hopByHopHeaders, stripHopByHop } from '../src/http/hop-by-hop.js';
 import type { Logger } from '../src/log.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
@@ -194,12 +194,17 @@ export class RequestHandler {
 
   private readonly onProxyReq = (proxyReq: import('node:http').ClientRequest, req: IncomingMessage): void => {
     const ex = (req as WithExchange)[kExchange];
-    if (ex) proxyReq.once('timeout', () => (ex.idleTimedOut = true));
+    if (!ex) return;
+    proxyReq.once('timeout', () => (ex.idleTimedOut = true));
   };
 
   private readonly onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void => {
     const ex = (req as WithExchange)[kExchange];
     if (!ex) return;
+    // The agent's keep-alive is about the tunnel stream, not the client's
+    // connection: answer the client's own choice (http-proxy would copy the agent's).
+    for (const name of hopByHopHeaders(proxyRes.headers)) if (name !== 'transfer-encoding') delete proxyRes.headers[name];
+    proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     proxyRes.on('data', (chunk: Buffer) => (ex.bytesOut += chunk.length));
     if (ex.kind?.selfHandleResponse) ex.kind.handleResponse?.(proxyRes, req, res, { requestId: ex.id, tunnel: ex.route.tunnel, url: ex.route.url });
   };

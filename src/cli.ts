@@ -4,8 +4,6 @@
  */
 import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
-import { runAgent, runRelay, verifyAgent, verifyRelay } from './cli-run.js';
-import { issueToken } from './cli-token.js';
 import { isCtbridgeError } from './errors.js';
 
 const configOption = <T>(y: Argv<T>) =>
@@ -19,13 +17,19 @@ async function main(): Promise<void> {
       'relay [action]',
       'run the relay (cloud side); `relay verify` checks a config without starting',
       (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
-      async (a) => (a.action === 'verify' ? verifyRelay(a.config) : runRelay(a.config)),
+      async (a) => {
+        const run = await import('./cli-run.js');
+        await (a.action === 'verify' ? run.verifyRelay(a.config) : run.runRelay(a.config));
+      },
     )
     .command(
       'agent [action]',
       'run the agent (on-premise side); `agent verify` checks a config without starting',
       (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
-      async (a) => (a.action === 'verify' ? verifyAgent(a.config) : runAgent(a.config)),
+      async (a) => {
+        const run = await import('./cli-run.js');
+        await (a.action === 'verify' ? run.verifyAgent(a.config) : run.runAgent(a.config));
+      },
     )
     .command(
       'token',
@@ -35,13 +39,31 @@ async function main(): Promise<void> {
           .option('agent', { type: 'string', demandOption: true, describe: 'agent id (token subject), e.g. acme-1' })
           .option('tunnels', { type: 'string', demandOption: true, describe: 'comma-separated tunnels the agent may serve' })
           .option('ttl', { type: 'string', default: '365d', describe: 'lifetime, e.g. 30d, 12h' }),
-      async (a) => issueToken(a.config, a.agent, a.tunnels, a.ttl),
+      async (a) => {
+        const { issueToken } = await import('./cli-token.js');
+        await issueToken(a.config, a.agent, a.tunnels, a.ttl);
+      },
+    )
+    .command(
+      'check <registration-url>',
+      'check a Client Tracker provider as the CT server would (directly or through a relay /t/<tunnel>/ URL) and suggest the tunnel config',
+      (y) =>
+        y
+          .positional('registration-url', { type: 'string', demandOption: true, describe: 'registration URL: intranet (http://intranet/ct/ctregister.asp) or relay (https://relay/t/<tunnel>/...)' })
+          .option('id', { type: 'string', describe: 'an existing item id: also fetch resourceInfoURL with it' })
+          .option('taxonomy-ids', { type: 'string', describe: 'comma-separated ids: also fetch resourceTaxonomyInfoURL' })
+          .option('tunnel', { type: 'string', describe: 'tunnel name for the suggested config (default: from the relay URL, else "provider")' })
+          .option('json', { type: 'boolean', default: false, describe: 'print a machine-readable JSON report' }),
+      async (a) => {
+        const { checkCommand } = await import('./check/index.js');
+        process.exitCode = await checkCommand(a);
+      },
     )
     .command('demo', 'run a local relay, agent and sample intranet service together', {}, async () => {
       const { runDemo } = await import('./demo.js');
       await runDemo();
     })
-    .demandCommand(1, 'name a command: relay, agent, token, demo')
+    .demandCommand(1, 'name a command: relay, agent, token, check, demo')
     .strict()
     .fail((msg, err) => {
       if (err) throw err;

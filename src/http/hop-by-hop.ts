@@ -4,21 +4,31 @@ import type { IncomingHttpHeaders } from 'node:http';
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
 
 /**
- * Removes hop-by-hop headers (and those named in `Connection`) in place, so a
- * client's `Connection: close` cannot close a pooled tunnel stream. For a
- * WebSocket upgrade, `Connection: upgrade` and `Upgrade` are kept.
+ * The hop-by-hop headers of a request: the fixed list plus those named in
+ * `Connection`. Remove them from the outgoing request (not from the incoming
+ * one, whose `Connection: close` still decides whether the client's own
+ * connection is kept), so a client's `Connection: close` cannot close a
+ * pooled tunnel stream. Node's client sets its own framing headers.
  */
-export function stripHopByHop(headers: IncomingHttpHeaders, keepUpgrade = false): void {
+export function hopByHopHeaders(headers: IncomingHttpHeaders, keepUpgrade = false): string[] {
+  const names = new Set<string>();
   const connection = headers.connection;
   if (typeof connection === 'string') {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n && !(keepUpgrade && n === 'upgrade')) delete headers[n];
+      if (n) names.add(n);
     }
   }
-  for (const name of HOP_BY_HOP) {
-    if (keepUpgrade && (name === 'connection' || name === 'upgrade')) continue;
-    delete headers[name];
+  for (const name of HOP_BY_HOP) names.add(name);
+  if (keepUpgrade) {
+    names.delete('connection');
+    names.delete('upgrade');
   }
+  return [...names].filter((n) => headers[n] !== undefined);
+}
+
+/** Removes hop-by-hop headers in place (WebSocket upgrades keep `Connection: upgrade` and `Upgrade`). */
+export function stripHopByHop(headers: IncomingHttpHeaders, keepUpgrade = false): void {
+  for (const name of hopByHopHeaders(headers, keepUpgrade)) delete headers[name];
   if (keepUpgrade) headers.connection = 'upgrade';
 }

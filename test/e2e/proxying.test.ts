@@ -98,7 +98,7 @@ describe('HTTP through the tunnel', () => {
   it('returns status codes and response headers intact', async () => {
     for (const code of [201, 204, 302, 400, 401, 404, 500, 503]) {
       const r = await request(`${base}/status/${code}`);
-      expect(r.status).toBe(code);
+      expect(r.status, r.body.toString()).toBe(code);
       if (code !== 204) expect(r.headers['x-custom-response']).toBe('kept');
       expect(r.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
     }
