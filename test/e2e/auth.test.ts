@@ -70,9 +70,17 @@ describe('agent authentication', () => {
     await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.reason === 'wrong_audience');
   });
 
-  it('refuses a garbage token', async () => {
-    const { agentLine } = await refused('not-a-jwt');
+  it('refuses a JWT-shaped token that is not a JWT', async () => {
+    const { agentLine } = await refused('eyJub3Q.YS1qd3Q.c2ln');
     expect(JSON.stringify(agentLine)).toMatch(/token/);
+    await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.reason === 'malformed');
+  });
+
+  it('an agent whose token is not even JWT-shaped does not start, and says why', async () => {
+    const agent = await startAgentProcess({ relayUrl: relay.url, token: 'not-a-jwt', tunnels: { cioc: { target: 'http://127.0.0.1:9' } }, waitReady: false });
+    expect(await agent.exited).toBe(2);
+    expect(agent.stderr).toMatch(/agent\.yaml: token: expected a token/);
+    expect(agent.stderr).not.toContain('not-a-jwt');
   });
 
   it('refuses a tunnel the token does not list, and routes nothing to it', async () => {
