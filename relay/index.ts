@@ -11,7 +11,6 @@ import { CloseCode } from '../src/protocol.js';
 import { createTokenVerifier } from '../src/token.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
-import { createEgressHandler, createKindHandlerLookup } from './clienttracker/index.js';
 import { RequestHandler } from './request-handler.js';
 
 export interface RelayHandle {
@@ -31,10 +30,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
-  const egress = createEgressHandler(config, log.child({ component: 'egress' }));
-  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor, onAgentStream: egress });
   const requestLog = log.child({ component: 'requests' });
-  const kindHandler = createKindHandlerLookup(config, { publicUrlFor, log: requestLog });
+  // Client Tracker support (XML schemas in libxml2-wasm, ~180 MB resident) loads
+  // only when a tunnel needs it.
+  const ct = Object.values(config.tunnels).some((t) => t.kind === 'clienttracker') ? await import('./clienttracker/index.js') : undefined;
+  const egress = ct?.createEgressHandler(config, log.child({ component: 'egress' }));
+  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor, onAgentStream: egress });
+  const kindHandler = ct?.createKindHandlerLookup(config, { publicUrlFor, log: requestLog });
   const handler = new RequestHandler({ config, registry, log: requestLog, encrypted: !!config.tls, kindHandler });
 
   const serverOptions: http.ServerOptions = {
@@ -94,7 +96,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       while (handler.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (handler.inFlight > 0) log.warn({ inFlight: handler.inFlight }, 'grace period over: cutting requests still in flight');
       endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
-      egress.close();
+      egress?.close();
       handler.destroyAgents();
       server.closeAllConnections();
       await closed;
