@@ -7,7 +7,7 @@
 import { rootCertificates } from 'node:tls';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
-import type { Agent } from 'node:http';
+import type { Agent, ClientRequest } from 'node:http';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
@@ -20,6 +20,12 @@ export interface RelayDial {
   /** TLS trust for the relay (and proxy): Node's roots plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
   agent: Agent | undefined;
+  /**
+   * The status of the proxy's answer to CONNECT for this upgrade request,
+   * or undefined (direct, or the proxy was never asked). A non-200 status
+   * means any HTTP response the WebSocket sees came from the proxy, not the relay.
+   */
+  connectStatus(req: ClientRequest): number | undefined;
 }
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
@@ -69,11 +75,14 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   const relay = hostPortOf(new URL(config.relay));
   const ca = config.ca ? [...rootCertificates, config.ca.text] : undefined;
   const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined };
+  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined, connectStatus: () => undefined };
   const parsed = new URL(proxyUrl);
   // The type parameter only selects the option types (tls options include `ca`); the scheme is read at run time.
   const agent = new HttpsProxyAgent(proxyUrl as `https://${string}`, { ...(ca ? { ca } : {}), keepAlive: false });
+  const statuses = new WeakMap<ClientRequest, number>();
+  agent.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => statuses.set(req, connect.statusCode));
   return {
+    connectStatus: (req) => statuses.get(req),
     relay,
     proxy: { url: proxyUrl, display: redactUrl(proxyUrl), hostPort: hostPortOf(parsed), hasCredentials: parsed.username !== '' },
     ca,

@@ -111,8 +111,10 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       problem ??= timeoutProblem(this.ctx);
       ws.terminate();
     }, config.timeouts.connect);
-    ws.on('unexpected-response', (_req, res) => {
-      const p = describeHttpStatus(res.statusCode ?? 0, res.statusMessage, this.ctx);
+    ws.on('unexpected-response', (req, res) => {
+      const proxyStatus = dial.connectStatus(req);
+      const fromProxy = proxyStatus !== undefined && proxyStatus !== 200;
+      const p = describeHttpStatus(res.statusCode ?? 0, res.statusMessage, fromProxy, this.ctx);
       problem ??= p;
       // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
       readErrorReason(res, (reason) => {

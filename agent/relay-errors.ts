@@ -93,18 +93,39 @@ export function timeoutProblem(ctx: RelayContext): RelayProblem {
   };
 }
 
-/** The relay (or the proxy in front of it) answered the upgrade with a plain HTTP response. */
-export function describeHttpStatus(status: number, statusMessage: string | undefined, ctx: RelayContext): RelayProblem {
+/**
+ * The upgrade got a plain HTTP response. `fromProxy`: the forward proxy
+ * answered the CONNECT itself (the relay was never reached).
+ */
+export function describeHttpStatus(status: number, statusMessage: string | undefined, fromProxy: boolean, ctx: RelayContext): RelayProblem {
   const { proxy, relay } = ctx.dial;
-  if (status === 407 && proxy) {
+  const detail = `HTTP ${status}${statusMessage ? ` ${statusMessage}` : ''}`;
+  if (fromProxy && proxy) {
+    // 407 is the standard answer; some proxies (tinyproxy) answer wrong credentials with 401.
+    if (status === 407 || status === 401) {
+      return {
+        level: 'error',
+        msg: `forward proxy refused the agent: proxy authentication required (${status})`,
+        fields: {
+          code: 'CTB_PROXY_AUTH',
+          status,
+          proxy: proxy.display,
+          detail: proxy.hasCredentials ? 'the proxy rejected the user and password in the proxy URL' : 'the proxy URL has no user and password',
+          hint: 'put the proxy credentials in the proxy URL: proxy: http://user:password@proxy:3128 in agent.yaml, or the same in HTTPS_PROXY (percent-encode special characters such as @ : /)',
+        },
+      };
+    }
     return {
       level: 'error',
-      msg: 'forward proxy refused the agent: proxy authentication required (407)',
+      msg: 'forward proxy refused the connection to the relay',
       fields: {
-        code: 'CTB_PROXY_AUTH',
+        code: 'CTB_RELAY_UNREACHABLE',
+        status,
         proxy: proxy.display,
-        detail: proxy.hasCredentials ? 'the proxy rejected the user and password in the proxy URL' : 'the proxy URL has no user and password',
-        hint: 'put the proxy credentials in the proxy URL: proxy: http://user:password@proxy:3128 in agent.yaml, or the same in HTTPS_PROXY (percent-encode special characters such as @ : /)',
+        detail: `${detail} from proxy ${proxy.hostPort} to CONNECT ${relay}`,
+        hint: status === 403
+          ? `the proxy does not allow connections to ${relay}; ask its administrator to allow CONNECT to that host and port`
+          : `the proxy could not reach the relay at ${relay}; check the host and port in relay: (agent.yaml) and that the proxy can reach it`,
       },
     };
   }
@@ -113,16 +134,16 @@ export function describeHttpStatus(status: number, statusMessage: string | undef
   }
   const hints: Record<number, string> = {
     404: 'check the path in relay: (agent.yaml); the relay serves agents on its agentPath (default /_ctbridge/agent)',
-    502: proxy ? 'the forward proxy could not reach the relay; check the relay host and that the proxy allows CONNECT to it' : 'a load balancer in front of the relay may have no healthy relay',
+    502: 'a load balancer or reverse proxy in front of the relay has no healthy relay behind it',
     503: 'the relay (or a load balancer in front of it) is unavailable; the agent keeps retrying',
   };
   return {
     level: 'error',
     msg: 'unexpected response to the WebSocket upgrade',
     fields: {
-      code: proxy && status !== 404 ? 'CTB_RELAY_UNREACHABLE' : 'CTB_PROTOCOL',
+      code: 'CTB_PROTOCOL',
       status,
-      detail: `HTTP ${status}${statusMessage ? ` ${statusMessage}` : ''} from ${proxy ? `relay ${relay} or proxy ${proxy.hostPort}` : `relay ${relay}`}`,
+      detail: `${detail} from relay ${relay}`,
       relay,
       hint: hints[status] ?? 'check that relay: in agent.yaml points at the ctbridge relay and that nothing in between rewrites WebSocket upgrades',
     },

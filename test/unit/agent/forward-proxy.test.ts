@@ -24,7 +24,14 @@ async function connectProxy(credentials?: string) {
     const auth = req.headers['proxy-authorization'];
     seen.push({ target: req.url ?? '', auth });
     if (credentials !== undefined && auth !== `Basic ${Buffer.from(credentials).toString('base64')}`) {
-      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
+      // Like tinyproxy: 407 without credentials, 401 for wrong ones.
+      socket.end(auth
+        ? 'HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+        : 'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (req.url === 'forbidden.example:443') {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     const [host, port] = (req.url ?? '').split(':');
@@ -69,15 +76,32 @@ describe('agent forward proxy and TLS trust', () => {
     expect(logs.all).not.toContain('p@ss');
   });
 
-  it('explains a 407 from the proxy without logging the password', async () => {
+  it('explains a 407 from the proxy', async () => {
+    const r = await relay();
+    const proxy = await connectProxy('corp:right');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${proxy.port}` });
+    const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
+    expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', status: 407, detail: 'the proxy URL has no user and password' });
+    expect(line.hint).toContain('HTTPS_PROXY');
+    expect(r.conns).toHaveLength(0);
+  });
+
+  it('takes a 401 from the proxy (wrong credentials) for a proxy refusal, not the relay refusing the token', async () => {
     const r = await relay();
     const proxy = await connectProxy('corp:right');
     const { logs } = await run(r.url, { proxy: `http://corp:wrong-secret@127.0.0.1:${proxy.port}` });
-    const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
+    const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (401)');
     expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', proxy: `http://corp:[REDACTED]@127.0.0.1:${proxy.port}/` });
-    expect(line.hint).toContain('HTTPS_PROXY');
+    expect(logs.find('relay refused the agent token')).toBeUndefined();
     expect(logs.all).not.toContain('wrong-secret');
-    expect(r.conns).toHaveLength(0);
+  });
+
+  it('explains a proxy that will not CONNECT to the relay', async () => {
+    const proxy = await connectProxy();
+    const { logs } = await run('wss://forbidden.example', { proxy: `http://127.0.0.1:${proxy.port}` });
+    const line = await logs.waitFor('forward proxy refused the connection to the relay');
+    expect(line).toMatchObject({ status: 403, code: 'CTB_RELAY_UNREACHABLE' });
+    expect(line.hint).toContain('forbidden.example:443');
   });
 
   it('names the proxy when the proxy cannot be reached', async () => {
