@@ -235,17 +235,13 @@ export class TargetProxy {
   // ---- WebSocket upgrades ----
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const stream = socket as TunnelStream & { destroySoon?: () => void };
+    const stream = socket as TunnelStream;
     const ex = this.exchange(req);
     if (!ex) {
       stream.destroy();
       return;
     }
     this.streams.delete(stream); // no longer an HTTP connection: shutdown must not end it as idle
-    // http-proxy calls destroySoon() after a failed upgrade; a half-close lets the error response arrive.
-    stream.destroySoon ??= () => {
-      if (!stream.writableEnded) stream.end();
-    };
     // When our side is done, read on to the relay's END so the stream closes cleanly (no RESET).
     stream.once('finish', () => drainToEnd(stream));
     ex.upgradeStream = stream;

@@ -189,6 +189,17 @@ export class TunnelStream extends Duplex {
     return this;
   }
 
+  /** net.Socket's "end, then destroy once flushed" (http-proxy-3 calls it after a failed upgrade). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    else this.destroy();
+  }
+
+  /** The idle timeout in ms (http.Agent reads it when pooling the stream). */
+  get timeout(): number {
+    return this.idleMs;
+  }
+
   ref(): this {
     return this;
   }
@@ -197,10 +208,13 @@ export class TunnelStream extends Duplex {
     return this;
   }
 
-  /** Emits 'timeout' after `ms` without reads or writes, like net.Socket. */
+  /** Emits 'timeout' after `ms` without reads or writes, like net.Socket (0 disables and removes `callback`). */
   setTimeout(ms: number, callback?: () => void): this {
     this.idleMs = ms;
-    if (callback) this.once('timeout', callback);
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
     this.clearIdleTimer();
     if (ms > 0 && !this.destroyed) {
       this.idleTimer = setTimeout(() => this.emit('timeout'), ms);
