@@ -12,6 +12,7 @@ import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { decodeTokenUnverified } from '../src/token.js';
+import type { EgressServer } from './egress.js';
 import { createRelayDial } from './forward-proxy.js';
 import { RelayConnection, type ReadyInfo } from './relay-connection.js';
 import type { RelayContext } from './relay-errors.js';
@@ -50,6 +51,7 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
     private readonly log: Logger,
     private readonly connection: RelayConnection,
     private readonly targets: TargetProxy,
+    private readonly egress: EgressServer | undefined,
   ) {
     super();
     connection.on('ready', (info) => this.emit('ready', info));
@@ -84,17 +86,20 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   }
 
   private async shutdown(): Promise<void> {
-    const { connection, targets, log } = this;
+    const { connection, targets, egress, log } = this;
     const grace = this.config.timeouts.shutdownGrace;
     this.stopping.abort();
     log.info({ inFlight: targets.inFlight, graceMs: grace }, 'agent shutting down');
     connection.stopReconnecting();
     connection.sendGoaway('agent shutting down');
     targets.beginShutdown();
-    const drained = await targets.waitIdle(grace);
+    egress?.beginShutdown();
+    const [drained, egressDrained] = await Promise.all([targets.waitIdle(grace), egress ? egress.waitIdle(grace) : true]);
     if (!drained) log.warn({ inFlight: targets.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
+    if (!egressDrained) log.warn({ inFlight: egress?.inFlight, graceMs: grace }, 'shutdown grace period over; cutting Client Tracker messages still in flight');
     await connection.close('agent shutting down', CLOSE_HANDSHAKE_MS);
     targets.destroy();
+    await egress?.close();
     log.info({}, 'agent stopped');
   }
 }
@@ -124,7 +129,8 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
 /**
  * Starts the agent: returns once the first connection attempt has begun
  * (not when the relay answers: use whenReady() or the 'ready' event).
- * Throws CtbridgeError (CTB_CONFIG_INVALID) for an unusable proxy setting.
+ * Throws CtbridgeError (CTB_CONFIG_INVALID) for an unusable proxy setting or
+ * an egress.listen address that cannot be bound.
  */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<AgentHandle> {
   const token = inspectToken(config, log);
@@ -132,7 +138,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
   const targets = new TargetProxy(config, log);
   const connection = new RelayConnection(config, log, dial, ctx, (stream) => targets.handleStream(stream));
-  const agent = new Agent(config, log, connection, targets);
+  // Loaded only when configured: its schema validator (libxml2-wasm) costs ~180 MB RSS.
+  const egress = config.egress
+    ? await (await import('./egress.js')).startEgress(config, log, () => connection.readySession)
+    : undefined;
+  const agent = new Agent(config, log, connection, targets, egress);
   connection.start();
   return agent;
 }

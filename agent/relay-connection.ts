@@ -57,6 +57,11 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     return this.isReady && (this.session?.isOpen ?? false);
   }
 
+  /** The session while connected (relay answered `ready`, connection up): egress opens its streams on it. */
+  get readySession(): MuxSession | undefined {
+    return this.connected ? (this.session ?? undefined) : undefined;
+  }
+
   start(): void {
     this.connect();
   }
