@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { createProxyServer, type ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
+import { flushHeadersIfIdle } from '../src/http/flush-headers.js';
 import { stripHopByHop } from '../src/http/hop-by-hop.js';
 import { sendError } from '../src/http/error-response.js';
 import type { Logger } from '../src/log.js';
@@ -179,6 +180,7 @@ export class TargetProxy {
     // `Connection: close` from it must not close the pooled tunnel stream.
     stripHopByHop(proxyRes.headers);
     if (this.shuttingDown) proxyRes.headers.connection = 'close';
+    flushHeadersIfIdle(res);
     proxyRes.on('data', (chunk: Buffer) => {
       ex.bytesOut += chunk.length;
     });

@@ -90,16 +90,22 @@ async function main(): Promise<void> {
   const agent = await start(['bin/ctbridge.js', 'agent', '--config', agentYaml], /"msg":"tunnel ready"/);
   const tunnelUrl = `http://127.0.0.1:${relayPort}/t/bench`;
 
+  process.stderr.write(`relay :${relayPort}, agent ready, backend ${backendUrl}; measuring...\n`);
   // Warm-up both paths.
   await autocannon({ url: `${backendUrl}/small`, connections: 10, duration: 2 });
   await autocannon({ url: `${tunnelUrl}/small`, connections: 10, duration: 2 });
 
+  const step = (what: string) => process.stderr.write(`  ${what}\n`);
+  step('load: direct');
   const direct = await load(`${backendUrl}/small`);
+  step('load: tunnel');
   const tunnel = await load(`${tunnelUrl}/small`);
+  step('bulk download');
   const size = 100 * 1024 * 1024;
   const directMBs = await bestOf(3, () => download(`${backendUrl}/download?bytes=${size}`));
   const tunnelMBs = await bestOf(3, () => download(`${tunnelUrl}/download?bytes=${size}`));
 
+  step('idle streams');
   const one = await holdStreams(tunnelUrl, 1);
   await new Promise((r) => setTimeout(r, 500));
   const rss1 = rssMiB(relay.child.pid!);

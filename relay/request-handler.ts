@@ -13,6 +13,7 @@ import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import { pathAllowed } from '../src/http/allow-paths.js';
 import { BodyLimit, declaredLength, tooLarge } from '../src/http/body-limit.js';
 import { sendError } from '../src/http/error-response.js';
+import { flushHeadersIfIdle } from '../src/http/flush-headers.js';
 import { hopByHopHeaders, stripHopByHop } from '../src/http/hop-by-hop.js';
 import type { Logger } from '../src/log.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
@@ -207,6 +208,7 @@ export class RequestHandler {
     proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     proxyRes.on('data', (chunk: Buffer) => (ex.bytesOut += chunk.length));
     if (ex.kind?.selfHandleResponse) ex.kind.handleResponse?.(proxyRes, req, res, { requestId: ex.id, tunnel: ex.route.tunnel, url: ex.route.url });
+    else flushHeadersIfIdle(res);
   };
 
   private classify(err: Error, ex: Exchange): CtbridgeError {
