@@ -101,6 +101,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.log.info({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
     const ws = new WebSocket(config.relay, {
       perMessageDeflate: false,
+      // A zero mask: ws then skips masking here and unmasking on the relay. Masking
+      // protects browsers' peers from cache poisoning; this client is not a browser.
+      generateMask: leaveMaskZero,
       maxPayload: MAX_PAYLOAD,
       handshakeTimeout: config.timeouts.connect,
       followRedirects: false,
@@ -261,3 +264,5 @@ function readErrorReason(res: IncomingMessage, done: (reason: string | undefined
   res.once('error', finish);
   res.once('close', finish);
 }
+
+function leaveMaskZero(): void {}

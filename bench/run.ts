@@ -89,6 +89,8 @@ async function main(): Promise<void> {
   writeFileSync(agentYaml, stringify({ relay: `ws://127.0.0.1:${relayPort}`, token, limits: { maxStreams: 5000 }, tunnels: { bench: { target: backendUrl } } }));
   const agent = await start(['bin/ctbridge.js', 'agent', '--config', agentYaml], /"msg":"tunnel ready"/);
   const tunnelUrl = `http://127.0.0.1:${relayPort}/t/bench`;
+  const plain = await start(['--import', 'tsx', 'bench/plain-proxy.ts', backendUrl], /^(\d+)\n/);
+  const plainUrl = `http://127.0.0.1:${plain.match[1]}`;
 
   process.stderr.write(`relay :${relayPort}, agent ready, backend ${backendUrl}; measuring...\n`);
   // Warm-up both paths.
@@ -98,6 +100,8 @@ async function main(): Promise<void> {
   const step = (what: string) => process.stderr.write(`  ${what}\n`);
   step('load: direct');
   const direct = await load(`${backendUrl}/small`);
+  step('load: one plain http-proxy-3 hop');
+  const oneHop = await load(`${plainUrl}/small`);
   step('load: tunnel');
   const tunnel = await load(`${tunnelUrl}/small`);
   step('bulk download');
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
     `small GET     direct  ${direct.rps.toFixed(0).padStart(7)} req/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms`,
     `              tunnel  ${tunnel.rps.toFixed(0).padStart(7)} req/s  p50 ${tunnel.p50.toFixed(2)} ms  p99 ${tunnel.p99.toFixed(2)} ms`,
     `              ratio   ${pct(tunnel.rps, direct.rps)} of direct req/s, added p50 ${(tunnel.p50 - direct.p50).toFixed(2)} ms, added p99 ${(tunnel.p99 - direct.p99).toFixed(2)} ms`,
+    `  reference: one plain http-proxy-3 hop ${oneHop.rps.toFixed(0)} req/s (${pct(oneHop.rps, direct.rps)} of direct), p50 ${oneHop.p50.toFixed(2)} ms; the tunnel does two such hops plus the multiplexer`,
     `100 MB GET    direct  ${directMBs.toFixed(0).padStart(7)} MB/s`,
     `              tunnel  ${tunnelMBs.toFixed(0).padStart(7)} MB/s`,
     `              ratio   ${pct(tunnelMBs, directMBs)} of direct MB/s`,

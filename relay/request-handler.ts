@@ -74,7 +74,7 @@ export class RequestHandler {
   }
 
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const id = randomBytes(8).toString('hex');
+    const id = nextRequestId();
     const seen: { tunnel?: string } = {};
     let ex: Exchange;
     try {
@@ -127,7 +127,7 @@ export class RequestHandler {
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const id = randomBytes(8).toString('hex');
+    const id = nextRequestId();
     let ex: Exchange;
     try {
       ex = this.admit(req, id, {});
@@ -262,6 +262,17 @@ export class RequestHandler {
   destroyAgents(): void {
     for (const a of this.agents.values()) a.destroy();
   }
+}
+
+/**
+ * Request ids: a random per-process prefix and a counter, 16 hex digits, unique
+ * across restarts and relay instances without a getrandom() call per request.
+ */
+const ID_PREFIX = randomBytes(4).toString('hex');
+let idCounter = 0;
+function nextRequestId(): string {
+  idCounter = (idCounter + 1) >>> 0;
+  return ID_PREFIX + idCounter.toString(16).padStart(8, '0');
 }
 
 /** The relay never names a host: the agent decides where a tunnel's streams go. */

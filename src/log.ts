@@ -49,7 +49,7 @@ function serializeError(err: unknown, withStack: boolean): unknown {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? bufferedStdout();
   const errSerializer = (err: unknown): unknown => serializeError(err, logger.isLevelEnabled('debug'));
   const logger: Logger = pino(
     {
@@ -62,6 +62,18 @@ export function createLogger(options: LoggerOptions): Logger {
     destination,
   );
   return logger;
+}
+
+/**
+ * stdout through sonic-boom, buffered: one write syscall per 4 KiB of log
+ * lines instead of one per request, flushed at least every 200 ms and at exit.
+ */
+function bufferedStdout(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => {
+    if (!(dest as unknown as { destroyed?: boolean }).destroyed) dest.flush();
+  }, 200).unref();
+  return dest;
 }
 
 /** Writes out anything still buffered; call before a deliberate process exit. */

@@ -32,6 +32,8 @@ export interface Frame {
   type: FrameType;
   streamId: number;
   payload: Buffer;
+  /** The payload is a view into a message that carries other frames too. */
+  shared: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -85,7 +87,8 @@ export function decodeFrames(message: Buffer, onFrame: (frame: Frame) => void): 
     if (start + length > message.length) {
       throw new CtbridgeError('CTB_PROTOCOL', `frame on stream ${streamId} claims ${length} bytes, message has ${message.length - start}`);
     }
-    onFrame({ type: type as FrameType, streamId, payload: length === 0 ? EMPTY : message.subarray(start, start + length) });
+    const shared = length < message.length - HEADER_SIZE;
+    onFrame({ type: type as FrameType, streamId, payload: length === 0 ? EMPTY : message.subarray(start, start + length), shared });
     offset = start + length;
   }
 }

@@ -31,8 +31,11 @@ export interface SessionOptions {
   heartbeat: { interval: number; timeout: number };
 }
 
-/** Flush early once this much is queued, so big transfers are not held for a turn. */
-const FLUSH_BYTES = 256 * 1024;
+/**
+ * Flush at once when this much is queued: a full DATA frame then travels as
+ * its own WebSocket message, which the receiver can hand on without a copy.
+ */
+const FLUSH_BYTES = 64 * 1024;
 const MAX_STREAM_ID = 0xffff_ffff;
 
 export interface MuxSessionEvents {
@@ -196,7 +199,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     if (!stream) return; // late frame for a stream we already closed
     switch (frame.type) {
       case FrameType.DATA:
-        stream.onRemoteData(frame.payload);
+        stream.onRemoteData(frame.payload, frame.shared);
         break;
       case FrameType.END:
         stream.onRemoteEnd();

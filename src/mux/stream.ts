@@ -61,7 +61,7 @@ export class TunnelStream extends Duplex {
 
   // ---- frames from the peer (called by the session) ----
 
-  onRemoteData(payload: Buffer): void {
+  onRemoteData(payload: Buffer, shared = true): void {
     if (this.destroyed) return;
     if (this.endReceived) {
       this.destroy(new CtbridgeError('CTB_PROTOCOL', `stream ${this.id}: DATA after END`));
@@ -73,8 +73,9 @@ export class TunnelStream extends Duplex {
       return;
     }
     this.touch();
-    // Copy out of the WebSocket message so a slow reader pins only its own bytes.
-    this.push(Buffer.from(payload));
+    // A payload sharing its WebSocket message with other frames is copied out,
+    // so a slow reader pins only its own bytes.
+    this.push(shared ? Buffer.from(payload) : payload);
     this.maybeGrant();
   }
 
