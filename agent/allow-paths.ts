@@ -3,6 +3,8 @@
  * an intranet service the relay may reach, whatever the relay sends.
  */
 
+import { pathAllowed } from '../src/http/allow-paths.js';
+
 export type PathVerdict = 'allowed' | 'denied' | 'bad-encoding';
 
 /**
@@ -23,5 +25,5 @@ export function checkPath(requestUrl: string, allow: readonly string[] | undefin
   }
   if (!path.startsWith('/') || path.includes('\0')) return 'denied';
   if (path.replace(/\\/g, '/').split('/').some((seg) => seg === '.' || seg === '..')) return 'denied';
-  return allow.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p)) ? 'allowed' : 'denied';
+  return pathAllowed(path, allow) ? 'allowed' : 'denied';
 }
