@@ -132,7 +132,7 @@ export class AgentEndpoint {
       session.close(CloseCode.TUNNEL_NOT_ALLOWED, reason);
       return undefined;
     }
-    const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false };
+    const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false, idleStreams: 0 };
     this.opts.registry.add(agent);
     const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
     const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls };

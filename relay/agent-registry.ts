@@ -15,6 +15,8 @@ export interface ConnectedAgent {
   tunnels: readonly string[];
   session: MuxSession;
   draining: boolean;
+  /** Streams parked idle in the relay's keep-alive pools: open, but serving no request. */
+  idleStreams: number;
 }
 
 export type PickResult = { agent: ConnectedAgent } | { none: true } | { busy: true };
@@ -66,7 +68,7 @@ export class AgentRegistry {
     for (let i = 0; i < list.length; i++) {
       const idx = (start + i) % list.length;
       const agent = list[idx];
-      if (!agent.session.isOpen || agent.session.outgoingCount >= this.maxStreamsPerAgent) continue;
+      if (!agent.session.isOpen || agent.session.outgoingCount - agent.idleStreams >= this.maxStreamsPerAgent) continue;
       if (agent.draining) {
         fallback ??= agent;
         continue;

@@ -5,7 +5,7 @@
  * tunnel's stream-backed http.Agent.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { RelayConfig, RelayTunnelConfig } from '../src/config/index.js';
@@ -36,6 +36,9 @@ interface Exchange {
   bytesOut: number;
   idleTimedOut: boolean;
   kind: KindHandler | undefined;
+  /** The request down the tunnel, once it has a stream; aborted when the relay answers early. */
+  proxyReq?: ClientRequest;
+  failed?: boolean;
 }
 
 export type TunnelPolicy = Pick<RelayTunnelConfig, 'name' | 'kind' | 'allowFrom' | 'allowPaths' | 'maxRequestBody' | 'timeouts'>;
@@ -193,9 +196,14 @@ export class RequestHandler {
     return agent;
   }
 
-  private readonly onProxyReq = (proxyReq: import('node:http').ClientRequest, req: IncomingMessage): void => {
+  private readonly onProxyReq = (proxyReq: ClientRequest, req: IncomingMessage): void => {
     const ex = (req as WithExchange)[kExchange];
     if (!ex) return;
+    if (ex.failed) {
+      proxyReq.destroy();
+      return;
+    }
+    ex.proxyReq = proxyReq;
     proxyReq.once('timeout', () => (ex.idleTimedOut = true));
   };
 
@@ -222,6 +230,9 @@ export class RequestHandler {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, ex: Exchange, err: CtbridgeError): void {
+    // Whatever the relay answers itself, the half-sent request down the tunnel must not linger.
+    ex.failed = true;
+    ex.proxyReq?.destroy();
     if (res.headersSent) {
       this.opts.log.warn({ requestId: ex.id, tunnel: ex.route.tunnel, code: err.code, err }, 'response cut short');
       res.destroy();

@@ -47,7 +47,7 @@ async function setup(rpcUrl: string) {
   cleanups.push(() => agent.close());
   const conn = await relay.accept(0);
   await agent.whenReady();
-  const connected: ConnectedAgent = { connectionId: 'c0', agentId: 'test-agent', remoteAddress: '127.0.0.1', tunnels: ['t1'], session: conn.session, draining: false };
+  const connected: ConnectedAgent = { connectionId: 'c0', agentId: 'test-agent', remoteAddress: '127.0.0.1', tunnels: ['t1'], session: conn.session, draining: false, idleStreams: 0 };
   conn.session.on('stream', (stream) => handler(stream, connected));
   const port = Number(String(logs.find('egress listening')?.listen).split(':').pop());
   return { port, logs, relayLines: relayLog.lines };

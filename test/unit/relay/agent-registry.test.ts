@@ -4,7 +4,7 @@ import type { MuxSession } from '../../../src/mux/session.js';
 
 function agent(id: string, tunnels: string[], outgoing = 0): ConnectedAgent {
   const session = { isOpen: true, outgoingCount: outgoing } as unknown as MuxSession;
-  return { connectionId: id, agentId: id, remoteAddress: '127.0.0.1', tunnels, session, draining: false };
+  return { connectionId: id, agentId: id, remoteAddress: '127.0.0.1', tunnels, session, draining: false, idleStreams: 0 };
 }
 
 const pickedId = (r: ReturnType<AgentRegistry['pick']>) => ('agent' in r ? r.agent.agentId : 'none' in r ? 'none' : 'busy');
@@ -43,5 +43,13 @@ describe('AgentRegistry', () => {
     expect(pickedId(reg.pick('t'))).toBe('busy');
     expect(pickedId(reg.pick('other'))).toBe('none');
     expect(reg.hasSeen('other')).toBe(false);
+  });
+
+  it('does not count idle pooled streams against the limit', () => {
+    const reg = new AgentRegistry(2);
+    const a = agent('a', ['t'], 2);
+    a.idleStreams = 1;
+    reg.add(a);
+    expect(pickedId(reg.pick('t'))).toBe('a');
   });
 });

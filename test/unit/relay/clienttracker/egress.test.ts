@@ -82,7 +82,7 @@ async function setup(rpcUrl: string, opts: { agentTunnels?: string[]; timeoutMs?
     remoteAddress: '127.0.0.1',
     tunnels: opts.agentTunnels ?? ['cioc', 'plain'],
     session: pair.relay,
-    draining: false,
+    draining: false, idleStreams: 0,
   };
   pair.relay.on('stream', (s) => egress(s, connected));
   const open = (meta: Record<string, unknown>): TunnelStream => pair.agent.openStream(meta);

@@ -56,7 +56,7 @@ async function relayWithAgent() {
     }
   });
   pair.agent.on('stream', (s) => provider.emit('connection', s));
-  registry.add({ connectionId: 'c1', agentId: 'acme-1', remoteAddress: '127.0.0.1', tunnels: ['cioc'], session: pair.relay, draining: false });
+  registry.add({ connectionId: 'c1', agentId: 'acme-1', remoteAddress: '127.0.0.1', tunnels: ['cioc'], session: pair.relay, draining: false, idleStreams: 0 });
 
   let publicUrl = '';
   const kindHandler = createKindHandlerLookup(config, { publicUrlFor: (t) => `${publicUrl}/t/${t}/`, log });
