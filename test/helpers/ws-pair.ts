@@ -7,6 +7,8 @@ import { MuxSession, type SessionOptions } from '../../src/mux/session.js';
 export async function sessionPair(overrides: Partial<SessionOptions> = {}): Promise<{
   relay: MuxSession;
   agent: MuxSession;
+  /** The agent side's raw WebSocket (to simulate a peer that goes silent). */
+  agentSocket: WebSocket;
   close: () => Promise<void>;
 }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -34,6 +36,7 @@ export async function sessionPair(overrides: Partial<SessionOptions> = {}): Prom
   return {
     relay,
     agent,
+    agentSocket: client,
     close: async () => {
       client.terminate();
       server.terminate();

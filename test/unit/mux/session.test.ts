@@ -104,6 +104,18 @@ describe('MuxSession', () => {
     expect(e.code).toBe('CTB_AGENT_BUSY');
   });
 
+  it('heartbeat drops a connection that went silent without a FIN (NAT dropped it)', async () => {
+    const p = await sessionPair({ heartbeat: { interval: 50, timeout: 300 } });
+    cleanup = p.close;
+    const closed = once(p.relay, 'close');
+    const started = Date.now();
+    // The peer stops reading: no pongs, no frames, but no FIN either.
+    (p.agentSocket as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const [code] = await closed;
+    expect(code).toBe(1006);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('exchanges control messages', async () => {
     const { relay, agent } = await pair();
     const got = once(relay, 'control');
