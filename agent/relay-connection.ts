@@ -167,6 +167,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       tunnels: Object.keys(config.tunnels),
       software: SOFTWARE_VERSION,
       hostname: hostname(),
+      window: config.streamWindow,
     };
     session.sendControl({ ...hello });
     this.readyTimer = setTimeout(() => {
@@ -180,6 +181,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       case 'ready': {
         if (this.readyTimer) clearTimeout(this.readyTimer);
         this.readyTimer = null;
+        this.session?.setPeerWindow(message.window);
         const info: ReadyInfo = {
           connectionId: typeof message.connectionId === 'string' ? message.connectionId : '',
           publicUrls: isStringRecord(message.publicUrls) ? message.publicUrls : {},

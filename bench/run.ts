@@ -41,6 +41,18 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** RSS once it stops moving (three samples 200 ms apart within 1 MiB), or after 3 s. */
+async function settledRss(pid: number): Promise<number> {
+  let prev = rssMiB(pid);
+  for (let i = 0, stable = 0; i < 15 && stable < 2; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = rssMiB(pid);
+    stable = Math.abs(now - prev) < 1 ? stable + 1 : 0;
+    prev = now;
+  }
+  return prev;
+}
+
 async function load(url: string): Promise<{ rps: number; p50: number; p99: number }> {
   const r = await autocannon({ url, connections: 50, duration: DURATION, pipelining: 1 });
   if (r.non2xx || r.errors) throw new Error(`load on ${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
@@ -93,11 +105,20 @@ async function main(): Promise<void> {
   const plainUrl = `http://127.0.0.1:${plain.match[1]}`;
 
   process.stderr.write(`relay :${relayPort}, agent ready, backend ${backendUrl}; measuring...\n`);
+  const step = (what: string) => process.stderr.write(`  ${what}\n`);
+  step('idle streams');
+  // Measured first, on fresh processes, so bulk-transfer buffers do not blur it.
+  const one = await holdStreams(tunnelUrl, 1);
+  const rss1 = await settledRss(relay.child.pid!);
+  const many = await holdStreams(tunnelUrl, 999);
+  const rss1000 = await settledRss(relay.child.pid!);
+  const agentRss1000 = rssMiB(agent.child.pid!);
+  for (const req of [...one, ...many]) req.destroy();
+
   // Warm-up both paths.
   await autocannon({ url: `${backendUrl}/small`, connections: 10, duration: 2 });
   await autocannon({ url: `${tunnelUrl}/small`, connections: 10, duration: 2 });
 
-  const step = (what: string) => process.stderr.write(`  ${what}\n`);
   step('load: direct');
   const direct = await load(`${backendUrl}/small`);
   step('load: one plain http-proxy-3 hop');
@@ -109,15 +130,6 @@ async function main(): Promise<void> {
   const directMBs = await bestOf(3, () => download(`${backendUrl}/download?bytes=${size}`));
   const tunnelMBs = await bestOf(3, () => download(`${tunnelUrl}/download?bytes=${size}`));
 
-  step('idle streams');
-  const one = await holdStreams(tunnelUrl, 1);
-  await new Promise((r) => setTimeout(r, 500));
-  const rss1 = rssMiB(relay.child.pid!);
-  const many = await holdStreams(tunnelUrl, 999);
-  await new Promise((r) => setTimeout(r, 500));
-  const rss1000 = rssMiB(relay.child.pid!);
-  const agentRss1000 = rssMiB(agent.child.pid!);
-  for (const req of [...one, ...many]) req.destroy();
 
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(1)}%`;
   const lines = [

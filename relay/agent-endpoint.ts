@@ -135,7 +135,8 @@ export class AgentEndpoint {
     const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false, idleStreams: 0 };
     this.opts.registry.add(agent);
     const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
-    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls };
+    session.setPeerWindow(hello.window);
+    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.config.streamWindow };
     session.sendControl({ ...ready });
     clog.info({ agentId, tunnels, software: hello.software, hostname: hello.hostname }, 'agent connected');
     return agent;

@@ -27,6 +27,8 @@ export interface HelloMessage {
   /** ctbridge version string, for logs. */
   software: string;
   hostname: string;
+  /** The agent's per-stream receive window (bytes): how much the relay may send per stream unacknowledged. */
+  window: number;
 }
 
 export interface ReadyMessage {
@@ -36,6 +38,8 @@ export interface ReadyMessage {
   connectionId: string;
   /** Tunnel name → public URL. */
   publicUrls: Record<string, string>;
+  /** The relay's per-stream receive window (bytes). */
+  window: number;
 }
 
 /** Either side: stop sending new streams to me; in-flight streams finish. */

@@ -56,12 +56,15 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
   private lastSeen = Date.now();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The peer's receive window: our initial send credit per stream. Set from the handshake. */
+  private peerWindow: number;
 
   constructor(ws: WebSocket, options: SessionOptions) {
     super();
     this.ws = ws;
     this.options = options;
     this.nextId = options.role === 'relay' ? 1 : 2;
+    this.peerWindow = options.window;
     ws.binaryType = 'nodebuffer';
     ws.on('message', this.onMessage);
     ws.on('pong', this.onAlive);
@@ -84,11 +87,19 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     return !this.closed;
   }
 
+  /**
+   * Adopts the window the peer announced in the handshake (hello / ready), so
+   * relay and agent may run with different `streamWindow` settings.
+   */
+  setPeerWindow(bytes: unknown): void {
+    if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes >= 16 * 1024 && bytes <= 16 * 1024 * 1024) this.peerWindow = bytes;
+  }
+
   /** Opens a stream; data may be written at once (the OPEN frame goes first). */
   openStream(meta: Record<string, unknown>): TunnelStream {
     if (this.closed) throw new CtbridgeError('CTB_AGENT_DISCONNECTED', 'the tunnel connection is closed');
     const id = this.allocateId();
-    const stream = new TunnelStream(this, id, this.options.window, meta);
+    const stream = new TunnelStream(this, id, this.options.window, meta, this.peerWindow);
     this.streams.set(id, stream);
     this.enqueue(encodeJson(FrameType.OPEN, id, meta));
     return stream;
@@ -223,7 +234,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
       this.sendReset(id, 'CTB_AGENT_BUSY', `too many concurrent streams (limit ${this.options.maxIncomingStreams})`);
       return;
     }
-    const stream = new TunnelStream(this, id, this.options.window, meta);
+    const stream = new TunnelStream(this, id, this.options.window, meta, this.peerWindow);
     this.streams.set(id, stream);
     this.incoming++;
     if (this.listenerCount('stream') === 0) {

@@ -50,12 +50,16 @@ export class TunnelStream extends Duplex {
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(sink: StreamSink, id: number, window: number, meta: Record<string, unknown>) {
+  /**
+   * `window`: what this side lets the peer send unacknowledged (our receive
+   * buffer bound); `sendWindow`: what the peer lets us send (its window).
+   */
+  constructor(sink: StreamSink, id: number, window: number, meta: Record<string, unknown>, sendWindow = window) {
     super({ allowHalfOpen: true, readableHighWaterMark: window, writableHighWaterMark: MAX_DATA_PAYLOAD, decodeStrings: true });
     this.sink = sink;
     this.id = id;
     this.window = window;
-    this.sendCredit = window;
+    this.sendCredit = sendWindow;
     this.meta = meta;
   }
 

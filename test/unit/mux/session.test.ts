@@ -36,6 +36,21 @@ describe('MuxSession', () => {
     expect(createHash('sha256').update(await got).digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
   });
 
+  it('works with different windows on each side once they are exchanged', async () => {
+    const p = await sessionPair({ window: 64 * 1024 });
+    cleanup = p.close;
+    // Rebuild the agent side's view: it runs a 1 MiB window, the relay 64 KiB.
+    (p.agent as unknown as { options: { window: number } }).options.window = 1024 * 1024;
+    p.agent.setPeerWindow(64 * 1024);
+    p.relay.setPeerWindow(1024 * 1024);
+    p.agent.on('stream', (s) => s.pipe(s));
+    const s = p.relay.openStream({});
+    const body = randomBytes(4 * 1024 * 1024);
+    const got = collect(s);
+    s.end(body);
+    expect((await got).equals(body)).toBe(true);
+  });
+
   it('uses odd ids on the relay side and even ids on the agent side', async () => {
     const { relay, agent } = await pair();
     agent.on('stream', (s) => s.resume());
