@@ -102,7 +102,7 @@ export class AgentEndpoint {
     });
     session.on('stream', (stream) => {
       if (agent && this.opts.onAgentStream) this.opts.onAgentStream(stream, agent);
-      else stream.destroy(new CtbridgeError('CTB_PROTOCOL', 'the relay accepts no streams from this agent connection yet'));
+      else stream.refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
     });
   }
 

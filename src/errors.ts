@@ -32,7 +32,7 @@ export const ERROR_CODES = {
   CTB_BAD_REQUEST: { status: 400, summary: 'The request is malformed (bad path encoding, path traversal, bad XML).' },
   CTB_XML_INVALID: { status: 400, summary: 'An XML message does not conform to its Client Tracker schema, or has a DOCTYPE.' },
   CTB_UPSTREAM_INVALID: { status: 502, summary: 'The provider answered something that is not the XML Client Tracker expects.' },
-  CTB_CT_UNREACHABLE: { status: 502, summary: 'The relay could not reach the Client Tracker RPC URL, or the relay itself is unreachable from the agent.' },
+  CTB_CT_UNREACHABLE: { status: 502, summary: "The relay could not reach the Client Tracker RPC URL, or CT's answer did not come back in full." },
   CTB_SHUTTING_DOWN: { status: 503, summary: 'The relay or agent is shutting down; the request was not started.' },
   CTB_PROTOCOL: { status: 502, summary: 'The relay and agent disagree on the tunnel protocol (version mismatch or corrupt frame).' },
   CTB_PROXY_AUTH: { status: 502, summary: 'The corporate forward proxy refused the agent (HTTP 407: wrong or missing proxy credentials).' },

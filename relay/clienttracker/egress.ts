@@ -188,7 +188,7 @@ export function createEgressHandler(config: RelayConfig, log: Logger, opts: Egre
     const clog = { agentId: agent.agentId, connectionId: agent.connectionId, tunnel: tunnel.slice(0, 63) };
     if (meta.kind !== 'egress') {
       log.warn({ ...clog, kind: String(meta.kind).slice(0, 20) }, 'agent stream refused: unknown kind');
-      stream.destroy(new CtbridgeError('CTB_PROTOCOL', `the relay accepts only egress streams from agents, not kind ${JSON.stringify(meta.kind)}`));
+      stream.refuse(new CtbridgeError('CTB_PROTOCOL', `the relay accepts only egress streams from agents, not kind ${JSON.stringify(meta.kind)}`));
       return;
     }
     const rpcUrl = Object.hasOwn(config.tunnels, tunnel) ? config.tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
@@ -197,7 +197,7 @@ export function createEgressHandler(config: RelayConfig, log: Logger, opts: Egre
         ? `agent '${agent.agentId}' does not serve tunnel '${tunnel}'`
         : `tunnel '${tunnel}' has no clientTracker.rpcUrl in the relay config`;
       log.warn({ ...clog, reason }, 'egress stream refused');
-      stream.destroy(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', `Client Tracker messages are not allowed here: ${reason}`));
+      stream.refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', `Client Tracker messages are not allowed here: ${reason}`));
       return;
     }
     streams.set(stream, { tunnel, agentId: agent.agentId, connectionId: agent.connectionId, rpcUrl });

@@ -39,7 +39,7 @@ export function describeRelayConfig(cfg: RelayConfig): string {
     `auth: ${verify}; audience ${auth.audience}, issuer ${auth.issuer}${auth.privateKey ? `; signing key ${auth.privateKey.file}` : ''}`,
     `trusted proxies: ${cfg.trustedProxies.toString() || 'none'}`,
     `limits: request body ${formatSize(limits.maxRequestBody)}, response body ${
-      limits.maxResponseBody === 0 ? 'unlimited' : formatSize(limits.maxResponseBody)
+      limits.maxResponseBody === 0 ? '10 MiB (default, clienttracker tunnels)' : `${formatSize(limits.maxResponseBody)} (clienttracker tunnels)`
     }, headers ${formatSize(limits.maxHeaderSize)}, ${limits.maxStreamsPerAgent} streams per agent`,
     `timeouts: request ${formatDuration(timeouts.request)}, idle ${formatDuration(timeouts.idle)}, handshake ${formatDuration(
       timeouts.handshake,

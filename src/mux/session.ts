@@ -238,7 +238,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.streams.set(id, stream);
     this.incoming++;
     if (this.listenerCount('stream') === 0) {
-      stream.destroy(new CtbridgeError('CTB_SHUTTING_DOWN', 'not accepting streams'));
+      stream.refuse(new CtbridgeError('CTB_SHUTTING_DOWN', 'not accepting streams'));
       return;
     }
     this.emit('stream', stream);

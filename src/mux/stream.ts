@@ -101,6 +101,17 @@ export class TunnelStream extends Duplex {
     this.flushPending();
   }
 
+  /**
+   * Turns down a stream the peer opened: the peer gets a RESET with the code
+   * and message; locally the stream just closes (no 'error' to handle).
+   */
+  refuse(err: CtbridgeError): void {
+    if (this.destroyed) return;
+    this.sink.sendReset(this.id, err.code, err.message);
+    this.resetReceived = true; // nothing more to send
+    this.destroy();
+  }
+
   /** The session is gone: fail the stream without sending anything. */
   abort(err: Error): void {
     this.resetReceived = true;

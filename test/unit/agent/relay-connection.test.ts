@@ -34,7 +34,7 @@ describe('agent relay connection', () => {
     const conn = await r.connection(0);
     expect(conn.headers.authorization).toBe(`Bearer ${config.token}`);
     expect(conn.headers['sec-websocket-extensions']).toBeUndefined();
-    expect(await conn.hello).toEqual({ type: 'hello', version: PROTOCOL_VERSION, tunnels: ['t1', 't2'], software: SOFTWARE_VERSION, hostname: hostname() });
+    expect(await conn.hello).toEqual({ type: 'hello', version: PROTOCOL_VERSION, tunnels: ['t1', 't2'], software: SOFTWARE_VERSION, hostname: hostname(), window: 256 * 1024 });
     const readyEvent = once(agent as never, 'ready');
     conn.ready({ t1: 'https://relay.example/t/t1/', t2: 'https://relay.example/t/t2/' });
     await agent.whenReady();

@@ -28,7 +28,7 @@ describe('describeRelayConfig', () => {
     expect(text).toContain('listen: 127.0.0.1:8080 (http)');
     expect(text).toContain('agent endpoint: ws://127.0.0.1:8080/_ctbridge/agent');
     expect(text).toContain('auth: HS256 shared secret ****; audience ctbridge, issuer ctbridge');
-    expect(text).toContain('limits: request body 100MiB, response body unlimited, headers 16KiB, 1000 streams per agent');
+    expect(text).toContain('limits: request body 100MiB, response body 10 MiB (default, clienttracker tunnels), headers 16KiB, 1000 streams per agent');
     expect(text).not.toContain(SECRET);
   });
 
