@@ -11,6 +11,8 @@ import { CloseCode } from '../src/protocol.js';
 import { createTokenVerifier } from '../src/token.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
+import { RelayMetrics } from './metrics.js';
+import { normalizeIp } from './forwarded.js';
 import { RequestHandler } from './request-handler.js';
 
 export interface RelayHandle {
@@ -31,13 +33,17 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
   const requestLog = log.child({ component: 'requests' });
+  const metrics = new RelayMetrics(
+    () => registry.all().length,
+    () => registry.all().reduce((n, a) => n + a.session.streamCount, 0),
+  );
   // Client Tracker support (XML schemas in libxml2-wasm, ~180 MB resident) loads
   // only when a tunnel needs it.
   const ct = Object.values(config.tunnels).some((t) => t.kind === 'clienttracker') ? await import('./clienttracker/index.js') : undefined;
-  const egress = ct?.createEgressHandler(config, log.child({ component: 'egress' }));
+  const egress = ct?.createEgressHandler(config, log.child({ component: 'egress' }), { metrics });
   const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor, onAgentStream: egress });
-  const kindHandler = ct?.createKindHandlerLookup(config, { publicUrlFor, log: requestLog });
-  const handler = new RequestHandler({ config, registry, log: requestLog, encrypted: !!config.tls, kindHandler });
+  const kindHandler = ct?.createKindHandlerLookup(config, { publicUrlFor, log: requestLog, metrics });
+  const handler = new RequestHandler({ config, registry, log: requestLog, encrypted: !!config.tls, kindHandler, metrics });
 
   const serverOptions: http.ServerOptions = {
     maxHeaderSize: config.limits.maxHeaderSize,
@@ -53,6 +59,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ status: 'ok', agents: endpoint.sessionCount }));
+      return;
+    }
+    if (req.url === '/metrics' && req.method === 'GET' && config.metrics.allowFrom.contains(normalizeIp(req.socket.remoteAddress ?? ''))) {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+      });
       return;
     }
     handler.handleRequest(req, res);

@@ -22,6 +22,7 @@ import type { AgentRegistry } from './agent-registry.js';
 import { resolveForwarded, setForwardedHeaders } from './forwarded.js';
 import { routeRequest, type Route } from './routing.js';
 import { TunnelHttpAgent } from './tunnel-http-agent.js';
+import type { RelayMetrics } from './metrics.js';
 import type { ExchangeContext, KindHandler, KindHandlerLookup } from './tunnel-kind.js';
 import { writeUpgradeError } from './upgrade-error.js';
 
@@ -50,6 +51,7 @@ export interface RequestHandlerOptions {
   encrypted: boolean;
   /** Tunnel kinds that see responses or format errors differently (clienttracker). */
   kindHandler?: KindHandlerLookup;
+  metrics?: RelayMetrics;
 }
 
 const kExchange = Symbol('ctbridge.exchange');
@@ -85,6 +87,9 @@ export class RequestHandler {
     } catch (err) {
       const e = asCtbridgeError(err);
       this.opts.log.info({ requestId: id, tunnel: seen.tunnel, method: req.method, path: redactUrl(req.url ?? ''), status: e.status, code: e.code }, 'request refused');
+      // Only names the relay knows become labels: a caller cannot grow the metric set.
+      const known = seen.tunnel && e.code !== 'CTB_TUNNEL_UNKNOWN' ? seen.tunnel : '';
+      res.once('close', () => this.opts.metrics?.request(known, res.statusCode, 0));
       this.sendErrorFor(res, e, { requestId: id, tunnel: seen.tunnel ?? '', url: req.url ?? '' }, seen.tunnel ? this.opts.kindHandler?.(seen.tunnel) : undefined);
       return;
     }
@@ -251,6 +256,8 @@ export class RequestHandler {
   }
 
   private logDone(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+    const ms = performance.now() - ex.start;
+    this.opts.metrics?.request(ex.route.tunnel, res.statusCode, ms / 1000);
     this.opts.log.info(
       {
         requestId: ex.id,
@@ -260,7 +267,7 @@ export class RequestHandler {
         status: res.statusCode,
         bytesIn: ex.bytesIn,
         bytesOut: ex.bytesOut,
-        durationMs: Math.round((performance.now() - ex.start) * 10) / 10,
+        durationMs: Math.round(ms * 10) / 10,
         client: ex.client,
         code: (res as ServerResponse & { ctbError?: string }).ctbError,
         completed: res.writableFinished,

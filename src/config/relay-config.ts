@@ -63,13 +63,15 @@ export interface RelayConfig {
   /** Bytes of per-stream flow-control window. */
   readonly streamWindow: number;
   readonly log: LogConfig;
+  /** Who may read GET /metrics (Prometheus text). */
+  readonly metrics: { readonly allowFrom: CidrList };
   /** Null-prototype map: tunnel name → policy. */
   readonly tunnels: Readonly<Record<string, RelayTunnelConfig>>;
 }
 
 const ROOT_KEYS = [
   'listen', 'publicUrl', 'baseDomain', 'agentPath', 'tls', 'auth', 'trustedProxies',
-  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'tunnels',
+  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'metrics', 'tunnels',
 ];
 
 export const DEFAULT_RELAY_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -117,8 +119,10 @@ export function parseRelayConfig(
   const request = timeouts.get('request', duration(), 300_000);
   const idle = timeouts.get('idle', duration(), 150_000);
 
+  const metrics = root.section('metrics', ['allowFrom']);
   const config: RelayConfig = {
     file,
+    metrics: { allowFrom: parseCidrList(metrics, 'allowFrom', new CidrList(['127.0.0.1/32', '::1/128'])) },
     listen,
     publicUrl: publicUrl ? stripTrailingSlash(publicUrl) : defaultPublicUrl(listen, tls !== undefined),
     baseDomain: root.opt('baseDomain', domain),

@@ -185,6 +185,15 @@ describe('Client Tracker → provider through the relay', () => {
       const id = r.headers['x-ctbridge-request-id'];
       const line = await relay.proc.waitForLog((l) => l.requestId === id && l.reason === 'namespace-quirk');
       expect(line.action).toBe('passed through');
+      // …and counted, for monitoring.
+      const metrics = await new Promise<string>((resolve, reject) =>
+        http.get(`${relay.url}/metrics`, (res) => {
+          let b = '';
+          res.setEncoding('utf8').on('data', (c: string) => (b += c));
+          res.on('end', () => resolve(b));
+        }).on('error', reject),
+      );
+      expect(metrics).toMatch(/ctbridge_ct_answer_problems_total\{tunnel="cioc",reason="namespace-quirk",mode="report"\} [1-9]/);
     } finally {
       provider.setNamespaceQuirk(false);
     }

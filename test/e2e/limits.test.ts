@@ -92,6 +92,16 @@ describe('limits', () => {
     expect(JSON.parse(r.body)).toMatchObject({ status: 'ok', agents: 1 });
   });
 
+  it('serves Prometheus metrics to loopback, with only known tunnels as labels', async () => {
+    await send('/t/no-such-tunnel/x');
+    const r = await send('/metrics');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/ctbridge_requests_total\{tunnel="ucws",status="200"\} \d+/);
+    expect(r.body).toMatch(/ctbridge_agents_connected 1/);
+    expect(r.body).toMatch(/ctbridge_request_duration_seconds_bucket/);
+    expect(r.body).not.toContain('no-such-tunnel');
+  });
+
   it('on SIGTERM lets a request in flight finish, then exits 0 and the agent notices', async () => {
     const pending = send('/t/ucws/longpoll?ms=1000&last=1');
     await backend.arrived('/longpoll?ms=1000&last=1');
