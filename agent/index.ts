@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
+import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
 import type { EgressServer } from './egress.js';
 import { createRelayDial } from './forward-proxy.js';
@@ -49,17 +50,20 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
-    private readonly connection: RelayConnection,
+    private readonly connections: readonly RelayConnection[],
     private readonly targets: TargetProxy,
     private readonly egress: EgressServer | undefined,
   ) {
     super();
-    connection.on('ready', (info) => this.emit('ready', info));
-    connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
+    for (const connection of connections) {
+      connection.on('ready', (info) => this.emit('ready', info));
+      connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
+    }
   }
 
+  /** Connected to at least one relay. */
   get connected(): boolean {
-    return this.connection.connected;
+    return this.connections.some((c) => c.connected);
   }
 
   whenReady(): Promise<void> {
@@ -86,18 +90,20 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   }
 
   private async shutdown(): Promise<void> {
-    const { connection, targets, egress, log } = this;
+    const { connections, targets, egress, log } = this;
     const grace = this.config.timeouts.shutdownGrace;
     this.stopping.abort();
     log.info({ inFlight: targets.inFlight, graceMs: grace }, 'agent shutting down');
-    connection.stopReconnecting();
-    connection.sendGoaway('agent shutting down');
+    for (const connection of connections) {
+      connection.stopReconnecting();
+      connection.sendGoaway('agent shutting down');
+    }
     targets.beginShutdown();
     egress?.beginShutdown();
     const [drained, egressDrained] = await Promise.all([targets.waitIdle(grace), egress ? egress.waitIdle(grace) : true]);
     if (!drained) log.warn({ inFlight: targets.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
     if (!egressDrained) log.warn({ inFlight: egress?.inFlight, graceMs: grace }, 'shutdown grace period over; cutting Client Tracker messages still in flight');
-    await connection.close('agent shutting down', CLOSE_HANDSHAKE_MS);
+    await Promise.all(connections.map((c) => c.close('agent shutting down', CLOSE_HANDSHAKE_MS)));
     targets.destroy();
     await egress?.close();
     log.info({}, 'agent stopped');
@@ -134,15 +140,20 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
  */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<AgentHandle> {
   const token = inspectToken(config, log);
-  const dial = createRelayDial(config);
-  const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
   const targets = new TargetProxy(config, log);
-  const connection = new RelayConnection(config, log, dial, ctx, (stream) => targets.handleStream(stream));
+  // One connection per relay instance (several behind a load balancer each need the agent).
+  const connections = config.relays.map((relay) => {
+    const one: AgentConfig = { ...config, relay };
+    const dial = createRelayDial(one);
+    const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
+    const connLog = config.relays.length > 1 ? log.child({ relay: redactUrl(relay) }) : log;
+    return new RelayConnection(one, connLog, dial, ctx, (stream) => targets.handleStream(stream));
+  });
+  // Provider → CT messages go out through any relay that is connected, the first listed first.
+  const readySession = () => connections.map((c) => c.readySession).find((s) => s !== undefined);
   // Loaded only when configured: its schema validator (libxml2-wasm) costs ~180 MB RSS.
-  const egress = config.egress
-    ? await (await import('./egress.js')).startEgress(config, log, () => connection.readySession)
-    : undefined;
-  const agent = new Agent(config, log, connection, targets, egress);
-  connection.start();
+  const egress = config.egress ? await (await import('./egress.js')).startEgress(config, log, readySession) : undefined;
+  const agent = new Agent(config, log, connections, targets, egress);
+  for (const connection of connections) connection.start();
   return agent;
 }

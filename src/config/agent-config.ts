@@ -59,8 +59,13 @@ export interface AgentEgressConfig {
 
 export interface AgentConfig {
   readonly file: string;
-  /** ws(s) URL of the relay's agent endpoint (path defaults to /_ctbridge/agent). */
+  /** ws(s) URL of the relay's agent endpoint (path defaults to /_ctbridge/agent); the first of `relays`. */
   readonly relay: string;
+  /**
+   * Every relay instance to hold a connection to (`relay:` as a list): with
+   * several relays behind a load balancer, each needs the agent.
+   */
+  readonly relays: readonly string[];
   readonly token: string;
   readonly tokenSource: 'config' | 'env';
   /** Extra CA certificates trusted for the relay and the proxy. */
@@ -95,6 +100,23 @@ function relayUrl(v: unknown): string {
   const u = new URL(wsUrl(v));
   if (u.pathname === '/') u.pathname = DEFAULT_AGENT_PATH;
   return u.href;
+}
+
+/** One URL, or a list of them (one per relay instance). */
+function relayUrls(v: unknown): string[] {
+  if (!Array.isArray(v)) return [relayUrl(v)];
+  if (v.length === 0) throw new ValueError('expected a ws:// or wss:// URL, or a non-empty list of them, got an empty list');
+  return [
+    ...new Set(
+      v.map((item, i) => {
+        try {
+          return relayUrl(item);
+        } catch (err) {
+          throw new ValueError(`item ${i + 1}: ${(err as Error).message}`);
+        }
+      }),
+    ),
+  ];
 }
 
 /** A JWT: three base64url parts. Never echoed. */
@@ -194,9 +216,11 @@ export function parseAgentConfig(
   };
   const limits = root.section('limits', ['maxStreams', 'maxHeaderSize']);
 
+  const relays = root.req('relay', relayUrls, 'a ws:// or wss:// URL such as "wss://relay.example.com", or a list of them') ?? [''];
   const config: AgentConfig = {
     file,
-    relay: root.req('relay', relayUrl, 'a ws:// or wss:// URL such as "wss://relay.example.com"') ?? '',
+    relay: relays[0],
+    relays,
     token: tokenValue ?? '',
     tokenSource: envToken !== undefined ? 'env' : 'config',
     ca: root.opt('ca', caBundle(root.problems.baseDir)),

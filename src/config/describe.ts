@@ -68,7 +68,7 @@ export function describeAgentConfig(cfg: AgentConfig): string {
         : redactUrl(cfg.proxy.url);
   const lines = [
     `agent config ${cfg.file}`,
-    `relay: ${cfg.relay}`,
+    `relay: ${cfg.relays.join(", ")}`,
     `token: ${MASK}${cfg.tokenSource === 'env' ? ' (from CTBRIDGE_AGENT_TOKEN)' : ''}`,
     `proxy: ${proxy}`,
     ...(cfg.ca ? [`ca: ${cfg.ca.file}`] : []),

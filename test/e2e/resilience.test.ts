@@ -73,6 +73,23 @@ describe('resilience', () => {
     expect(after.map((r) => r.status)).toEqual(Array(20).fill(200));
   });
 
+  it('an agent listing several relay instances serves through each, and through the others when one dies', async () => {
+    backend = await startBackend();
+    const r1 = await startRelayProcess({ tunnels: { ucws: {} } });
+    const r2 = await startRelayProcess({ tunnels: { ucws: {} } });
+    const agent = await startAgentProcess({
+      relayUrl: r1.url,
+      tunnels: { ucws: { target: backend.url } },
+      extra: { relay: [r1.url.replace('http', 'ws'), r2.url.replace('http', 'ws')] },
+    });
+    await r2.proc.waitForLog('agent connected');
+    expect((await get(`${r1.url}/t/ucws/via-1`)).status).toBe(200);
+    expect((await get(`${r2.url}/t/ucws/via-2`)).status).toBe(200);
+    await r1.proc.stop('SIGKILL');
+    await agent.waitForLog('disconnected from relay');
+    expect((await get(`${r2.url}/t/ucws/still`)).status).toBe(200);
+  });
+
   it('graceful agent shutdown lets the request in flight finish and tells the relay first', async () => {
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });

@@ -33,6 +33,7 @@ describe('parseAgentConfig defaults', () => {
     expect(cfg).toEqual({
       file: 'agent.yaml',
       relay: 'ws://127.0.0.1:8080/_ctbridge/agent',
+      relays: ['ws://127.0.0.1:8080/_ctbridge/agent'],
       token: TOKEN,
       tokenSource: 'config',
       ca: undefined,
@@ -184,7 +185,7 @@ describe('parseAgentConfig errors', () => {
 
   it('requires relay and at least one tunnel', () => {
     expect(problems({ token: TOKEN })).toEqual([
-      'agent.yaml: relay: missing; expected a ws:// or wss:// URL such as "wss://relay.example.com"',
+      'agent.yaml: relay: missing; expected a ws:// or wss:// URL such as "wss://relay.example.com", or a list of them',
       'agent.yaml: tunnels: missing; expected at least one tunnel, such as "ucws: { target: http://127.0.0.1:7224 }"',
     ]);
     expect(problems(minimal({ tunnels: {} }))).toHaveLength(1);
@@ -201,5 +202,23 @@ describe('parseAgentConfig errors', () => {
     expect(problems(minimal({ relay: 'ws://user:pw@relay' }))).toEqual([
       'agent.yaml: relay: expected a ws:// or wss:// URL without user:password, got "ws://***@relay"',
     ]);
+  });
+});
+
+describe('relay as a list', () => {
+  it('accepts one URL per relay instance and keeps the first as relay', () => {
+    const cfg = parseAgentConfig(
+      { relay: ['wss://r1.example', 'wss://r2.example/agents', 'wss://r1.example'], token: 'aaa.bbb.ccc', tunnels: { t: { target: 'http://127.0.0.1:1' } } },
+      'agent.yaml',
+      {},
+    );
+    expect(cfg.relays).toEqual(['wss://r1.example/_ctbridge/agent', 'wss://r2.example/agents']);
+    expect(cfg.relay).toBe('wss://r1.example/_ctbridge/agent');
+  });
+
+  it('names the bad item of the list', () => {
+    expect(() =>
+      parseAgentConfig({ relay: ['wss://ok.example', 'http://bad.example'], token: 'aaa.bbb.ccc', tunnels: { t: { target: 'http://127.0.0.1:1' } } }, 'agent.yaml', {}),
+    ).toThrow(/agent\.yaml: relay: item 2: expected a ws:\/\/ or wss:\/\/ URL/);
   });
 });
