@@ -137,6 +137,15 @@ export class TunnelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.writeChunk(chunk, callback);
+  }
+
+  /** Corked writes (Node's HTTP head + body) leave as one DATA frame. */
+  override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    this.writeChunk(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
+  private writeChunk(chunk: Buffer, callback: (err?: Error | null) => void): void {
     this.touch();
     this.pendingChunk = chunk;
     this.pendingCallback = callback;
