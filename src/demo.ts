@@ -6,7 +6,6 @@
  * happened, and keeps running until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
 import { startAgent } from '../agent/index.js';
 import { startRelay, type RelayHandle } from '../relay/index.js';
 import { onShutdown } from './cli-run.js';
@@ -16,6 +15,7 @@ import { startSampleProvider } from './demo/sample-provider.js';
 import { startSampleService } from './demo/sample-service.js';
 import { createLogger, type Logger } from './log.js';
 import { signAgentToken } from './token.js';
+import { freePort } from './free-port.js';
 
 const WEB = 'demo';
 const CT = 'cioc';
@@ -123,10 +123,3 @@ async function playClientTracker(
   say(`${mark(!!arrived && arrived.body.equals(pushed.sent))} the bytes CT received equal the bytes the provider sent (${pushed.sent.length} bytes)`);
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}

@@ -5,7 +5,6 @@
  * Client Tracker (src/demo/ct-simulator.ts) plays the SaaS on loopback.
  */
 import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCtSimulator, type CtSimulator } from '../../src/demo/ct-simulator.js';
 import { startSampleProvider, type SampleProvider } from '../../src/demo/sample-provider.js';
@@ -13,6 +12,7 @@ import { parseResourceInfo } from '../../src/xml/messages.js';
 import { validateXml } from '../../src/xml/validate.js';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
+import { freePort } from '../../src/free-port.js';
 
 /** The CT `key` the provider sends with every message: must never appear in a log. */
 const KEY = 'ctkey-Q7vN2pX9sLw4RtY8';
@@ -32,13 +32,6 @@ let agent: CtbridgeProcess;
 let egressPort: number;
 let base: string;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Reply {
   status: number;

@@ -3,20 +3,13 @@
  * messages are refused with a clear XML error, and the relay stays up.
  */
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
+import { freePort } from '../../src/free-port.js';
 
 afterAll(stopAll);
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 function post(url: string, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {

@@ -4,9 +4,9 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './processes.js';
+import { freePort } from '../../src/free-port.js';
 
 export interface ForwardProxy {
   url: string;
@@ -20,13 +20,6 @@ export function tinyproxyAvailable(): boolean {
   return spawnSync('tinyproxy', ['-v']).status === 0;
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 export async function startTinyproxy(user: string, pass: string): Promise<ForwardProxy> {
   const port = await freePort();

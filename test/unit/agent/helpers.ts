@@ -14,6 +14,8 @@ import { MuxSession } from '../../../src/mux/session.js';
 import type { TunnelStream } from '../../../src/mux/stream.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../../../src/protocol.js';
 import { signAgentToken } from '../../../src/token.js';
+export { freePort } from '../../../src/free-port.js';
+import { freePort } from '../../../src/free-port.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 
@@ -208,14 +210,6 @@ export async function startTarget(handler?: (req: IncomingMessage, res: http.Ser
   };
 }
 
-/** A port with nothing listening on it. */
-export async function freePort(): Promise<number> {
-  const s = http.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 export interface Reply {
   status: number;
