@@ -52,9 +52,6 @@ export class AgentRegistry {
     return this.seen.has(tunnel);
   }
 
-  agentsFor(tunnel: string): readonly ConnectedAgent[] {
-    return this.byTunnel.get(tunnel) ?? [];
-  }
 
   all(): ConnectedAgent[] {
     return [...new Set([...this.byTunnel.values()].flat())];

@@ -2,7 +2,10 @@
  * relay.yaml `tunnels.<name>:` — the relay-side policy for one tunnel: kind,
  * who may call it, which paths, limits, and Client Tracker settings.
  */
+import { REGISTRATION_URL_ELEMENTS, SERVER_CALLED_URL_ELEMENTS, type RegistrationUrlElement } from '../xml/registration-elements.js';
 import { parseAllowPaths, parseCidrList } from './common.js';
+
+export { REGISTRATION_URL_ELEMENTS, type RegistrationUrlElement };
 import type { Section } from './schema-check.js';
 import type { CidrList } from './units.js';
 import { duration, integer, oneOf, size, url } from './values.js';
@@ -10,15 +13,6 @@ import { duration, integer, oneOf, size, url } from './values.js';
 export const TUNNEL_KINDS = ['http', 'clienttracker'] as const;
 export type TunnelKind = (typeof TUNNEL_KINDS)[number];
 
-/** The URL elements of a Client Tracker registration message the relay may rewrite. */
-export const REGISTRATION_URL_ELEMENTS = [
-  'launchURL',
-  'resourceInfoURL',
-  'resourceSummaryURL',
-  'resourceEmailURL',
-  'resourceTaxonomyInfoURL',
-] as const;
-export type RegistrationUrlElement = (typeof REGISTRATION_URL_ELEMENTS)[number];
 
 export const CT_VALIDATION_MODES = ['off', 'report', 'enforce'] as const;
 export type CtValidationMode = (typeof CT_VALIDATION_MODES)[number];
@@ -56,7 +50,7 @@ export interface RelayTunnelDefaults {
 
 const TUNNEL_KEYS = ['kind', 'allowFrom', 'allowPaths', 'maxRequestBody', 'timeouts', 'clientTracker'];
 const CT_KEYS = ['rpcUrl', 'rewrite', 'validation', 'errorStatus'];
-const DEFAULT_REWRITE: readonly RegistrationUrlElement[] = ['resourceInfoURL', 'resourceTaxonomyInfoURL'];
+const DEFAULT_REWRITE = SERVER_CALLED_URL_ELEMENTS;
 
 function parseClientTracker(s: Section): ClientTrackerConfig {
   const rewrite = s.list('rewrite', oneOf(REGISTRATION_URL_ELEMENTS), '["resourceInfoURL", "resourceTaxonomyInfoURL"]');

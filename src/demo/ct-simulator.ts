@@ -16,7 +16,6 @@
  * sending the path exactly as built (no normalisation).
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createFetchText } from '../check/fetch-text.js';
 import { formatXmlIssues, XML_CONTENT_TYPE, type MessageKind } from '../xml/kinds.js';
 import {
@@ -32,6 +31,7 @@ import {
   type ResourceType,
 } from '../xml/messages.js';
 import { validateXml, type ValidationResult } from '../xml/validate.js';
+import { listenOnLoopback } from './listen.js';
 
 export interface CtSimulatorOptions {
   /** Port to listen on (loopback only); 0 or absent: a free port. */
@@ -171,14 +171,7 @@ export async function startCtSimulator(options: CtSimulatorOptions = {}): Promis
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
 
   const get = async <T>(url: string, kind: MessageKind, parse: (b: Buffer) => T): Promise<CtGet<T>> => {
     const r = await getText(url);

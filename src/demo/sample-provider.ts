@@ -24,7 +24,6 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { CidrList } from '../config/units.js';
 import { SOFTWARE_VERSION } from '../protocol.js';
 import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, XML_CONTENT_TYPE } from '../xml/kinds.js';
@@ -42,6 +41,7 @@ import {
   type ResourceType,
   type TaxonomyEntry,
 } from '../xml/messages.js';
+import { listenOnLoopback } from './listen.js';
 
 export interface SampleProviderOptions {
   /** Port to listen on (loopback only); 0 or absent: a free port. */
@@ -324,14 +324,7 @@ export async function startSampleProvider(options: SampleProviderOptions = {}): 
     answer(404, 'text/plain; charset=utf-8', 'not found\n');
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, options.port);
   origin = `http://127.0.0.1:${port}`;
   resourceType = {
     name: options.name ?? 'Sample Community Services',

@@ -3,7 +3,7 @@
  * (so you can see what the tunnel delivered), on loopback only.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 export interface SampleService {
   url: string;
@@ -33,8 +33,7 @@ export async function startSampleService(): Promise<SampleService> {
       res.end(`${body}\n`);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     close: () => new Promise((resolve) => server.close(() => resolve())),

@@ -11,7 +11,6 @@
  */
 import { CtbridgeError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 9;
 /** Largest DATA payload the session puts in one frame. */
 export const MAX_DATA_PAYLOAD = 64 * 1024;

@@ -32,10 +32,8 @@ export class TunnelStream extends Duplex {
   readonly id: number;
   /** The OPEN frame's metadata (tunnel name, request id, ...). */
   readonly meta: Readonly<Record<string, unknown>>;
-  /** Socket look-alike fields some consumers read. */
+  /** Never "connecting": Node's HTTP client writes to the stream at once. */
   readonly connecting = false;
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
 
   private readonly sink: StreamSink;
   private readonly window: number;

@@ -8,14 +8,9 @@ import { XmlInvalidError } from './kinds.js';
 import { buildErrorResponse, describeChildren, parseResponse, type ErrorResponse } from './response.js';
 import { child, children, requireChild } from './tree.js';
 
-/** The URL elements of a registration, in document order. */
-export const REGISTRATION_URL_ELEMENTS = [
-  'launchURL',
-  'resourceInfoURL',
-  'resourceSummaryURL',
-  'resourceEmailURL',
-  'resourceTaxonomyInfoURL',
-] as const;
+import { REGISTRATION_URL_ELEMENTS } from './registration-elements.js';
+
+export { REGISTRATION_URL_ELEMENTS };
 
 export interface ResourceType {
   name: string;

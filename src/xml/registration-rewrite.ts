@@ -8,11 +8,12 @@ import { decodeEntities, escapeText } from './escape.js';
 import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, XmlInvalidError } from './kinds.js';
 import { assertNoDoctype } from './prepare.js';
 import { scanElements, type ScannedElement } from './scan.js';
+import { SERVER_CALLED_URL_ELEMENTS } from './registration-elements.js';
 
 export { publicUrlFor, type PublicUrlOptions } from './public-url.js';
 
 /** Elements the Client Tracker server itself calls, so they must go through the relay. */
-export const SERVER_CALLED_URL_ELEMENTS: readonly string[] = ['resourceInfoURL', 'resourceTaxonomyInfoURL'];
+export { SERVER_CALLED_URL_ELEMENTS };
 
 export interface RewriteOptions {
   /** New URL for a decoded URL, or null to leave it as it is (reported in `skipped`). */
