@@ -2,17 +2,17 @@
  * A Client Tracker provider behind a real relay and agent (bin/ctbridge.js):
  * Client Tracker's GETs come in through a `clienttracker` tunnel, the
  * provider's POSTs go out through the agent's egress listener, and a small
- * Client Tracker (src/demo/ct-simulator.ts) plays the SaaS on loopback.
+ * Client Tracker (cli/demo/ct-simulator.ts) plays the SaaS on loopback.
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCtSimulator, type CtSimulator } from '../../src/demo/ct-simulator.js';
-import { startSampleProvider, type SampleProvider } from '../../src/demo/sample-provider.js';
+import { startCtSimulator, type CtSimulator } from '../../cli/demo/ct-simulator.js';
+import { startSampleProvider, type SampleProvider } from '../../cli/demo/sample-provider.js';
 import { parseResourceInfo } from '../../src/xml/messages.js';
 import { validateXml } from '../../src/xml/validate.js';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
-import { freePort } from '../../src/free-port.js';
+import { freePort } from '../../cli/demo/free-port.js';
 
 /** The CT `key` the provider sends with every message: must never appear in a log. */
 const KEY = 'ctkey-Q7vN2pX9sLw4RtY8';

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { afterAll, expect, it } from 'vitest';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
-import { freePort } from '../../src/free-port.js';
+import { freePort } from '../../cli/demo/free-port.js';
 
 afterAll(stopAll);
 

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './processes.js';
-import { freePort } from '../../src/free-port.js';
+import { freePort } from '../../cli/demo/free-port.js';
 
 export interface ForwardProxy {
   url: string;

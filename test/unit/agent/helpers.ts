@@ -14,8 +14,8 @@ import { MuxSession } from '../../../src/mux/session.js';
 import type { TunnelStream } from '../../../src/mux/stream.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../../../src/protocol.js';
 import { signAgentToken } from '../../../src/token.js';
-export { freePort } from '../../../src/free-port.js';
-import { freePort } from '../../../src/free-port.js';
+export { freePort } from '../../../cli/demo/free-port.js';
+import { freePort } from '../../../cli/demo/free-port.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 

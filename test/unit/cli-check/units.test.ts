@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { displayUrl, redactText, relayOf, splitHttpUrl, throughTunnel } from '../../../src/check/display.js';
-import { createFetchText, runCheck, type FetchText, type FetchedText } from '../../../src/check/index.js';
-import { checkUrlElement } from '../../../src/check/urls.js';
+import { displayUrl, redactText, relayOf, splitHttpUrl, throughTunnel } from '../../../cli/check/display.js';
+import { createFetchText, runCheck, type FetchText, type FetchedText } from '../../../cli/check/index.js';
+import { checkUrlElement } from '../../../cli/check/urls.js';
 import { NS, fullUrls, registrationXml } from './provider.js';
 
 function answer(body: string, status = 200, headers: FetchedText['headers'] = { 'content-type': 'application/xml' }): FetchedText {

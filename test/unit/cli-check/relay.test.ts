@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { checkCommand, runCheck } from '../../../src/check/index.js';
+import { checkCommand, runCheck } from '../../../cli/check/index.js';
 import { capture, fullUrls, registrationXml, requestedId, resourceInfoXml, sendXml, startProvider, type Provider } from './provider.js';
 
 /** The intranet host in these registrations is never contacted: the check must go through the "relay" (a loopback server). */

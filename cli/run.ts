@@ -1,8 +1,8 @@
 /** Long-running commands (relay, agent) and their `verify` twins. */
 import { startAgent } from '../agent/index.js';
 import { startRelay } from '../relay/index.js';
-import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig } from './config/index.js';
-import { createLogger, flushLogger, type Logger } from './log.js';
+import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig } from '../src/config/index.js';
+import { createLogger, flushLogger, type Logger } from '../src/log.js';
 
 export async function verifyRelay(file: string): Promise<void> {
   const config = loadRelayConfig(file);

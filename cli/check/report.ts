@@ -2,7 +2,7 @@
  * `ctbridge check` output: ✓/⚠/✗ text for people, or JSON for scripts.
  * The report is already redacted (run-check.ts); nothing here adds data.
  */
-import { formatXmlIssues } from '../xml/kinds.js';
+import { formatXmlIssues } from '../../src/xml/kinds.js';
 import type { CheckItem, CheckReport, FetchStep, HttpExchange, Level } from './types.js';
 
 export const SYMBOLS: Record<Level, string> = { ok: '✓', warn: '⚠', error: '✗', info: '•' };

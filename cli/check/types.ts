@@ -3,8 +3,8 @@
  * plus the structured facts (URLs, HTTP exchanges, parsed values) a script
  * reading `--json` needs. Every URL in it is already redacted for display.
  */
-import type { XmlIssue } from '../xml/kinds.js';
-import type { ResourceInfo, TaxonomyEntry } from '../xml/messages.js';
+import type { XmlIssue } from '../../src/xml/kinds.js';
+import type { ResourceInfo, TaxonomyEntry } from '../../src/xml/messages.js';
 
 /** ok ✓, warn ⚠ (allowed: exit 0), error ✗ (exit 1), info • (a fact or hint). */
 export type Level = 'ok' | 'warn' | 'error' | 'info';

@@ -24,9 +24,9 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { CidrList } from '../config/units.js';
-import { SOFTWARE_VERSION } from '../protocol.js';
-import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, XML_CONTENT_TYPE } from '../xml/kinds.js';
+import { CidrList } from '../../src/config/units.js';
+import { SOFTWARE_VERSION } from '../../src/protocol.js';
+import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, XML_CONTENT_TYPE } from '../../src/xml/kinds.js';
 import {
   buildErrorResponse,
   buildIsInRequest,
@@ -40,7 +40,7 @@ import {
   type PushResourceResponse,
   type ResourceType,
   type TaxonomyEntry,
-} from '../xml/messages.js';
+} from '../../src/xml/messages.js';
 import { listenOnLoopback } from './listen.js';
 
 export interface SampleProviderOptions {

@@ -4,12 +4,12 @@
  * https-namespace quirk reported as a warning), and the bridge's own error
  * answers.
  */
-import { ERROR_HEADER } from '../protocol.js';
-import { detectMessage } from '../xml/detect.js';
-import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, KIND_INFO, XmlInvalidError, type MessageKind } from '../xml/kinds.js';
-import { prepareXml } from '../xml/prepare.js';
-import { parseResponse } from '../xml/response.js';
-import { validateXml } from '../xml/validate.js';
+import { ERROR_HEADER } from '../../src/protocol.js';
+import { detectMessage } from '../../src/xml/detect.js';
+import { CT_NAMESPACE, CT_NAMESPACE_HTTPS_QUIRK, KIND_INFO, XmlInvalidError, type MessageKind } from '../../src/xml/kinds.js';
+import { prepareXml } from '../../src/xml/prepare.js';
+import { parseResponse } from '../../src/xml/response.js';
+import { validateXml } from '../../src/xml/validate.js';
 import { displayUrl, redactText } from './display.js';
 import type { CheckItem, FetchedText, HttpExchange } from './types.js';
 

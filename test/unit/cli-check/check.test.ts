@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { checkCommand, runCheck } from '../../../src/check/index.js';
+import { checkCommand, runCheck } from '../../../cli/check/index.js';
 import {
   NS,
   capture,

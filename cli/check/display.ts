@@ -3,7 +3,7 @@
  * (`[ID]` must stay `[ID]`), telling relay tunnel URLs apart, and redacting
  * secrets in anything the check prints.
  */
-import { redactUrl } from '../redact.js';
+import { redactUrl } from '../../src/redact.js';
 
 /** The placeholders Client Tracker substitutes. */
 export const PLACEHOLDERS = ['[ID]', '[IDS]', '[CTID]', '[LOGIN]', '[KEY]'] as const;

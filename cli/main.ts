@@ -4,7 +4,7 @@
  */
 import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
-import { isCtbridgeError } from './errors.js';
+import { isCtbridgeError } from '../src/errors.js';
 
 const configOption = <T>(y: Argv<T>) =>
   y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
       'run the relay (cloud side); `relay verify` checks a config without starting',
       (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
       async (a) => {
-        const run = await import('./cli-run.js');
+        const run = await import('./run.js');
         await (a.action === 'verify' ? run.verifyRelay(a.config) : run.runRelay(a.config));
       },
     )
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
       'run the agent (on-premise side); `agent verify` checks a config without starting',
       (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
       async (a) => {
-        const run = await import('./cli-run.js');
+        const run = await import('./run.js');
         await (a.action === 'verify' ? run.verifyAgent(a.config) : run.runAgent(a.config));
       },
     )
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
           .option('tunnels', { type: 'string', demandOption: true, describe: 'comma-separated tunnels the agent may serve' })
           .option('ttl', { type: 'string', default: '365d', describe: 'lifetime, e.g. 30d, 12h' }),
       async (a) => {
-        const { issueToken } = await import('./cli-token.js');
+        const { issueToken } = await import('./token.js');
         await issueToken(a.config, a.agent, a.tunnels, a.ttl);
       },
     )
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
       },
     )
     .command('demo', 'run a local relay, agent and sample intranet service together', {}, async () => {
-      const { runDemo } = await import('./demo.js');
+      const { runDemo } = await import('./demo/index.js');
       await runDemo();
     })
     .demandCommand(1, 'name a command: relay, agent, token, check, demo')

@@ -6,7 +6,7 @@
  * configuration. Exit code: 0 all conforms (warnings allowed), 1 something
  * failed, 2 bad usage.
  */
-import { isCtbridgeError } from '../errors.js';
+import { isCtbridgeError } from '../../src/errors.js';
 import { formatJson, formatText } from './report.js';
 import { CheckUsageError, buildReport } from './run-check.js';
 import type { CheckOptions, CheckReport } from './types.js';

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { SOFTWARE_VERSION } from '../protocol.js';
+import { SOFTWARE_VERSION } from '../../src/protocol.js';
 import { displayUrl, splitHttpUrl } from './display.js';
 import type { FetchText, FetchedText } from './types.js';
 

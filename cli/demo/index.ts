@@ -6,15 +6,15 @@
  * happened, and keeps running until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
-import { startAgent } from '../agent/index.js';
-import { startRelay, type RelayHandle } from '../relay/index.js';
-import { onShutdown } from './cli-run.js';
-import { parseAgentConfig, parseRelayConfig, type LogLevel } from './config/index.js';
-import { startCtSimulator } from './demo/ct-simulator.js';
-import { startSampleProvider } from './demo/sample-provider.js';
-import { startSampleService } from './demo/sample-service.js';
-import { createLogger, type Logger } from './log.js';
-import { signAgentToken } from './token.js';
+import { startAgent } from '../../agent/index.js';
+import { startRelay, type RelayHandle } from '../../relay/index.js';
+import { onShutdown } from '../run.js';
+import { parseAgentConfig, parseRelayConfig, type LogLevel } from '../../src/config/index.js';
+import { startCtSimulator } from './ct-simulator.js';
+import { startSampleProvider } from './sample-provider.js';
+import { startSampleService } from './sample-service.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { signAgentToken } from '../../src/token.js';
 import { freePort } from './free-port.js';
 
 const WEB = 'demo';

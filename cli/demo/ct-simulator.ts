@@ -17,7 +17,7 @@
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
 import { createFetchText } from '../check/fetch-text.js';
-import { formatXmlIssues, XML_CONTENT_TYPE, type MessageKind } from '../xml/kinds.js';
+import { formatXmlIssues, XML_CONTENT_TYPE, type MessageKind } from '../../src/xml/kinds.js';
 import {
   buildErrorResponse,
   buildIsInResponse,
@@ -29,8 +29,8 @@ import {
   type RegistrationResponse,
   type ResourceInfoResponse,
   type ResourceType,
-} from '../xml/messages.js';
-import { validateXml, type ValidationResult } from '../xml/validate.js';
+} from '../../src/xml/messages.js';
+import { validateXml, type ValidationResult } from '../../src/xml/validate.js';
 import { listenOnLoopback } from './listen.js';
 
 export interface CtSimulatorOptions {

@@ -3,9 +3,9 @@
  * provider (directly, or through a relay tunnel URL) and collect a report.
  * All network access goes through the injected `fetchText`.
  */
-import { CtbridgeError } from '../errors.js';
-import { REGISTRATION_URL_ELEMENTS, parseResourceInfo } from '../xml/messages.js';
-import { child, parseTree } from '../xml/tree.js';
+import { CtbridgeError } from '../../src/errors.js';
+import { REGISTRATION_URL_ELEMENTS, parseResourceInfo } from '../../src/xml/messages.js';
+import { child, parseTree } from '../../src/xml/tree.js';
 import { judgeAnswer } from './answer.js';
 import { displayUrl, redactDeep, redactText, relayOf, splitHttpUrl, throughTunnel, underBase } from './display.js';
 import { fetchText as defaultFetchText, FetchTextError } from './fetch-text.js';

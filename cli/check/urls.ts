@@ -3,7 +3,7 @@
  * servers, or a user's browser), what a relay does with it, and whether the
  * placeholders Client Tracker substitutes are where they must be.
  */
-import { SERVER_CALLED_URL_ELEMENTS } from '../xml/registration-rewrite.js';
+import { SERVER_CALLED_URL_ELEMENTS } from '../../src/xml/registration-rewrite.js';
 import { displayUrl, placeholdersIn, splitHttpUrl, underBase } from './display.js';
 import type { CheckItem, RelayInfo, UrlElementName, UrlElementReport } from './types.js';
 

@@ -1,6 +1,6 @@
-import { loadRelayConfig, parseDuration } from './config/index.js';
-import { ConfigError } from './errors.js';
-import { signAgentToken } from './token.js';
+import { loadRelayConfig, parseDuration } from '../src/config/index.js';
+import { ConfigError } from '../src/errors.js';
+import { signAgentToken } from '../src/token.js';
 
 /** `ctbridge token`: prints only the token on stdout so `TOKEN=$(ctbridge token ...)` works. */
 export async function issueToken(configFile: string, agentId: string, tunnelsArg: string, ttl: string): Promise<void> {
