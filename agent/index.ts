@@ -1,11 +1,13 @@
 /**
  * The ctbridge agent: runs inside the intranet, keeps one outbound WebSocket
- * to the relay, and serves the relay's tunnel streams by proxying them to the
- * targets its own agent.yaml names.
+ * to the relay, and serves the relay's exchanges by sending each to the
+ * target its own agent.yaml names for the tunnel.
+ *
+ *   relay ──exchange──▶ relay-connection.ts ──▶ tunnel-requests.ts ──▶ target
  *
  *   const agent = await startAgent(config, log);
  *   await agent.whenReady();   // the relay answered `ready`
- *   await agent.close();       // goaway, drain (≤ timeouts.shutdownGrace), close
+ *   await agent.close();       // drain, finish in-flight (≤ timeouts.shutdownGrace), close
  */
 import { EventEmitter } from 'node:events';
 import type { AgentConfig } from '../src/config/index.js';
@@ -13,11 +15,11 @@ import { CtbridgeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
-import type { EgressServer } from './egress.js';
+import type { EgressServer } from './clienttracker/egress.js';
 import { createRelayDial } from './forward-proxy.js';
 import { RelayConnection, type ReadyInfo } from './relay-connection.js';
 import type { RelayContext } from './relay-errors.js';
-import { TargetProxy } from './target-proxy.js';
+import { TunnelRequests } from './tunnel-requests.js';
 
 export type { ReadyInfo } from './relay-connection.js';
 
@@ -36,12 +38,14 @@ export interface AgentHandle {
   on<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
   once<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
   off<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
-  /** Graceful stop: goaway, no new streams, in-flight requests finish (≤ timeouts.shutdownGrace), then close 1000. */
+  /** Graceful stop: drain (the relay opens no more exchanges), in-flight ones finish (≤ timeouts.shutdownGrace), then close 1000. */
   close(): Promise<void>;
 }
 
 /** How long close() waits for the relay to answer the WebSocket close after the grace period. */
 const CLOSE_HANDSHAKE_MS = 1000;
+/** How long close() waits for the relay to confirm a drain. */
+const DRAIN_CONFIRM_MS = 5000;
 
 class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   private closing: Promise<void> | null = null;
@@ -51,7 +55,7 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
     private readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly connections: readonly RelayConnection[],
-    private readonly targets: TargetProxy,
+    private readonly requests: TunnelRequests,
     private readonly egress: EgressServer | undefined,
   ) {
     super();
@@ -90,21 +94,22 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   }
 
   private async shutdown(): Promise<void> {
-    const { connections, targets, egress, log } = this;
+    const { connections, requests, egress, log } = this;
     const grace = this.config.timeouts.shutdownGrace;
+    const deadline = Date.now() + grace;
     this.stopping.abort();
-    log.info({ inFlight: targets.inFlight, graceMs: grace }, 'agent shutting down');
-    for (const connection of connections) {
-      connection.stopReconnecting();
-      connection.sendGoaway('agent shutting down');
-    }
-    targets.beginShutdown();
+    log.info({ inFlight: requests.inFlight, graceMs: grace }, 'agent shutting down');
     egress?.beginShutdown();
-    const [drained, egressDrained] = await Promise.all([targets.waitIdle(grace), egress ? egress.waitIdle(grace) : true]);
-    if (!drained) log.warn({ inFlight: targets.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
+    for (const connection of connections) connection.stopReconnecting();
+    // Every exchange the relay opened before it confirmed the drain is served.
+    await Promise.all(connections.map((c) => c.drain('agent shutting down', Math.min(DRAIN_CONFIRM_MS, grace))));
+    requests.stopAccepting();
+    const left = Math.max(deadline - Date.now(), 0);
+    const [drained, egressDrained] = await Promise.all([requests.waitIdle(left), egress ? egress.waitIdle(left) : true]);
+    if (!drained) log.warn({ inFlight: requests.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
     if (!egressDrained) log.warn({ inFlight: egress?.inFlight, graceMs: grace }, 'shutdown grace period over; cutting Client Tracker messages still in flight');
     await Promise.all(connections.map((c) => c.close('agent shutting down', CLOSE_HANDSHAKE_MS)));
-    targets.destroy();
+    await requests.destroy();
     await egress?.close();
     log.info({}, 'agent stopped');
   }
@@ -140,20 +145,20 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
  */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<AgentHandle> {
   const token = inspectToken(config, log);
-  const targets = new TargetProxy(config, log);
+  const requests = new TunnelRequests(config, log);
   // One connection per relay instance (several behind a load balancer each need the agent).
   const connections = config.relays.map((relay) => {
     const one: AgentConfig = { ...config, relay };
     const dial = createRelayDial(one);
     const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
     const connLog = config.relays.length > 1 ? log.child({ relay: redactUrl(relay) }) : log;
-    return new RelayConnection(one, connLog, dial, ctx, (stream) => targets.handleStream(stream));
+    return new RelayConnection(one, connLog, dial, ctx, (exchange) => requests.serve(exchange));
   });
   // Provider → CT messages go out through any relay that is connected, the first listed first.
   const readySession = () => connections.map((c) => c.readySession).find((s) => s !== undefined);
   // Loaded only when configured: its schema validator (libxml2-wasm) costs ~180 MB RSS.
-  const egress = config.egress ? await (await import('./egress.js')).startEgress(config, log, readySession) : undefined;
-  const agent = new Agent(config, log, connections, targets, egress);
+  const egress = config.egress ? await (await import('./clienttracker/egress.js')).startEgress(config, log, readySession) : undefined;
+  const agent = new Agent(config, log, connections, requests, egress);
   for (const connection of connections) connection.start();
   return agent;
 }

@@ -1,8 +1,12 @@
 /**
  * The agent's one outbound WebSocket to the relay: dial (directly or through
- * a forward proxy), say hello, wait for ready, hand incoming streams on, and
- * reconnect forever with full-jitter backoff. Every way this can fail is
- * logged once per attempt with a plain hint (relay-errors.ts).
+ * a forward proxy), say hello, wait for ready, hand the relay's exchanges
+ * on, and reconnect forever with full-jitter backoff. Every way this can
+ * fail is logged once per attempt with a plain hint (relay-errors.ts).
+ *
+ * Leaving without losing a request: `drain()` tells the relay to open no
+ * more exchanges here and resolves when the relay confirms (`drained`);
+ * everything opened before that confirmation is served.
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -12,8 +16,8 @@ import { Backoff } from '../src/backoff.js';
 import type { AgentConfig } from '../src/config/index.js';
 import type { Logger } from '../src/log.js';
 import { MuxSession } from '../src/mux/session.js';
-import type { TunnelStream } from '../src/mux/stream.js';
-import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, type HelloMessage } from '../src/protocol.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import type { RelayDial } from './forward-proxy.js';
 import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
@@ -40,13 +44,14 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
+  private readonly drainWaiters = new Set<() => void>();
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly dial: RelayDial,
     private readonly ctx: RelayContext,
-    private readonly onStream: (stream: TunnelStream) => void,
+    private readonly onExchange: (exchange: Exchange) => void,
   ) {
     super();
     this.backoff = new Backoff(config.reconnect.initialDelay, config.reconnect.maxDelay);
@@ -74,11 +79,27 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     if (this.ws && !this.session) this.ws.terminate();
   }
 
-  /** Tells the relay to open no new streams. False when not connected. */
-  sendGoaway(reason: string): boolean {
-    if (!this.session?.isOpen) return false;
-    this.session.sendControl({ type: 'goaway', reason });
-    return true;
+  /**
+   * Tells the relay to open no more exchanges here; resolves once it has
+   * confirmed (every exchange it opened before is already here), the
+   * connection is gone, or `ms` passed.
+   */
+  drain(reason: string, ms: number): Promise<void> {
+    const session = this.session;
+    if (!session?.isOpen || !this.isReady) return Promise.resolve();
+    const message: DrainMessage = { type: 'drain', reason };
+    session.sendControl(message);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.drainWaiters.delete(done);
+        session.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.drainWaiters.add(done);
+      session.once('close', done);
+    });
   }
 
   /** Closes the WebSocket (code 1000); terminates it if the relay does not answer within `ms`. */
@@ -99,7 +120,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.attempt++;
     const { config, dial } = this;
     this.log.info({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
-    const ws = new WebSocket(config.relay, {
+    const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
       perMessageDeflate: false,
       // A zero mask: ws then skips masking here and unmasking on the relay. Masking
       // protects browsers' peers from cache poisoning; this client is not a browser.
@@ -154,11 +175,12 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     const session = new MuxSession(ws, {
       role: 'agent',
       window: config.streamWindow,
-      maxIncomingStreams: config.limits.maxStreams,
+      maxIncoming: config.limits.maxStreams,
       heartbeat: config.heartbeat,
     });
     this.session = session;
-    session.on('stream', (stream) => this.onStream(stream));
+    session.on('exchange', (exchange) => this.onExchange(exchange));
+    session.on('problem', (problem) => this.log.warn({ problem: problem.slice(0, 300) }, 'relay broke the tunnel protocol'));
     session.on('control', (message) => this.onControl(message));
     session.on('close', (code, reason) => this.onSessionClose(ws, code, reason));
     const hello: HelloMessage = {
@@ -169,7 +191,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       hostname: hostname(),
       window: config.streamWindow,
     };
-    session.sendControl({ ...hello });
+    session.sendControl(hello);
     this.readyTimer = setTimeout(() => {
       this.log.warn({ hint: 'check that relay: in agent.yaml points at a ctbridge relay of the same version' }, 'relay did not answer the hello');
       session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no ready from the relay');
@@ -198,8 +220,11 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         this.emit('ready', info);
         break;
       }
+      case 'drained':
+        for (const done of [...this.drainWaiters]) done();
+        break;
       case 'goaway':
-        this.log.info({ reason: message.reason }, 'relay is going away');
+        this.log.info({ reason: typeof message.reason === 'string' ? message.reason.slice(0, 200) : undefined }, 'relay is going away');
         break;
       default:
         this.log.debug({ type: message.type }, 'ignored unknown control message');

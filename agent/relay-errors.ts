@@ -6,7 +6,7 @@
  */
 import { formatDuration } from '../src/config/index.js';
 import type { ErrorCode } from '../src/errors.js';
-import { CloseCode } from '../src/protocol.js';
+import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
 import type { RelayDial } from './forward-proxy.js';
 import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
 
@@ -76,6 +76,13 @@ export function describeConnectError(err: unknown, ctx: RelayContext): RelayProb
     };
   }
   if (/handshake has timed out/i.test(e.message ?? '')) return timeoutProblem(ctx);
+  if (/Server sent (no|an invalid) subprotocol/i.test(e.message ?? '')) {
+    return {
+      level: 'error',
+      msg: 'relay refused the agent protocol',
+      fields: { code: 'CTB_PROTOCOL', detail: `the relay at ${relay} does not speak tunnel protocol ${SUBPROTOCOL}`, relay, hint: 'run the same ctbridge version on the relay and the agent' },
+    };
+  }
   return unreachable(e.code ? `${e.code}: ${e.message}` : String(e.message ?? err), relayHint);
 }
 

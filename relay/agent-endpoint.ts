@@ -1,9 +1,14 @@
 /**
  * The WebSocket endpoint agents dial. A connection is authenticated from its
- * `Authorization: Bearer <JWT>` header, then the agent says hello with the
- * tunnels it serves; only after the relay answers ready does any request go
- * down it. Every refusal closes the WebSocket with a code and a reason the
- * agent logs for its admin, and the relay logs it too.
+ * `Authorization: Bearer <JWT>` header and must speak this relay's tunnel
+ * protocol (WebSocket subprotocol `ctbridge.2`); then the agent says hello
+ * with the tunnels it serves, and only after the relay answers ready does
+ * any exchange go down it. Every refusal closes the WebSocket with a code
+ * and a reason the agent logs for its admin, and the relay logs it too.
+ *
+ * Everything an agent sends is untrusted: control messages are checked
+ * field by field, strings are capped before they reach a log line, and a
+ * malformed message closes that one connection with a reason.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -11,13 +16,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RelayConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
+import { peerAddress } from '../src/http/client-address.js';
 import type { Logger } from '../src/log.js';
+import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
-import type { TunnelStream } from '../src/mux/stream.js';
-import { CloseCode, PROTOCOL_VERSION, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
+import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
 import type { TokenVerifier } from '../src/token.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
-import { normalizeIp } from './forwarded.js';
 
 export interface AgentEndpointOptions {
   config: RelayConfig;
@@ -25,12 +30,42 @@ export interface AgentEndpointOptions {
   verifier: TokenVerifier;
   log: Logger;
   publicUrlFor: (tunnel: string) => string;
-  /** Streams an agent opens (egress); absent: such streams are refused. */
-  onAgentStream?: (stream: TunnelStream, agent: ConnectedAgent) => void;
+  /** Exchanges an agent opens (egress); absent: they are refused. */
+  onAgentExchange?: (exchange: Exchange, agent: ConnectedAgent) => void;
+}
+
+const MAX_LOGGED_TEXT = 200;
+const MAX_HELLO_TUNNELS = 1000;
+
+/** An agent-supplied string, safe for a log line: capped, control characters replaced. */
+function capped(value: unknown): string {
+  const s = typeof value === 'string' ? value : typeof value;
+  const clean = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return clean.length > MAX_LOGGED_TEXT ? `${clean.slice(0, MAX_LOGGED_TEXT)}…[+${clean.length - MAX_LOGGED_TEXT} chars]` : clean;
+}
+
+/** The hello's fields if they have the right types, else which one is wrong. */
+function checkHello(msg: Record<string, unknown>): { hello: HelloMessage } | { problem: string } {
+  const { version, tunnels, software, hostname, window } = msg;
+  if (typeof version !== 'number') return { problem: 'hello.version is not a number' };
+  if (!Array.isArray(tunnels) || tunnels.length > MAX_HELLO_TUNNELS || !tunnels.every((t) => typeof t === 'string' && isTunnelName(t))) {
+    return { problem: 'hello.tunnels is not a list of tunnel names' };
+  }
+  if (typeof software !== 'string' || typeof hostname !== 'string') return { problem: 'hello.software or hello.hostname is not a string' };
+  if (typeof window !== 'number') return { problem: 'hello.window is not a number' };
+  return { hello: { type: 'hello', version, tunnels: [...new Set(tunnels as string[])], software, hostname, window } };
 }
 
 export class AgentEndpoint {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 16 * 1024 * 1024,
+    // Accept the agent's protocol, or any ctbridge version it offers, so an
+    // agent of another version hears why it is refused (4426) rather than
+    // failing its handshake without a reason.
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered].find((p) => p.startsWith('ctbridge.')) ?? false)),
+  });
   private readonly sessions = new Set<MuxSession>();
 
   constructor(private readonly opts: AgentEndpointOptions) {}
@@ -52,24 +87,34 @@ export class AgentEndpoint {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const { config, verifier, log } = this.opts;
-    const remote = normalizeIp(req.socket.remoteAddress ?? '');
+    const remote = peerAddress(req.socket);
     const connectionId = randomBytes(6).toString('hex');
     const clog = log.child({ connectionId, remote });
     const session = new MuxSession(ws, {
       role: 'relay',
       window: config.streamWindow,
-      maxIncomingStreams: config.limits.maxStreamsPerAgent,
+      maxIncoming: config.limits.maxStreamsPerAgent,
       heartbeat: config.heartbeat,
     });
     this.sessions.add(session);
+    let agent: ConnectedAgent | undefined;
     session.on('close', (code, reason) => {
       this.sessions.delete(session);
       if (agent) {
         this.opts.registry.remove(agent);
-        clog.info({ agentId: agent.agentId, tunnels: agent.tunnels, code, reason }, 'agent disconnected');
+        clog.info({ agentId: agent.agentId, tunnels: agent.tunnels, closeCode: code, reason: capped(reason) }, 'agent disconnected');
       }
     });
-    let agent: ConnectedAgent | undefined;
+    session.on('problem', (problem) => clog.warn({ agentId: agent?.agentId, problem: capped(problem) }, 'agent broke the tunnel protocol'));
+
+    if (ws.protocol !== SUBPROTOCOL) {
+      const theirs = ws.protocol ? `${capped(ws.protocol)}` : 'ctbridge.1 (no subprotocol)';
+      const reason = `agent speaks tunnel protocol ${theirs}, this relay speaks ${SUBPROTOCOL}; run the same ctbridge version on both`;
+      clog.warn({ offered: theirs }, `agent refused: ${reason}`);
+      session.close(CloseCode.VERSION_MISMATCH, reason);
+      return;
+    }
+
     const handshakeTimer = setTimeout(() => {
       clog.warn({ timeoutMs: config.timeouts.handshake }, 'agent refused: no hello within the handshake timeout');
       session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no hello within the handshake timeout');
@@ -93,35 +138,52 @@ export class AgentEndpoint {
         if (!claims || !session.isOpen) return;
         if (msg.type === 'hello' && !agent) {
           clearTimeout(handshakeTimer);
-          agent = this.onHello(session, msg as unknown as HelloMessage, claims.agentId, claims.tunnels, connectionId, remote, clog);
-        } else if (msg.type === 'goaway' && agent) {
+          agent = this.onHello(session, msg, claims.agentId, claims.tunnels, connectionId, remote, clog);
+        } else if (msg.type === 'drain' && agent) {
           agent.draining = true;
-          clog.info({ agentId: agent.agentId, reason: msg.reason }, 'agent leaving: new requests go to other agents first');
+          // No exchange is opened to this agent after this frame; the agent may close once its own are done.
+          session.sendControl({ type: 'drained' });
+          clog.info({ agentId: agent.agentId, reason: capped(msg.reason), open: session.outgoingCount }, 'agent leaving: no new exchanges go to it');
+        } else {
+          clog.debug({ agentId: agent?.agentId, type: capped(msg.type) }, 'ignored a control message');
         }
       });
     });
-    session.on('stream', (stream) => {
-      if (agent && this.opts.onAgentStream) this.opts.onAgentStream(stream, agent);
-      else stream.refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
+    session.on('exchange', (exchange) => {
+      if (agent && exchange.head.kind === 'egress' && this.opts.onAgentExchange) this.opts.onAgentExchange(exchange, agent);
+      else {
+        clog.warn({ agentId: agent?.agentId, kind: exchange.head.kind, tunnel: exchange.head.tunnel }, 'agent exchange refused');
+        exchange.reset(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED',
+          exchange.head.kind !== 'egress'
+            ? `the relay takes only egress exchanges from agents, not ${exchange.head.kind}`
+            : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
+      }
     });
   }
 
   private onHello(
     session: MuxSession,
-    hello: HelloMessage,
+    msg: Record<string, unknown>,
     agentId: string,
     allowed: readonly string[],
     connectionId: string,
     remote: string,
     clog: Logger,
   ): ConnectedAgent | undefined {
+    const checked = checkHello(msg);
+    if ('problem' in checked) {
+      clog.warn({ agentId, problem: checked.problem }, 'agent refused: malformed hello');
+      session.close(CloseCode.BAD_HELLO, `malformed hello: ${checked.problem}`);
+      return undefined;
+    }
+    const { hello } = checked;
     if (hello.version !== PROTOCOL_VERSION) {
-      const reason = `agent speaks tunnel protocol ${hello.version}, this relay speaks ${PROTOCOL_VERSION}; upgrade the older side`;
-      clog.warn({ agentId, software: hello.software }, `agent refused: ${reason}`);
+      const reason = `agent speaks tunnel protocol ${hello.version}, this relay speaks ${PROTOCOL_VERSION}; run the same ctbridge version on both`;
+      clog.warn({ agentId, software: capped(hello.software) }, `agent refused: ${reason}`);
       session.close(CloseCode.VERSION_MISMATCH, reason);
       return undefined;
     }
-    const tunnels = Array.isArray(hello.tunnels) ? hello.tunnels.filter((t) => typeof t === 'string') : [];
+    const tunnels = hello.tunnels;
     const extra = tunnels.filter((t) => !allowed.includes(t));
     if (tunnels.length === 0 || extra.length > 0) {
       const reason =
@@ -132,13 +194,13 @@ export class AgentEndpoint {
       session.close(CloseCode.TUNNEL_NOT_ALLOWED, reason);
       return undefined;
     }
-    const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false, idleStreams: 0 };
+    const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false };
     this.opts.registry.add(agent);
     const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
     session.setPeerWindow(hello.window);
     const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.config.streamWindow };
-    session.sendControl({ ...ready });
-    clog.info({ agentId, tunnels, software: hello.software, hostname: hello.hostname }, 'agent connected');
+    session.sendControl(ready);
+    clog.info({ agentId, tunnels, software: capped(hello.software), agentHostname: capped(hello.hostname) }, 'agent connected');
     return agent;
   }
 }

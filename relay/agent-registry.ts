@@ -1,25 +1,24 @@
 /**
- * The agents connected to this relay and the tunnels they serve. New requests
- * for a tunnel are spread round-robin over its agents that are not leaving
- * and have stream capacity; an agent that said goaway gets new requests only
- * when no other agent can take them.
+ * The agents connected to this relay and the tunnels they serve. Each new
+ * exchange for a tunnel goes to the next of its agents, round robin, that
+ * has exchange capacity and has not said it is leaving: an agent that sent
+ * `drain` gets no new exchange at all.
  */
 import type { MuxSession } from '../src/mux/session.js';
 
 export interface ConnectedAgent {
   /** Relay-assigned id of this connection (in both sides' logs). */
-  connectionId: string;
+  readonly connectionId: string;
   /** `sub` of the agent's token. */
-  agentId: string;
-  remoteAddress: string;
-  tunnels: readonly string[];
-  session: MuxSession;
+  readonly agentId: string;
+  readonly remoteAddress: string;
+  readonly tunnels: readonly string[];
+  readonly session: MuxSession;
+  /** The agent said it is leaving: no new exchanges. */
   draining: boolean;
-  /** Streams parked idle in the relay's keep-alive pools: open, but serving no request. */
-  idleStreams: number;
 }
 
-export type PickResult = { agent: ConnectedAgent } | { none: true } | { busy: true };
+export type PickResult = { agent: ConnectedAgent } | { none: true } | { busy: true } | { draining: true };
 
 export class AgentRegistry {
   private readonly byTunnel = new Map<string, ConnectedAgent[]>();
@@ -27,7 +26,7 @@ export class AgentRegistry {
   /** Tunnels that ever had an agent since start: they are "known" even when empty. */
   private readonly seen = new Set<string>();
 
-  constructor(private readonly maxStreamsPerAgent: number) {}
+  constructor(private readonly maxExchangesPerAgent: number) {}
 
   add(agent: ConnectedAgent): void {
     for (const t of agent.tunnels) {
@@ -52,27 +51,32 @@ export class AgentRegistry {
     return this.seen.has(tunnel);
   }
 
-
   all(): ConnectedAgent[] {
     return [...new Set([...this.byTunnel.values()].flat())];
   }
 
+  /** The agents serving `tunnel` now. */
+  agentsOf(tunnel: string): readonly ConnectedAgent[] {
+    return this.byTunnel.get(tunnel) ?? [];
+  }
+
+  /** The agent for the next exchange on `tunnel`: the one that will serve it. */
   pick(tunnel: string): PickResult {
     const list = this.byTunnel.get(tunnel);
     if (!list || list.length === 0) return { none: true };
     const start = this.cursor.get(tunnel) ?? 0;
-    let fallback: ConnectedAgent | undefined;
+    let draining = 0;
     for (let i = 0; i < list.length; i++) {
       const idx = (start + i) % list.length;
       const agent = list[idx];
-      if (!agent.session.isOpen || agent.session.outgoingCount - agent.idleStreams >= this.maxStreamsPerAgent) continue;
-      if (agent.draining) {
-        fallback ??= agent;
+      if (agent.draining || !agent.session.isOpen) {
+        draining++;
         continue;
       }
+      if (agent.session.outgoingCount >= this.maxExchangesPerAgent) continue;
       this.cursor.set(tunnel, idx + 1);
       return { agent };
     }
-    return fallback ? { agent: fallback } : { busy: true };
+    return draining === list.length ? { draining: true } : { busy: true };
   }
 }

@@ -1,16 +1,19 @@
 /**
- * Who is calling, as far as the relay can trust it, and the X-Forwarded-*
+ * Who is calling, as far as the relay can trust it, and the forwarding
  * headers the target sees.
  *
  * Providers in the field trust the LAST X-Forwarded-For entry as the caller
- * (PROTOCOL.md, "Provider access control"). So the relay never forwards a
- * chain a client could have written: the header it sends holds exactly one
- * address, the client it trusts. A peer in `trustedProxies` (a load balancer)
- * is believed about the hops before it; walking the chain from the right, the
- * first address that is not a trusted proxy is the client.
+ * (docs/client-tracker-protocol.md, "Provider access control"). So the relay
+ * never forwards a chain a client could have written: the header it sends
+ * holds exactly one address, the client it trusts. A peer in
+ * `trustedProxies` (a load balancer) is believed about the hops before it;
+ * walking the chain from the right, the first address that is not a
+ * trusted proxy is the client.
  */
 import type { IncomingMessage } from 'node:http';
 import type { CidrList } from '../src/config/index.js';
+import { normalizeIp, peerAddress } from '../src/http/client-address.js';
+import { REQUEST_ID_HEADER } from '../src/protocol.js';
 
 export interface ForwardedInfo {
   /** The caller's address as the relay trusts it. */
@@ -20,11 +23,16 @@ export interface ForwardedInfo {
   host: string;
 }
 
-/** Headers a client could use to claim another identity; dropped unless a trusted proxy set them. */
-const SPOOFABLE = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'];
+/**
+ * Headers a client could use to claim another identity or forge the relay's
+ * own: always dropped from what the client sent; the relay adds its own.
+ */
+export const RELAY_OWNED: ReadonlySet<string> = new Set([
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded', REQUEST_ID_HEADER,
+]);
 
 export function resolveForwarded(req: IncomingMessage, trustedProxies: CidrList, encrypted: boolean): ForwardedInfo {
-  const peer = normalizeIp(req.socket.remoteAddress ?? '');
+  const peer = peerAddress(req.socket);
   const host = req.headers.host ?? '';
   const proto = encrypted ? 'https' : 'http';
   if (trustedProxies.size === 0 || !trustedProxies.contains(peer)) {
@@ -42,12 +50,12 @@ export function resolveForwarded(req: IncomingMessage, trustedProxies: CidrList,
   };
 }
 
-/** Replaces every client-supplied forwarding header with the relay's own. */
-export function setForwardedHeaders(headers: IncomingMessage['headers'], info: ForwardedInfo): void {
-  for (const name of SPOOFABLE) delete headers[name];
-  headers['x-forwarded-for'] = info.client;
-  headers['x-forwarded-proto'] = info.proto;
-  if (info.host) headers['x-forwarded-host'] = info.host;
+/** The relay's own header pairs, appended after every client header. */
+export function forwardedPairs(info: ForwardedInfo, requestId: string): string[] {
+  const pairs = ['X-Forwarded-For', info.client, 'X-Forwarded-Proto', info.proto];
+  if (info.host) pairs.push('X-Forwarded-Host', info.host);
+  pairs.push('X-Ctbridge-Request-Id', requestId);
+  return pairs;
 }
 
 function headerList(value: string | string[] | undefined): string[] {
@@ -56,9 +64,4 @@ function headerList(value: string | string[] | undefined): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-/** `::ffff:1.2.3.4` → `1.2.3.4`, so IPv4 callers look the same on dual-stack listeners. */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

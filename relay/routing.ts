@@ -9,6 +9,8 @@
  * the target's base path.
  */
 import { CtbridgeError } from '../src/errors.js';
+import { decodePath, hasDotSegment, pathOf } from '../src/http/request-path.js';
+import { isTunnelName } from '../src/protocol.js';
 
 export interface Route {
   tunnel: string;
@@ -18,7 +20,6 @@ export interface Route {
   path: string;
 }
 
-const TUNNEL_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const PREFIX = '/t/';
 
 /** null when the request names no tunnel (not ours to answer as a tunnel). */
@@ -28,13 +29,13 @@ export function routeRequest(rawUrl: string, host: string | undefined, baseDomai
     const suffix = `.${baseDomain.toLowerCase()}`;
     if (hostname.endsWith(suffix)) {
       const tunnel = hostname.slice(0, -suffix.length);
-      if (TUNNEL_NAME.test(tunnel)) return inside(tunnel, rawUrl);
+      if (isTunnelName(tunnel)) return inside(tunnel, rawUrl);
     }
   }
   if (!rawUrl.startsWith(PREFIX)) return null;
   const end = firstOf(rawUrl, PREFIX.length, ['/', '?']);
   const tunnel = rawUrl.slice(PREFIX.length, end);
-  if (!TUNNEL_NAME.test(tunnel)) {
+  if (!isTunnelName(tunnel)) {
     throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', `"${truncate(tunnel)}" is not a valid tunnel name`, {
       hint: 'tunnel names are lower-case letters, digits and dashes, as in /t/<tunnel>/path',
     });
@@ -44,15 +45,10 @@ export function routeRequest(rawUrl: string, host: string | undefined, baseDomai
 }
 
 function inside(tunnel: string, url: string): Route {
-  const q = url.indexOf('?');
-  const rawPath = q === -1 ? url : url.slice(0, q);
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    throw new CtbridgeError('CTB_BAD_REQUEST', 'the request path has an invalid percent-encoding');
-  }
-  if (path.split(/[/\\]/).some((seg) => seg === '.' || seg === '..')) {
+  const rawPath = pathOf(url);
+  const path = decodePath(rawPath);
+  if (path === undefined) throw new CtbridgeError('CTB_BAD_REQUEST', 'the request path has an invalid percent-encoding');
+  if (hasDotSegment(path)) {
     throw new CtbridgeError('CTB_BAD_REQUEST', `path "${truncate(rawPath)}" contains a "." or ".." segment, which a tunnel does not allow`);
   }
   return { tunnel, url, path };

@@ -1,26 +1,36 @@
 /**
- * What a tunnel kind other than plain `http` may change in the request
- * handler: how the target's response reaches the caller, and how the
- * bridge's own errors are shown (JSON for http; XML Client Tracker can
- * display for `clienttracker`).
+ * What a tunnel's kind decides in the relay's answer to a public request:
+ * how the agent's response reaches the caller, and how the bridge's own
+ * errors look. `http` passes the response through and shows errors as JSON
+ * (relay/http-kind.ts); `clienttracker` reads the provider's answer whole,
+ * rewrites and checks it, and shows errors as Client Tracker XML
+ * (relay/clienttracker/kind-handler.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { CtbridgeError } from '../src/errors.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import type { ResponseHead } from '../src/mux/heads.js';
 
 export interface ExchangeContext {
   requestId: string;
   tunnel: string;
+  method: string;
   /** Path and query inside the tunnel. */
   url: string;
+  /** The bridge error the answer carries, for the request log line (set by whoever answers one). */
+  code?: string;
 }
 
 export interface KindHandler {
-  /** When true, handleResponse gets the target's response instead of it being piped through. */
-  readonly selfHandleResponse: boolean;
-  handleResponse?(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): void;
+  /**
+   * Answers `res` with the agent's response: `head` has arrived, the body is
+   * still to come on `ex` ('data' / 'end'; call `ex.consumed(n)` for the
+   * bytes handed on). The request handler owns timeouts and resets.
+   */
+  respond(ex: Exchange, head: ResponseHead, res: ServerResponse, ctx: ExchangeContext): void;
   /** Answers with a bridge error in the kind's format. The response has not started. */
   sendError(res: ServerResponse, err: CtbridgeError, ctx: ExchangeContext): void;
 }
 
-/** Which handler a tunnel uses; undefined means plain HTTP. */
-export type KindHandlerLookup = (tunnel: string) => KindHandler | undefined;
+/** Which handler a tunnel uses. */
+export type KindHandlerLookup = (tunnel: string) => KindHandler;

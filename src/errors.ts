@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   CTB_AGENT_BUSY: { status: 503, summary: 'Every agent for this tunnel is at its concurrent-stream limit; retry after the Retry-After delay.' },
   CTB_TARGET_UNREACHABLE: { status: 502, summary: 'The agent could not connect to the intranet target (refused, DNS, TLS).' },
   CTB_TARGET_TIMEOUT: { status: 504, summary: 'The intranet target did not connect or answer within the configured timeout.' },
+  CTB_TARGET_BAD_RESPONSE: { status: 502, summary: "The intranet target's answer is not valid HTTP (malformed, headers too large, body shorter or longer than announced)." },
   CTB_REQUEST_TIMEOUT: { status: 504, summary: 'The whole request took longer than the configured request timeout.' },
   CTB_BODY_TOO_LARGE: { status: 413, summary: 'The request or response body is larger than the configured limit.' },
   CTB_BAD_REQUEST: { status: 400, summary: 'The request is malformed (bad path encoding, path traversal, bad XML).' },
@@ -34,6 +35,7 @@ export const ERROR_CODES = {
   CTB_UPSTREAM_INVALID: { status: 502, summary: 'The provider answered something that is not the XML Client Tracker expects.' },
   CTB_CT_UNREACHABLE: { status: 502, summary: "The relay could not reach the Client Tracker RPC URL, or CT's answer did not come back in full." },
   CTB_SHUTTING_DOWN: { status: 503, summary: 'The relay or agent is shutting down; the request was not started.' },
+  CTB_CANCELLED: { status: 499, summary: 'The caller went away (or the other side gave up) before the answer was complete; the exchange was cancelled. Seen in logs only.' },
   CTB_PROTOCOL: { status: 502, summary: 'The relay and agent disagree on the tunnel protocol (version mismatch or corrupt frame).' },
   CTB_PROXY_AUTH: { status: 502, summary: 'The corporate forward proxy refused the agent (HTTP 407: wrong or missing proxy credentials).' },
   CTB_RELAY_UNREACHABLE: { status: 502, summary: 'The agent could not reach the relay (DNS, refused, TLS, proxy).' },
@@ -41,16 +43,41 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/**
+ * Numbers and names an error carries as data, so each side can render it
+ * for its own caller (JSON, or the Client Tracker XML text) without reading
+ * the English message. Never a secret.
+ */
+export interface ErrorParams {
+  /** A time limit that was exceeded, in seconds. */
+  seconds?: number;
+  /** A size limit that was exceeded, in bytes. */
+  bytes?: number;
+  /** Whose body was too large. */
+  body?: 'request' | 'answer';
+  /** Client Tracker's origin (scheme, host, port) for CTB_CT_UNREACHABLE. */
+  ctOrigin?: string;
+  /** A short, secret-free description of the exact problem ("connection refused"). */
+  problem?: string;
+}
+
 export class CtbridgeError extends Error {
   readonly code: ErrorCode;
   /** What the user should do about it; appended to messages shown to people. */
   readonly hint: string | undefined;
+  /** Numbers and names for renderers (see ErrorParams). */
+  readonly params: Readonly<ErrorParams>;
 
-  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown; params?: ErrorParams }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CtbridgeError';
     this.code = code;
     this.hint = options?.hint;
+    this.params = options?.params ?? {};
   }
 
   get status(): number {

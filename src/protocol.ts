@@ -1,23 +1,37 @@
 /**
  * The conversation between agent and relay on top of the multiplexer
- * (src/mux): how the agent authenticates, which control messages exist, the
- * OPEN metadata of a stream, and the WebSocket close codes with their meaning.
+ * (src/mux), in full in docs/wire-protocol.md: how the agent authenticates,
+ * which control messages exist, and the WebSocket close codes.
  *
- *   agent                                   relay
- *   ── WebSocket upgrade to agentPath ──▶   Authorization: Bearer <JWT>
- *   ── CONTROL hello ────────────────────▶  checks token + tunnels
- *   ◀──────────────────── CONTROL ready ──  (or close 4401/4403 with reason)
- *   ◀───────── OPEN {tunnel, kind:'http'} ─ a public request for <tunnel>
- *   ── OPEN {tunnel, kind:'egress'} ────▶   provider → CT message (issue 3)
- *   ── CONTROL goaway ───────────────────▶  agent leaving: no new streams
+ *   agent                                     relay
+ *   ── WebSocket upgrade to agentPath ──────▶  Authorization: Bearer <JWT>,
+ *                                              Sec-WebSocket-Protocol: ctbridge.2
+ *   ── CONTROL hello ──────────────────────▶  checks token + tunnels
+ *   ◀────────────────────── CONTROL ready ──  (or close 4401/4403/4426 with a reason)
+ *   ◀──── OPEN {kind:'http', tunnel, ...} ──  a public request for <tunnel> (an exchange)
+ *   ── OPEN {kind:'egress', tunnel, ...} ──▶  provider → Client Tracker message
+ *   ── CONTROL drain ──────────────────────▶  agent leaving: open no more exchanges to me
+ *   ◀─────────────────── CONTROL drained ──   none will follow; in-flight ones finish
+ *   ◀──────────────────── CONTROL goaway ──   relay leaving: connect elsewhere
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/** The WebSocket subprotocol an agent offers; a relay that speaks another version refuses it (4426). */
+export const SUBPROTOCOL = `ctbridge.${PROTOCOL_VERSION}`;
 
 /** Sent by the relay to every request going down a tunnel, and returned to the caller. */
 export const REQUEST_ID_HEADER = 'x-ctbridge-request-id';
 /** Set on every response the bridge itself generated: the error code, for monitoring. */
 export const ERROR_HEADER = 'x-ctbridge-error';
+/** The fields the relay adds to every request head (after the caller's; lower case). */
+export const RELAY_ADDED_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER]);
+
+const TUNNEL_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Tunnel names are DNS labels (1-63 lower-case letters, digits, "-"), so they can be host names under `baseDomain`. */
+export function isTunnelName(name: string): boolean {
+  return TUNNEL_NAME.test(name);
+}
 
 export interface HelloMessage {
   type: 'hello';
@@ -27,7 +41,7 @@ export interface HelloMessage {
   /** ctbridge version string, for logs. */
   software: string;
   hostname: string;
-  /** The agent's per-stream receive window (bytes): how much the relay may send per stream unacknowledged. */
+  /** The agent's per-exchange receive window (bytes): how much the relay may send per exchange unacknowledged. */
   window: number;
 }
 
@@ -38,30 +52,35 @@ export interface ReadyMessage {
   connectionId: string;
   /** Tunnel name → public URL. */
   publicUrls: Record<string, string>;
-  /** The relay's per-stream receive window (bytes). */
+  /** The relay's per-exchange receive window (bytes). */
   window: number;
 }
 
-/** Either side: stop sending new streams to me; in-flight streams finish. */
+/** Agent → relay: I am leaving; open no more exchanges to me. */
+export interface DrainMessage {
+  type: 'drain';
+  reason: string;
+}
+
+/** Relay → agent, answering drain: no exchange follows this message; the ones already open finish. */
+export interface DrainedMessage {
+  type: 'drained';
+}
+
+/** Relay → agent: the relay is leaving; connect again (elsewhere); in-flight exchanges finish. */
 export interface GoawayMessage {
   type: 'goaway';
   reason: string;
 }
 
-export type ControlMessage = HelloMessage | ReadyMessage | GoawayMessage;
-
-/** Metadata of an OPEN frame. */
-export interface StreamMeta {
-  /** 'http': relay → agent, carries HTTP/1.1 to the tunnel's target. 'egress': agent → relay, provider → CT. */
-  kind: 'http' | 'egress';
-  tunnel: string;
-}
+export type ControlMessage = HelloMessage | ReadyMessage | DrainMessage | DrainedMessage | GoawayMessage;
 
 /** WebSocket close codes (4000-4999 are application codes). */
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
+  INTERNAL_ERROR: 1011,
   BAD_HELLO: 4400,
   TOKEN_INVALID: 4401,
   TUNNEL_NOT_ALLOWED: 4403,

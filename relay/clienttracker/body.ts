@@ -1,16 +1,47 @@
 /**
- * Reading a whole HTTP body into memory, up to a limit, with 'data'/'end'
- * events (the request handler may already count bytes with its own 'data'
- * listener, so the body must be consumed in the same tick, not piped later).
+ * Reading a whole body into memory, up to a limit: an exchange's (the
+ * provider's answer through the agent) or an HTTP message's (Client
+ * Tracker's answer to the relay), and undoing its content encoding.
  */
 import type { IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
-import { declaredLength } from '../../src/http/body-limit.js';
+import type { CtbridgeError } from '../../src/errors.js';
+import { declaredLength, firstValue } from '../../src/http/headers.js';
+import type { Exchange } from '../../src/mux/exchange.js';
 
 export type BodyResult =
   | { ok: true; body: Buffer }
   | { ok: false; tooLarge: true; declared?: number }
   | { ok: false; tooLarge: false; error: Error };
+
+/**
+ * Collects the rest of an exchange's body up to `limit` bytes. Credit is
+ * granted as bytes arrive (the buffer is bounded by `limit`). Over the limit
+ * it reports `tooLarge` at once (the caller resets the exchange); a reset
+ * reports the error.
+ */
+export function collectExchange(ex: Exchange, limit: number, done: (result: BodyResult) => void): void {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let finished = false;
+  const finish = (result: BodyResult): void => {
+    if (finished) return;
+    finished = true;
+    done(result);
+  };
+  ex.on('data', (chunk) => {
+    if (finished) return;
+    length += chunk.length;
+    if (limit > 0 && length > limit) {
+      finish({ ok: false, tooLarge: true });
+      return;
+    }
+    chunks.push(chunk);
+    ex.consumed(chunk.length);
+  });
+  ex.once('end', () => finish({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) }));
+  ex.once('reset', (err: CtbridgeError) => finish({ ok: false, tooLarge: false, error: err }));
+}
 
 /**
  * Collects `src` up to `limit` bytes (0 = no limit). Over the limit (declared
@@ -51,7 +82,7 @@ export function collectBody(src: IncomingMessage, limit: number, done: (result: 
     src.on('error', ignore);
   };
 
-  const declared = declaredLength(header(src.headers['content-length']));
+  const declared = declaredLength(firstValue(src.headers['content-length']));
   if (limit > 0 && declared !== undefined && declared > limit) {
     finished = true;
     src.on('error', ignore);
@@ -70,10 +101,6 @@ export function collectBody(src: IncomingMessage, limit: number, done: (result: 
 }
 
 function ignore(): void {}
-
-export function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 export type DecodeResult = { ok: true; body: Buffer; decoded: boolean } | { ok: false; tooLarge: boolean; reason: string };
 

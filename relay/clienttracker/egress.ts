@@ -1,45 +1,36 @@
 /**
  * Provider → Client Tracker messages (isInRequest, pushResource,
  * pushResourceRemove). The provider on the intranet POSTs to its agent; the
- * agent opens a stream with meta `{kind:'egress', tunnel}` to the relay, and
- * the relay POSTs the message to the tunnel's configured
- * `clientTracker.rpcUrl` and returns Client Tracker's answer.
+ * agent checks the message and opens an exchange of kind `egress` to the
+ * relay (`POST /<message>`), and the relay POSTs the message to the
+ * tunnel's configured `clientTracker.rpcUrl` and returns Client Tracker's
+ * answer on the exchange.
  *
  * The relay is not an open proxy: the destination is only ever
- * `<rpcUrl><message>` of the stream's tunnel, for the three message names,
+ * `<rpcUrl><message>` of the exchange's tunnel, for the three message names,
  * with a body of at most 1 MiB. A message is sent once: no retries (a push
  * must never be sent twice), and no pooled connection that could have gone
  * stale. The `key` in a message is a credential: it is never logged, and
- * `login` only as a short hash.
+ * `login` only as a short hash. Failures go back as errors with data (code,
+ * Client Tracker's origin, what went wrong); the agent words them for the
+ * provider.
  */
-import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
 import type { RelayConfig } from '../../src/config/index.js';
-import { CtbridgeError, ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { CtbridgeError } from '../../src/errors.js';
+import { firstValue } from '../../src/http/headers.js';
 import type { Logger } from '../../src/log.js';
-import type { TunnelStream } from '../../src/mux/stream.js';
-import { REQUEST_ID_HEADER, SOFTWARE_VERSION } from '../../src/protocol.js';
+import type { Exchange } from '../../src/mux/exchange.js';
+import { SOFTWARE_VERSION } from '../../src/protocol.js';
 import { shortHash } from '../../src/redact.js';
+import { isEgressMessageName, MAX_CT_ANSWER, MAX_EGRESS_BODY } from '../../src/xml/egress-messages.js';
 import { decodeEntities } from '../../src/xml/escape.js';
 import { XML_CONTENT_TYPE } from '../../src/xml/kinds.js';
 import type { ConnectedAgent } from '../agent-registry.js';
-import { collectBody, header } from './body.js';
-import { egressErrorText, type ErrorTextParams } from './error-text.js';
+import { collectBody, collectExchange } from './body.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './metrics.js';
-import { writeXmlError } from './xml-error.js';
 
-/** Path on the egress stream → Client Tracker RPC name. */
-export const EGRESS_MESSAGES: ReadonlyMap<string, string> = new Map([
-  ['/is_in_request', 'is_in_request'],
-  ['/add_resource', 'add_resource'],
-  ['/remove_resource', 'remove_resource'],
-]);
-
-export const MAX_EGRESS_BODY = 1024 * 1024;
-/** Client Tracker's answers are small; more than this is not one. */
-export const MAX_CT_ANSWER = 10 * 1024 * 1024;
 export const CT_TIMEOUT_MS = 30_000;
 
 export interface EgressOptions {
@@ -48,17 +39,10 @@ export interface EgressOptions {
   timeoutMs?: number;
 }
 
-export type EgressHandler = ((stream: TunnelStream, agent: ConnectedAgent) => void) & {
-  /** Stops serving: open egress streams are destroyed. */
+export type EgressHandler = ((exchange: Exchange, agent: ConnectedAgent) => void) & {
+  /** Stops serving: open egress exchanges are reset. */
   close(): void;
 };
-
-interface StreamInfo {
-  tunnel: string;
-  agentId: string;
-  connectionId: string;
-  rpcUrl: string;
-}
 
 const LOGIN = /<(?:[\w.-]+:)?login(?:\s[^>]*)?>([^<]*)<\/(?:[\w.-]+:)?login\s*>/;
 const CTID = /<(?:[\w.-]+:)?ctid(?:\s[^>]*)?>([^<]*)<\/(?:[\w.-]+:)?ctid\s*>/;
@@ -98,55 +82,43 @@ function describeNetworkError(err: Error & { code?: string }, timeoutMs: number,
 
 export function createEgressHandler(config: RelayConfig, log: Logger, opts: EgressOptions = {}): EgressHandler {
   const timeoutMs = opts.timeoutMs ?? CT_TIMEOUT_MS;
-  const streams = new WeakMap<Duplex, StreamInfo>();
-  const open = new Set<TunnelStream>();
+  const open = new Set<Exchange>();
   const count = (labels: Record<string, string>): void => opts.metrics?.increment(CT_METRICS.egress, labels);
 
-  const server = http.createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
-    const info = streams.get(req.socket);
-    if (!info) {
-      res.destroy();
+  const handler = ((ex: Exchange, agent: ConnectedAgent): void => {
+    const { tunnel, method, target, requestId } = ex.head;
+    const base = { requestId, tunnel, agentId: agent.agentId, connectionId: agent.connectionId };
+    const refuse = (err: CtbridgeError, fields: Record<string, unknown>, msg: string): void => {
+      log.warn({ ...base, code: err.code, ...fields }, msg);
+      ex.reset(err);
+    };
+    const rpcUrl = Object.hasOwn(config.tunnels, tunnel) ? config.tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
+    if (!agent.tunnels.includes(tunnel) || !rpcUrl) {
+      const reason = !agent.tunnels.includes(tunnel)
+        ? `agent '${agent.agentId}' does not serve tunnel '${tunnel}'`
+        : `tunnel '${tunnel}' has no clientTracker.rpcUrl in the relay config`;
+      refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', `Client Tracker messages are not allowed here: ${reason}`), { reason }, 'egress refused');
       return;
     }
-    serve(req, res, info);
-  });
-  // An egress stream with nothing happening on it for this long is closed.
-  server.timeout = 2 * timeoutMs;
-
-  const fail = (
-    res: ServerResponse,
-    info: StreamInfo,
-    requestId: string,
-    code: ErrorCode,
-    params: Partial<ErrorTextParams> = {},
-    status = ERROR_CODES[code].status,
-    headers: Record<string, string> = {},
-  ): void => {
-    const text = egressErrorText(code, { tunnel: info.tunnel, ...params });
-    writeXmlError(res, { status, code, text, requestId, headers: { connection: 'close', ...headers } });
-  };
-
-  const serve = (req: IncomingMessage, res: ServerResponse, info: StreamInfo): void => {
-    const requestId = randomBytes(8).toString('hex');
+    const message = target.split('?')[0].slice(1);
+    if (!isEgressMessageName(message) || method !== 'POST') {
+      const shown = target.length > 60 ? `${target.slice(0, 57)}...` : target;
+      const err = !isEgressMessageName(message)
+        ? new CtbridgeError('CTB_PATH_NOT_ALLOWED', `the relay forwards only is_in_request, add_resource and remove_resource, not ${shown}`, { params: { problem: shown } })
+        : new CtbridgeError('CTB_BAD_REQUEST', `Client Tracker messages are sent with POST, not ${method}`, { params: { problem: method } });
+      refuse(err, { method, path: shown }, 'egress refused: not a Client Tracker message');
+      return;
+    }
+    open.add(ex);
+    ex.once('close', () => open.delete(ex));
     const start = performance.now();
-    const path = (req.url ?? '').split('?')[0] ?? '';
-    const message = EGRESS_MESSAGES.get(path);
-    const base = { requestId, tunnel: info.tunnel, agentId: info.agentId, connectionId: info.connectionId };
-    if (!message || req.method !== 'POST') {
-      const shown = path.length > 60 ? `${path.slice(0, 57)}...` : path;
-      log.warn({ ...base, method: req.method, path: shown }, 'egress refused: not a Client Tracker message');
-      if (!message) fail(res, info, requestId, 'CTB_PATH_NOT_ALLOWED', { problem: shown });
-      else fail(res, info, requestId, 'CTB_BAD_REQUEST', { problem: String(req.method).slice(0, 10) }, undefined, { allow: 'POST' });
-      req.resume();
-      return;
-    }
-
-    collectBody(req, MAX_EGRESS_BODY, (result) => {
+    collectExchange(ex, MAX_EGRESS_BODY, (result) => {
       if (!result.ok) {
         if (result.tooLarge) {
-          log.warn({ ...base, message, limit: MAX_EGRESS_BODY }, 'egress refused: message too large');
-          fail(res, info, requestId, 'CTB_BODY_TOO_LARGE', { body: 'request', bytes: MAX_EGRESS_BODY });
-        } else res.destroy();
+          refuse(new CtbridgeError('CTB_BODY_TOO_LARGE', `the message is larger than the relay's limit of ${MAX_EGRESS_BODY} bytes`, {
+            params: { bytes: MAX_EGRESS_BODY, body: 'request' },
+          }), { message, limit: MAX_EGRESS_BODY }, 'egress refused: message too large');
+        }
         return;
       }
       const body = result.body;
@@ -157,56 +129,36 @@ export function createEgressHandler(config: RelayConfig, log: Logger, opts: Egre
         if (warn) log.warn(line, msg);
         else log.info(line, msg);
       };
-      forward(info.rpcUrl, message, body, timeoutMs, (outcome) => {
+      const ctOrigin = originOf(rpcUrl);
+      forward(rpcUrl, message, body, timeoutMs, (outcome) => {
         if ('error' in outcome) {
-          const reason = describeNetworkError(outcome.error, timeoutMs, outcome.timedOut);
-          count({ tunnel: info.tunnel, message, status: 'unreachable' });
-          done({ code: 'CTB_CT_UNREACHABLE', ct: originOf(info.rpcUrl), reason }, 'client tracker message failed', true);
-          fail(res, info, requestId, 'CTB_CT_UNREACHABLE', { ctOrigin: originOf(info.rpcUrl), problem: reason });
+          const problem = describeNetworkError(outcome.error, timeoutMs, outcome.timedOut);
+          count({ tunnel, message, status: 'unreachable' });
+          done({ code: 'CTB_CT_UNREACHABLE', ct: ctOrigin, reason: problem }, 'client tracker message failed', true);
+          ex.reset(new CtbridgeError('CTB_CT_UNREACHABLE', `the relay could not reach Client Tracker at ${ctOrigin}: ${problem}`, { params: { ctOrigin, problem } }));
           return;
         }
         if ('tooLarge' in outcome) {
-          count({ tunnel: info.tunnel, message, status: 'too-large' });
-          done({ code: 'CTB_CT_UNREACHABLE', ct: originOf(info.rpcUrl), status: outcome.status }, "client tracker's answer too large", true);
-          fail(res, info, requestId, 'CTB_CT_UNREACHABLE', { ctOrigin: originOf(info.rpcUrl), problem: `its answer is larger than ${MAX_CT_ANSWER} bytes` });
+          count({ tunnel, message, status: 'too-large' });
+          done({ code: 'CTB_CT_UNREACHABLE', ct: ctOrigin, status: outcome.status }, "client tracker's answer too large", true);
+          const problem = `its answer is larger than ${MAX_CT_ANSWER} bytes`;
+          ex.reset(new CtbridgeError('CTB_CT_UNREACHABLE', `Client Tracker at ${ctOrigin}: ${problem}`, { params: { ctOrigin, problem } }));
           return;
         }
-        count({ tunnel: info.tunnel, message, status: String(outcome.status) });
+        count({ tunnel, message, status: String(outcome.status) });
         done({ status: outcome.status, bytesOut: outcome.body.length }, 'client tracker message');
-        if (res.headersSent || res.destroyed) return;
-        const headers: Record<string, string | number> = { 'content-length': outcome.body.length, [REQUEST_ID_HEADER]: requestId };
-        if (outcome.contentType !== undefined) headers['content-type'] = outcome.contentType;
-        res.writeHead(outcome.status, headers);
-        res.end(outcome.body);
+        const headers = ['Content-Length', String(outcome.body.length), 'X-Ctbridge-Request-Id', requestId];
+        if (outcome.contentType !== undefined) headers.push('Content-Type', outcome.contentType);
+        ex.respond({ status: outcome.status, headers }, outcome.body.length === 0);
+        if (outcome.body.length > 0) {
+          ex.send(outcome.body);
+          ex.end();
+        }
       });
     });
-  };
-
-  const handler = ((stream: TunnelStream, agent: ConnectedAgent): void => {
-    const meta = stream.meta;
-    const tunnel = typeof meta.tunnel === 'string' ? meta.tunnel : '';
-    const clog = { agentId: agent.agentId, connectionId: agent.connectionId, tunnel: tunnel.slice(0, 63) };
-    if (meta.kind !== 'egress') {
-      log.warn({ ...clog, kind: String(meta.kind).slice(0, 20) }, 'agent stream refused: unknown kind');
-      stream.refuse(new CtbridgeError('CTB_PROTOCOL', `the relay accepts only egress streams from agents, not kind ${JSON.stringify(meta.kind)}`));
-      return;
-    }
-    const rpcUrl = Object.hasOwn(config.tunnels, tunnel) ? config.tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
-    if (!agent.tunnels.includes(tunnel) || !rpcUrl) {
-      const reason = !agent.tunnels.includes(tunnel)
-        ? `agent '${agent.agentId}' does not serve tunnel '${tunnel}'`
-        : `tunnel '${tunnel}' has no clientTracker.rpcUrl in the relay config`;
-      log.warn({ ...clog, reason }, 'egress stream refused');
-      stream.refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', `Client Tracker messages are not allowed here: ${reason}`));
-      return;
-    }
-    streams.set(stream, { tunnel, agentId: agent.agentId, connectionId: agent.connectionId, rpcUrl });
-    open.add(stream);
-    stream.once('close', () => open.delete(stream));
-    server.emit('connection', stream);
   }) as EgressHandler;
   handler.close = () => {
-    for (const s of open) s.destroy();
+    for (const ex of open) ex.reset(new CtbridgeError('CTB_SHUTTING_DOWN', 'the relay is shutting down'));
     open.clear();
   };
   return handler;
@@ -253,7 +205,7 @@ function forward(rpcUrl: string, message: string, body: Buffer, timeoutMs: numbe
   ctReq.on('response', (ctRes) => {
     const status = ctRes.statusCode ?? 502;
     collectBody(ctRes, MAX_CT_ANSWER, (result) => {
-      if (result.ok) finish({ status, contentType: header(ctRes.headers['content-type']), body: result.body });
+      if (result.ok) finish({ status, contentType: firstValue(ctRes.headers['content-type']), body: result.body });
       else if (result.tooLarge) {
         ctRes.destroy();
         finish({ tooLarge: true, status });

@@ -1,7 +1,7 @@
 /**
  * What a Client Tracker user reads when the bridge fails: one sentence per
  * error code, shown as-is inside `<response><error>…</error></response>`
- * (PROTOCOL.md: "the error text is shown to the CT user as-is").
+ * (docs/client-tracker-protocol.md: "the error text is shown to the CT user as-is").
  *
  * Each sentence says which provider (the tunnel name the CT admin knows),
  * what failed, and what to do, in plain words. Never put a secret (the CT
@@ -11,27 +11,19 @@
  * This is the only table of such texts; keep it complete (the Record type
  * makes the compiler check that every code has a sentence).
  */
-import type { CtbridgeError, ErrorCode } from '../../src/errors.js';
+import type { ErrorCode, ErrorParams } from '../../src/errors.js';
 
-export interface ErrorTextParams {
+/**
+ * What a sentence may say: the error's own params (seconds, bytes, whose
+ * body, Client Tracker's origin, a short problem such as "line 4, element
+ * <resourceInfoURL>: …"), plus the tunnel and, for CTB_UPSTREAM_INVALID,
+ * the provider's HTTP status and content type.
+ */
+export interface ErrorTextParams extends ErrorParams {
   /** The tunnel name: how the CT administrator knows the provider. */
   tunnel: string;
-  /** A time limit that was exceeded, in seconds. */
-  seconds?: number;
-  /** A size limit that was exceeded, in bytes. */
-  bytes?: number;
-  /** For CTB_BODY_TOO_LARGE: whose body was too large (default: the provider's answer). */
-  body?: 'request' | 'answer';
-  /** For CTB_UPSTREAM_INVALID: the provider's HTTP status and content type. */
   status?: number;
   contentType?: string;
-  /**
-   * A short, secret-free description of the exact problem, e.g.
-   * "line 4, element <resourceInfoURL>: …" or "connection refused".
-   */
-  problem?: string;
-  /** For CTB_CT_UNREACHABLE: Client Tracker's origin (scheme, host, port; never a path or query). */
-  ctOrigin?: string;
 }
 
 const ASK_IT = 'ask your IT team';
@@ -65,6 +57,8 @@ const TEXT: Record<ErrorCode, (p: ErrorTextParams) => string> = {
     `The on-premise ctbridge agent for '${p.tunnel}' could not reach the provider's server; ${ASK_IT} to check that the provider's web site is running.`,
   CTB_TARGET_TIMEOUT: (p) =>
     `The provider's server behind '${p.tunnel}' did not answer ${within(p)}; try again, and if it keeps happening ${ASK_IT} to check that the provider's web site is running.`,
+  CTB_TARGET_BAD_RESPONSE: (p) =>
+    `The provider's server behind '${p.tunnel}' sent an answer that is not valid HTTP; ${ASK_IT} to check the provider's web site and its logs.`,
   CTB_REQUEST_TIMEOUT: (p) =>
     `The provider behind '${p.tunnel}' did not answer ${within(p)}; try again, and if it keeps happening ${ASK_IT} to check that the provider's web site is running.`,
   CTB_BODY_TOO_LARGE: (p) =>
@@ -89,6 +83,8 @@ const TEXT: Record<ErrorCode, (p: ErrorTextParams) => string> = {
     `The relay could not forward a malformed request to the provider behind '${p.tunnel}'${p.problem ? ` (${p.problem})` : ''}; check the Resource Type's URLs in Client Tracker.`,
   CTB_CT_UNREACHABLE: (p) =>
     `The ctbridge relay could not reach Client Tracker${p.ctOrigin ? ` at ${p.ctOrigin}` : ''}${p.problem ? ` (${p.problem})` : ''}; try again later, and if it keeps happening ask the relay operator to check the Client Tracker RPC URL for '${p.tunnel}'.`,
+  CTB_CANCELLED: (p) =>
+    `The request to the provider behind '${p.tunnel}' was cancelled before it completed; try again.`,
   CTB_SHUTTING_DOWN: (p) =>
     `The bridge for '${p.tunnel}' is restarting; try again in a minute.`,
   CTB_PROTOCOL: (p) =>
@@ -108,60 +104,4 @@ export function errorText(code: string, params: ErrorTextParams): string {
   const sentence = (TEXT as Record<string, ((p: ErrorTextParams) => string) | undefined>)[code];
   if (sentence) return sentence(params);
   return `The bridge for '${params.tunnel}' failed (${code.replace(/[^A-Z0-9_]/g, '').slice(0, 40) || 'unknown error'}); ${ASK_IT} to check the ctbridge agent and relay logs.`;
-}
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return Object.hasOwn(TEXT, code);
-}
-
-/**
- * Egress (provider → Client Tracker through the relay): the reader is the
- * provider's developer or its user, so some sentences differ.
- */
-const EGRESS_TEXT: Partial<Record<ErrorCode, (p: ErrorTextParams) => string>> = {
-  CTB_PATH_NOT_ALLOWED: (p) =>
-    `The relay forwards only is_in_request, add_resource and remove_resource to Client Tracker for '${p.tunnel}'${p.problem ? `, not '${p.problem}'` : ''}; check the Client Tracker RPC URL configured in the provider.`,
-  CTB_BAD_REQUEST: (p) =>
-    `Client Tracker messages for '${p.tunnel}' must be sent with POST${p.problem ? `, not ${p.problem}` : ''}.`,
-  CTB_BODY_TOO_LARGE: (p) =>
-    `The message to Client Tracker for '${p.tunnel}' is larger than the relay allows${sizeLimit(p)}; it was not sent.`,
-};
-
-/** The sentence for an egress error; the same as errorText() where nothing differs. */
-export function egressErrorText(code: ErrorCode, params: ErrorTextParams): string {
-  return EGRESS_TEXT[code]?.(params) ?? errorText(code, params);
-}
-
-/** "300000 ms", "30 s", "30 seconds" in a message → seconds. */
-export function secondsIn(message: string): number | undefined {
-  const ms = /(\d+(?:\.\d+)?)\s*ms\b/.exec(message);
-  if (ms) return Number(ms[1]) / 1000;
-  const s = /(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b/.exec(message);
-  return s ? Number(s[1]) : undefined;
-}
-
-/** "limit of 1048576 bytes" → 1048576. */
-export function bytesIn(message: string): number | undefined {
-  const m = /(\d+)\s*bytes\b/.exec(message);
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Parameters for a bridge error raised elsewhere (request handler, agent):
- * numbers are read from its message (which says e.g. "within 300000 ms"),
- * the message itself is never shown (it may name paths or addresses).
- */
-export function paramsFromError(err: Pick<CtbridgeError, 'message'> & { code: string }, tunnel: string): ErrorTextParams {
-  const params: ErrorTextParams = { tunnel };
-  const message = err.message ?? '';
-  if (err.code === 'CTB_TARGET_TIMEOUT' || err.code === 'CTB_REQUEST_TIMEOUT') {
-    const seconds = secondsIn(message);
-    if (seconds !== undefined) params.seconds = seconds;
-  }
-  if (err.code === 'CTB_BODY_TOO_LARGE') {
-    const bytes = bytesIn(message);
-    if (bytes !== undefined) params.bytes = bytes;
-    params.body = /\brequest\b/i.test(message) && !/\b(response|answer)\b/i.test(message) ? 'request' : 'answer';
-  }
-  return params;
 }

@@ -2,29 +2,26 @@
  * The `clienttracker` tunnel kind: the relay as a Client Tracker bridge.
  *
  * Wiring (relay/index.ts):
- *   kindHandler: createKindHandlerLookup(config, { publicUrlFor, log }) → RequestHandler
- *   onAgentStream: createEgressHandler(config, log) → AgentEndpoint
+ *   createKindHandlers(config, { publicUrlFor, log }) → the kind of each clienttracker tunnel (PublicRequests)
+ *   createEgressHandler(config, log) → agents' egress exchanges (AgentEndpoint)
  */
 import type { RelayConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
-import type { KindHandler, KindHandlerLookup } from '../tunnel-kind.js';
+import type { KindHandler } from '../tunnel-kind.js';
 import { createClientTrackerHandler } from './kind-handler.js';
 import type { ClientTrackerMetrics } from './metrics.js';
 
 export { createClientTrackerHandler, DEFAULT_MAX_ANSWER, type ClientTrackerHandlerOptions } from './kind-handler.js';
-export { createEgressHandler, EGRESS_MESSAGES, MAX_EGRESS_BODY, type EgressHandler, type EgressOptions } from './egress.js';
-export { errorText, egressErrorText, type ErrorTextParams } from './error-text.js';
+export { createEgressHandler, type EgressHandler, type EgressOptions } from './egress.js';
+export { errorText, type ErrorTextParams } from './error-text.js';
 export { CT_METRICS, type ClientTrackerMetrics } from './metrics.js';
 export { processAnswer, type AnswerOutcome, type Finding } from './answer.js';
 
-/**
- * One handler per `kind: clienttracker` tunnel of relay.yaml, looked up by
- * tunnel name; other tunnels get undefined (plain HTTP).
- */
-export function createKindHandlerLookup(
+/** One handler per `kind: clienttracker` tunnel of relay.yaml, by tunnel name. */
+export function createKindHandlers(
   config: RelayConfig,
   opts: { publicUrlFor(tunnel: string): string; log: Logger; metrics?: ClientTrackerMetrics },
-): KindHandlerLookup {
+): ReadonlyMap<string, KindHandler> {
   const handlers = new Map<string, KindHandler>();
   for (const tunnel of Object.values(config.tunnels)) {
     if (tunnel.kind !== 'clienttracker') continue;
@@ -36,5 +33,5 @@ export function createKindHandlerLookup(
     };
     handlers.set(tunnel.name, createClientTrackerHandler(tunnel, handlerOpts));
   }
-  return (tunnel) => handlers.get(tunnel);
+  return handlers;
 }

@@ -3,28 +3,30 @@
  * a Client Tracker bridge for the provider behind the tunnel.
  *
  * - Bridge errors become `<response><error>…</error></response>` in words a
- *   CT user can act on (error-text.ts), with HTTP status
- *   `clientTracker.errorStatus` (default 200: providers answer errors that
- *   way, and CT shows the text only then) and the code in X-Ctbridge-Error.
+ *   CT user can act on (error-text.ts, from the error's code and params),
+ *   with HTTP status `clientTracker.errorStatus` (default 200: providers
+ *   answer errors that way, and CT shows the text only then) and the code
+ *   in X-Ctbridge-Error. Errors from the agent arrive as data (a RESET with
+ *   code and params) and are shown the same way.
  * - The provider's answer is read whole (capped), the registration's
  *   server-called URLs are rewritten to the relay, and the answer is checked
  *   in the tunnel's validation mode (answer.ts).
- * - An error the agent itself answered (X-Ctbridge-Error + JSON body, e.g.
- *   target refused) is turned into the XML error for its code.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { ClientTrackerConfig, RelayTunnelConfig } from '../../src/config/relay-tunnels.js';
-import type { CtbridgeError } from '../../src/errors.js';
-import { stripHopByHop } from '../../src/http/hop-by-hop.js';
+import { CtbridgeError } from '../../src/errors.js';
+import { getHeader } from '../../src/http/headers.js';
 import type { Logger } from '../../src/log.js';
-import { ERROR_HEADER, REQUEST_ID_HEADER } from '../../src/protocol.js';
+import type { Exchange } from '../../src/mux/exchange.js';
+import type { ResponseHead } from '../../src/mux/heads.js';
 import { redactUrl } from '../../src/redact.js';
 import { loadSchemas } from '../../src/xml/validate.js';
+import { callerHeaders, streamBody, writeHead } from '../http-kind.js';
 import type { ExchangeContext, KindHandler } from '../tunnel-kind.js';
 import { processAnswer, type AnswerOutcome, type Finding } from './answer.js';
-import { collectBody, decodeBody, header } from './body.js';
+import { collectExchange, decodeBody } from './body.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './metrics.js';
-import { errorText, isErrorCode, paramsFromError, type ErrorTextParams } from './error-text.js';
+import { errorText, type ErrorTextParams } from './error-text.js';
 import { writeXmlError } from './xml-error.js';
 
 export interface ClientTrackerHandlerOptions {
@@ -51,10 +53,10 @@ const DEFAULT_CT: ClientTrackerConfig = {
 };
 
 /** Headers that describe the provider's exact bytes; dropped when the body changes. */
-const BODY_HEADERS = ['content-length', 'content-encoding', 'content-md5', 'digest', 'etag', 'last-modified'];
+const BODY_HEADERS = ['content-encoding', 'content-md5', 'digest', 'etag', 'last-modified'];
 const MAX_LOGGED_ISSUES = 5;
 
-function noBody(method: string | undefined, status: number): boolean {
+function noBody(method: string, status: number): boolean {
   return method === 'HEAD' || status < 200 || status === 204 || status === 304;
 }
 
@@ -69,34 +71,24 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
 
   /** The XML error for `code`, marked for the request log line. */
   const answerError = (res: ServerResponse, ctx: ExchangeContext, code: string, params: ErrorTextParams): void => {
-    (res as ServerResponse & { ctbError?: string }).ctbError = code;
+    ctx.code = code;
     count(CT_METRICS.errors, { code });
     writeXmlError(res, { status: ct.errorStatus, code, text: errorText(code, params), requestId: ctx.requestId });
   };
 
   const sendError = (res: ServerResponse, err: CtbridgeError, ctx: ExchangeContext): void => {
-    const params = paramsFromError(err, ctx.tunnel || tunnel.name);
-    if (params.seconds === undefined) {
-      // The request handler's timeouts are this tunnel's.
-      if (err.code === 'CTB_REQUEST_TIMEOUT') params.seconds = tunnel.timeouts.request / 1000;
-      if (err.code === 'CTB_TARGET_TIMEOUT') params.seconds = tunnel.timeouts.idle / 1000;
-    }
-    answerError(res, ctx, err.code, params);
+    answerError(res, ctx, err.code, { tunnel: ctx.tunnel || tunnel.name, ...err.params });
   };
 
-  const logFindings = (outcome: AnswerOutcome, ctx: ExchangeContext, proxyRes: IncomingMessage, replaced: boolean): void => {
-    for (const f of outcome.findings) logFinding(f, ctx, proxyRes, replaced && f.reason !== 'namespace-quirk');
-  };
-
-  const logFinding = (f: Finding, ctx: ExchangeContext, proxyRes: IncomingMessage, replaced: boolean): void => {
+  const logFinding = (f: Finding, ctx: ExchangeContext, head: ResponseHead, replaced: boolean): void => {
     count(CT_METRICS.answerProblems, { reason: f.reason, mode: ct.validation });
     log.warn(
       {
         requestId: ctx.requestId,
         tunnel: tunnel.name,
         path: redactUrl(ctx.url),
-        status: proxyRes.statusCode,
-        contentType: header(proxyRes.headers['content-type']),
+        status: head.status,
+        contentType: getHeader(head.headers, 'content-type'),
         kind: f.kind,
         reason: f.reason,
         detail: f.detail,
@@ -126,103 +118,56 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
     else log.info(fields, 'registration URLs rewritten');
   };
 
-  const copyHeaders = (proxyRes: IncomingMessage, ctx: ExchangeContext, changed: boolean, length: number | undefined): OutgoingHttpHeaders => {
-    const headers: OutgoingHttpHeaders & IncomingMessage['headers'] = { ...proxyRes.headers };
-    stripHopByHop(headers);
-    delete headers[REQUEST_ID_HEADER];
-    if (changed) for (const name of BODY_HEADERS) delete headers[name];
-    if (length !== undefined) headers['content-length'] = String(length);
-    headers[REQUEST_ID_HEADER] = ctx.requestId;
-    return headers;
-  };
-
-  const send = (res: ServerResponse, proxyRes: IncomingMessage, ctx: ExchangeContext, body: Buffer, changed: boolean): void => {
+  /** The provider's answer (or the changed body) with the caller's headers. */
+  const send = (ex: Exchange, res: ServerResponse, head: ResponseHead, ctx: ExchangeContext, body: Buffer, changed: boolean): void => {
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, copyHeaders(proxyRes, ctx, changed, body.length));
+    const headers = callerHeaders(head.headers, ctx.requestId, changed ? [...BODY_HEADERS, 'content-length'] : ['content-length']);
+    headers.push('Content-Length', String(body.length));
+    const failed = writeHead(res, head.status, head.statusText, headers);
+    if (failed) {
+      ex.reset(failed);
+      answerError(res, ctx, failed.code, { tunnel: tunnel.name });
+      return;
+    }
     res.end(body);
   };
 
-  const agentError = (res: ServerResponse, ctx: ExchangeContext, headerCode: string, body: Buffer): void => {
-    let message = '';
-    let jsonCode: string | undefined;
-    try {
-      const parsed = JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
-      if (typeof parsed.error?.message === 'string') message = parsed.error.message;
-      else if (typeof parsed.error?.details === 'string') message = parsed.error.details;
-      if (typeof parsed.error?.code === 'string') jsonCode = parsed.error.code;
-    } catch {
-      // Not JSON: the header's code is enough.
-    }
-    const code = isErrorCode(headerCode) || !jsonCode ? headerCode : jsonCode;
-    log.info(
-      { requestId: ctx.requestId, tunnel: tunnel.name, path: redactUrl(ctx.url), code, agentMessage: redactUrl(message.slice(0, 300)) },
-      'agent answered an error; shown to Client Tracker as XML',
-    );
-    answerError(res, ctx, code, paramsFromError({ code, message }, tunnel.name));
-  };
-
-  const handleResponse = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext): void => {
-    const status = proxyRes.statusCode ?? 502;
-    const agentCode = header(proxyRes.headers[ERROR_HEADER]);
-    if (!agentCode && noBody(req.method, status)) {
-      res.writeHead(status, proxyRes.statusMessage, copyHeaders(proxyRes, ctx, false, undefined));
-      proxyRes.pipe(res);
+  const respond = (ex: Exchange, head: ResponseHead, res: ServerResponse, ctx: ExchangeContext): void => {
+    const status = head.status;
+    if (noBody(ctx.method, status)) {
+      const failed = writeHead(res, status, head.statusText, callerHeaders(head.headers, ctx.requestId));
+      if (failed) {
+        ex.reset(failed);
+        answerError(res, ctx, failed.code, { tunnel: tunnel.name });
+      } else streamBody(ex, res);
       return;
     }
-
-    let settled = false;
-    const abandon = (): void => {
-      stop();
-      proxyRes.destroy();
-    };
-    const respondable = (): boolean => {
-      settled = true;
-      if (res.headersSent || res.writableEnded || res.destroyed) {
-        // The request handler already answered (request timeout) or the caller left.
-        abandon();
-        return false;
-      }
-      return true;
-    };
-    res.once('close', () => {
-      if (!settled) {
-        settled = true;
-        abandon();
-      }
-    });
-
-    const tooLarge = (): void => {
-      log.warn({ requestId: ctx.requestId, tunnel: tunnel.name, path: redactUrl(ctx.url), limit: maxAnswer }, "provider's answer is larger than the limit");
-      answerError(res, ctx, 'CTB_BODY_TOO_LARGE', { tunnel: tunnel.name, bytes: maxAnswer, body: 'answer' });
-      proxyRes.destroy();
-    };
-
-    const stop = collectBody(proxyRes, maxAnswer, (result) => {
-      if (!respondable()) return;
+    collectExchange(ex, maxAnswer, (result) => {
+      if (res.headersSent || res.destroyed) return;
       if (!result.ok) {
-        if (result.tooLarge) tooLarge();
-        else {
-          log.warn({ requestId: ctx.requestId, tunnel: tunnel.name, err: result.error }, "provider's answer was cut off");
-          answerError(res, ctx, 'CTB_AGENT_DISCONNECTED', { tunnel: tunnel.name });
+        if (result.tooLarge) {
+          log.warn({ requestId: ctx.requestId, tunnel: tunnel.name, path: redactUrl(ctx.url), limit: maxAnswer }, "provider's answer is larger than the limit");
+          ex.reset(new CtbridgeError('CTB_BODY_TOO_LARGE', `the provider's answer is larger than ${maxAnswer} bytes`, { params: { bytes: maxAnswer, body: 'answer' } }));
+          answerError(res, ctx, 'CTB_BODY_TOO_LARGE', { tunnel: tunnel.name, bytes: maxAnswer, body: 'answer' });
         }
+        // A reset (agent gone, timeout) is answered by the request handler.
         return;
       }
       const raw = result.body;
-      if (agentCode) {
-        agentError(res, ctx, agentCode, raw);
-        return;
-      }
-      decodeBody(raw, header(proxyRes.headers['content-encoding']), maxAnswer, (decoded) => {
+      decodeBody(raw, getHeader(head.headers, 'content-encoding'), maxAnswer, (decoded) => {
         if (res.headersSent || res.destroyed) return;
-        const contentType = header(proxyRes.headers['content-type']);
+        const contentType = getHeader(head.headers, 'content-type');
         if (!decoded.ok) {
-          if (decoded.tooLarge) return tooLarge();
+          if (decoded.tooLarge) {
+            answerError(res, ctx, 'CTB_BODY_TOO_LARGE', { tunnel: tunnel.name, bytes: maxAnswer, body: 'answer' });
+            return;
+          }
           const replace = ct.validation === 'enforce';
           if (ct.validation !== 'off') {
-            logFinding({ reason: 'not-xml', issues: [{ line: 1, message: `the answer ${decoded.reason}` }], detail: decoded.reason }, ctx, proxyRes, replace);
+            logFinding({ reason: 'not-xml', issues: [{ line: 1, message: `the answer ${decoded.reason}` }], detail: decoded.reason }, ctx, head, replace);
           }
           if (replace) answerError(res, ctx, 'CTB_UPSTREAM_INVALID', { tunnel: tunnel.name, status, contentType, problem: `the answer ${decoded.reason}` });
-          else send(res, proxyRes, ctx, raw, false);
+          else send(ex, res, head, ctx, raw, false);
           return;
         }
         let outcome: AnswerOutcome;
@@ -231,20 +176,21 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
         } catch (err) {
           // A validator failure is the bridge's problem, not the provider's: pass the answer on.
           log.error({ requestId: ctx.requestId, tunnel: tunnel.name, err }, 'checking the provider answer failed; passed through unchecked');
-          send(res, proxyRes, ctx, raw, false);
+          send(ex, res, head, ctx, raw, false);
           return;
         }
         logRewrite(outcome, ctx);
-        logFindings(outcome, ctx, proxyRes, outcome.replace !== undefined);
+        const replaced = outcome.replace !== undefined;
+        for (const f of outcome.findings) logFinding(f, ctx, head, replaced && f.reason !== 'namespace-quirk');
         if (outcome.replace) {
           const params: ErrorTextParams = { tunnel: tunnel.name, status, contentType };
           if (outcome.replace.problem !== undefined) params.problem = outcome.replace.problem;
           answerError(res, ctx, 'CTB_UPSTREAM_INVALID', params);
-        } else if (outcome.body) send(res, proxyRes, ctx, outcome.body, true);
-        else send(res, proxyRes, ctx, raw, false);
+        } else if (outcome.body) send(ex, res, head, ctx, outcome.body, true);
+        else send(ex, res, head, ctx, raw, false);
       });
     });
   };
 
-  return { selfHandleResponse: true, handleResponse, sendError };
+  return { respond, sendError };
 }

@@ -17,6 +17,7 @@ import {
   parseSize,
 } from './units.js';
 import { typeName, type Parse } from './schema-check.js';
+import { isTunnelName } from '../protocol.js';
 
 /**
  * Mask what may hold credentials in a URL-ish string: everything before the
@@ -145,11 +146,9 @@ export const domain: Parse<string> = (v) => {
   throw new ValueError(`expected a DNS name such as "tunnels.example.com", got ${formatValue(v)}`);
 };
 
-const TUNNEL_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /** Tunnel names are DNS labels so they can be host names under `baseDomain`. */
 export const tunnelName: Parse<string> = (v) => {
-  if (typeof v === 'string' && TUNNEL_NAME_RE.test(v)) return v;
+  if (typeof v === 'string' && isTunnelName(v)) return v;
   throw new ValueError(
     `expected a tunnel name of lowercase letters, digits and "-" (a DNS label: 1-63 characters, no "-" at either end), got ${formatValue(v)}`,
   );

@@ -1,63 +1,88 @@
 /**
- * A multiplexed session over one WebSocket. Both ends run the same class
- * (frp style: client and server mirror each other); they differ only in the
- * parity of the stream ids they open (relay odd, agent even).
+ * A multiplexed session over one WebSocket: many concurrent exchanges and a
+ * control channel. Both ends run the same class (frp style: client and
+ * server mirror each other); they differ only in the parity of the exchange
+ * ids they open (relay odd, agent even).
  *
- * Frames produced during one event-loop turn go out as one WebSocket message,
- * which keeps syscalls and WebSocket framing per request low under load.
+ * Frames produced during one event-loop turn go out as one WebSocket
+ * message, which keeps syscalls and WebSocket framing per request low.
+ * The connection's send buffer is bounded: past HIGH_WATER bytes not yet
+ * handed to the kernel, exchanges stop sending body bytes until it drains.
+ *
+ * Everything the peer sends is checked (docs/wire-protocol.md, "Hostile
+ * peers"): a frame that cannot be decoded closes the connection with 1002
+ * and a reason; a malformed head, a flow-control violation or a frame out of
+ * order resets only its exchange. Either way the owner hears of it through
+ * 'problem' (to log) and no exception escapes to the process.
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CtbridgeError, type ErrorCode } from '../errors.js';
+import { CloseCode } from '../protocol.js';
+import { Exchange, type ExchangeSink } from './exchange.js';
 import {
   decodeFrames,
-  encodeEmpty,
   encodeHeader,
   encodeJson,
   encodeWindow,
+  FLAG_END,
+  FrameError,
   FrameType,
   parseJsonPayload,
   parseWindowPayload,
+  typeName,
   type Frame,
 } from './frame.js';
-import { TunnelStream, type ResetInfo, type StreamSink } from './stream.js';
+import { checkRequestHead, checkResponseHead, type RequestHead, type ResponseHead } from './heads.js';
+import { fromWire, type WireError } from './wire-error.js';
 
 export interface SessionOptions {
   role: 'relay' | 'agent';
-  /** Per-stream flow-control window in bytes. */
+  /** Per-exchange flow-control window in bytes (what we let the peer send unacknowledged). */
   window: number;
-  /** Streams the peer may have open towards us at once; more are reset with CTB_AGENT_BUSY. */
-  maxIncomingStreams: number;
+  /** Exchanges the peer may have open towards us at once; more are reset with CTB_AGENT_BUSY. */
+  maxIncoming: number;
   heartbeat: { interval: number; timeout: number };
 }
 
-/**
- * Flush at once when this much is queued: a full DATA frame then travels as
- * its own WebSocket message, which the receiver can hand on without a copy.
- */
+/** Flush at once when this much is queued: a full DATA frame travels as its own message, which the receiver hands on without a copy. */
 const FLUSH_BYTES = 64 * 1024;
-const MAX_STREAM_ID = 0xffff_ffff;
+/** Bytes handed to ws but not yet to the kernel above which exchanges stop sending body bytes. */
+const HIGH_WATER = 4 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+const MAX_ID = 0xffff_ffff;
 
 export interface MuxSessionEvents {
-  stream: [stream: TunnelStream];
+  /** The peer opened an exchange (its head is checked). */
+  exchange: [exchange: Exchange];
+  /** A control message: a JSON object with a string `type` (its fields are the owner's to check). */
   control: [message: Record<string, unknown>];
+  /** The peer misbehaved; the session reset an exchange or is closing. For the owner's log. */
+  problem: [message: string];
   close: [code: number, reason: string];
 }
 
-export class MuxSession extends EventEmitter<MuxSessionEvents> implements StreamSink {
+export class MuxSession extends EventEmitter<MuxSessionEvents> implements ExchangeSink {
   readonly options: SessionOptions;
   private readonly ws: WebSocket;
-  private readonly streams = new Map<number, TunnelStream>();
+  private readonly exchanges = new Map<number, Exchange>();
   private nextId: number;
+  /** Highest id the peer has opened: a frame for a higher id names an exchange that never existed. */
+  private peerMaxId = 0;
+  private lapped = false;
   private incoming = 0;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private flushScheduled = false;
+  private unsent = 0;
+  private blocked = new Set<Exchange>();
   private lastSeen = Date.now();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  /** The peer's receive window: our initial send credit per stream. Set from the handshake. */
+  private closing = false;
+  /** The peer's receive window: our initial send credit per exchange. Set from the handshake. */
   private peerWindow: number;
+  private readonly disconnectCode: ErrorCode;
 
   constructor(ws: WebSocket, options: SessionOptions) {
     super();
@@ -65,6 +90,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.options = options;
     this.nextId = options.role === 'relay' ? 1 : 2;
     this.peerWindow = options.window;
+    this.disconnectCode = options.role === 'relay' ? 'CTB_AGENT_DISCONNECTED' : 'CTB_RELAY_UNREACHABLE';
     ws.binaryType = 'nodebuffer';
     ws.on('message', this.onMessage);
     ws.on('pong', this.onAlive);
@@ -74,45 +100,47 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.startHeartbeat();
   }
 
-  get streamCount(): number {
-    return this.streams.size;
+  /** Exchanges open in both directions. */
+  get exchangeCount(): number {
+    return this.exchanges.size;
   }
 
-  /** Streams we opened that are still open (the relay's load figure for an agent). */
+  /** Exchanges we opened that are still open (the relay's load figure for an agent). */
   get outgoingCount(): number {
-    return this.streams.size - this.incoming;
+    return this.exchanges.size - this.incoming;
   }
 
   get isOpen(): boolean {
-    return !this.closed;
+    return !this.closed && !this.closing;
   }
 
   /**
-   * Adopts the window the peer announced in the handshake (hello / ready), so
-   * relay and agent may run with different `streamWindow` settings.
+   * Adopts the window the peer announced in the handshake (hello / ready),
+   * so relay and agent may run with different `streamWindow` settings.
    */
   setPeerWindow(bytes: unknown): void {
     if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes >= 16 * 1024 && bytes <= 16 * 1024 * 1024) this.peerWindow = bytes;
   }
 
-  /** Opens a stream; data may be written at once (the OPEN frame goes first). */
-  openStream(meta: Record<string, unknown>): TunnelStream {
-    if (this.closed) throw new CtbridgeError('CTB_AGENT_DISCONNECTED', 'the tunnel connection is closed');
+  /** Opens an exchange: the OPEN frame carries `head`; `end` when the request has no body. */
+  request(head: RequestHead, end: boolean): Exchange {
+    if (!this.isOpen) throw new CtbridgeError(this.disconnectCode, 'the tunnel connection is closed');
     const id = this.allocateId();
-    const stream = new TunnelStream(this, id, this.options.window, meta, this.peerWindow);
-    this.streams.set(id, stream);
-    this.enqueue(encodeJson(FrameType.OPEN, id, meta));
-    return stream;
+    const exchange = new Exchange(this, id, head, false, { window: this.options.window, peerWindow: this.peerWindow, localEnded: end });
+    this.exchanges.set(id, exchange);
+    this.enqueue(encodeJson(FrameType.OPEN, end ? FLAG_END : 0, id, head));
+    return exchange;
   }
 
-  sendControl(message: Record<string, unknown>): void {
-    if (this.closed) return;
-    this.enqueue(encodeJson(FrameType.CONTROL, 0, message));
+  sendControl(message: { type: string } & object): void {
+    if (!this.isOpen) return;
+    this.enqueue(encodeJson(FrameType.CONTROL, 0, 0, message));
   }
 
   /** Sends what is queued, then closes the WebSocket with a code and reason. */
   close(code: number, reason: string): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     this.flush();
     this.ws.close(code, truncateReason(reason));
   }
@@ -122,32 +150,46 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.ws.terminate();
   }
 
-  // ---- StreamSink ----
+  // ---- ExchangeSink ----
 
-  sendData(streamId: number, chunk: Buffer): void {
-    this.enqueue([encodeHeader(FrameType.DATA, streamId, chunk.length), chunk]);
+  get writable(): boolean {
+    return this.unsent + this.queuedBytes < HIGH_WATER;
   }
 
-  sendEnd(streamId: number): void {
-    this.enqueue([encodeEmpty(FrameType.END, streamId)]);
+  waitWritable(exchange: Exchange): void {
+    this.blocked.add(exchange);
   }
 
-  sendReset(streamId: number, code: ErrorCode, message: string): void {
-    this.enqueue(encodeJson(FrameType.RESET, streamId, { code, message } satisfies ResetInfo));
+  sendReply(id: number, head: ResponseHead, end: boolean): void {
+    this.enqueue(encodeJson(FrameType.REPLY, end ? FLAG_END : 0, id, head));
   }
 
-  sendWindow(streamId: number, increment: number): void {
-    this.enqueue([encodeWindow(streamId, increment)]);
+  sendData(id: number, chunk: Buffer, end: boolean): void {
+    const header = encodeHeader(FrameType.DATA, end ? FLAG_END : 0, id, chunk.length);
+    this.enqueue(chunk.length === 0 ? [header] : [header, chunk]);
   }
 
-  release(stream: TunnelStream): void {
-    if (this.streams.get(stream.id) === stream) {
-      this.streams.delete(stream.id);
-      if (this.isIncoming(stream.id)) this.incoming--;
+  sendReset(id: number, error: WireError): void {
+    this.enqueue(encodeJson(FrameType.RESET, 0, id, error));
+  }
+
+  sendWindow(id: number, increment: number): void {
+    this.enqueue([encodeWindow(id, increment)]);
+  }
+
+  release(exchange: Exchange): void {
+    if (this.exchanges.get(exchange.id) === exchange) {
+      this.exchanges.delete(exchange.id);
+      if (exchange.incoming) this.incoming--;
     }
+    this.blocked.delete(exchange);
   }
 
-  // ---- internals ----
+  problem(exchange: Exchange, message: string): void {
+    this.emit('problem', `exchange ${exchange.id} (${exchange.head.kind}, tunnel ${exchange.head.tunnel}): ${message}`);
+  }
+
+  // ---- output ----
 
   private enqueue(buffers: Buffer[]): void {
     if (this.closed) return;
@@ -167,86 +209,160 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.flushScheduled = false;
     if (this.queue.length === 0 || this.closed) return;
     const message = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes);
+    const size = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
-    this.ws.send(message, { binary: true });
+    this.unsent += size;
+    this.ws.send(message, { binary: true }, () => this.onSent(size));
   };
+
+  private onSent(size: number): void {
+    this.unsent -= size;
+    if (this.blocked.size === 0 || this.unsent > LOW_WATER) return;
+    const waiting = [...this.blocked];
+    this.blocked.clear();
+    for (const exchange of waiting) exchange.onWritable();
+  }
 
   private allocateId(): number {
     for (;;) {
       const id = this.nextId;
-      this.nextId = id + 2 > MAX_STREAM_ID ? (this.options.role === 'relay' ? 1 : 2) : id + 2;
-      if (!this.streams.has(id)) return id;
+      if (id + 2 > MAX_ID) {
+        this.nextId = this.options.role === 'relay' ? 1 : 2;
+        this.lapped = true;
+      } else {
+        this.nextId = id + 2;
+      }
+      if (!this.exchanges.has(id)) return id;
     }
   }
 
-  private isIncoming(id: number): boolean {
-    return (id % 2 === 1) !== (this.options.role === 'relay');
+  private isPeerId(id: number): boolean {
+    return (id % 2 === 1) === (this.options.role === 'agent');
   }
+
+  // ---- input ----
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
     this.lastSeen = Date.now();
+    if (this.closed) return;
     if (!isBinary) {
-      this.protocolError(new CtbridgeError('CTB_PROTOCOL', 'received a text WebSocket message; ctbridge sends binary frames only'));
+      this.protocolError('received a text WebSocket message; ctbridge sends binary frames only');
       return;
     }
     try {
       decodeFrames(data, this.onFrame);
     } catch (err) {
-      this.protocolError(err as Error);
+      if (err instanceof FrameError) this.protocolError(err.message);
+      else this.internalError(err);
     }
   };
 
   private readonly onFrame = (frame: Frame): void => {
-    if (frame.type === FrameType.CONTROL) {
-      this.emit('control', parseJsonPayload<Record<string, unknown>>(frame));
-      return;
-    }
-    if (frame.type === FrameType.OPEN) {
-      this.onOpen(frame);
-      return;
-    }
-    const stream = this.streams.get(frame.streamId);
-    if (!stream) return; // late frame for a stream we already closed
+    if (this.closed || this.closing) return;
     switch (frame.type) {
-      case FrameType.DATA:
-        stream.onRemoteData(frame.payload, frame.shared);
+      case FrameType.CONTROL:
+        this.onControl(frame);
+        return;
+      case FrameType.OPEN:
+        this.onOpen(frame);
+        return;
+    }
+    const exchange = this.exchanges.get(frame.id);
+    if (!exchange) {
+      this.onUnknownExchange(frame);
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.REPLY: {
+        const head = checkResponseHead(parseJsonPayload(frame));
+        if (head.ok) exchange.onResponse(head.value, frame.flags === FLAG_END);
+        else exchange.protocolError(`malformed response head: ${head.problem}`);
         break;
-      case FrameType.END:
-        stream.onRemoteEnd();
+      }
+      case FrameType.DATA:
+        exchange.onData(frame.payload, frame.shared, frame.flags === FLAG_END);
         break;
       case FrameType.RESET:
-        stream.onRemoteReset(parseJsonPayload<ResetInfo>(frame));
+        exchange.onReset(fromWire(parseJsonPayload(frame), this.peerName));
         break;
       case FrameType.WINDOW:
-        stream.onRemoteWindow(parseWindowPayload(frame));
+        exchange.onWindow(parseWindowPayload(frame));
         break;
     }
   };
 
-  private onOpen(frame: Frame): void {
-    const id = frame.streamId;
-    if (id === 0 || !this.isIncoming(id) || this.streams.has(id)) {
-      throw new CtbridgeError('CTB_PROTOCOL', `peer opened stream ${id}, which is not a valid new id for it`);
-    }
-    const meta = parseJsonPayload<Record<string, unknown>>(frame);
-    if (this.incoming >= this.options.maxIncomingStreams) {
-      this.sendReset(id, 'CTB_AGENT_BUSY', `too many concurrent streams (limit ${this.options.maxIncomingStreams})`);
-      return;
-    }
-    const stream = new TunnelStream(this, id, this.options.window, meta, this.peerWindow);
-    this.streams.set(id, stream);
-    this.incoming++;
-    if (this.listenerCount('stream') === 0) {
-      stream.refuse(new CtbridgeError('CTB_SHUTTING_DOWN', 'not accepting streams'));
-      return;
-    }
-    this.emit('stream', stream);
+  private get peerName(): string {
+    return this.options.role === 'relay' ? 'the agent' : 'the relay';
   }
 
-  private protocolError(err: Error): void {
-    this.close(1002, `protocol error: ${err.message}`);
+  /**
+   * A frame for an exchange we do not have. One the peer or we closed a
+   * moment ago is normal (frames cross on the wire) and ignored; one for an
+   * id that was never opened is a protocol error.
+   */
+  private onUnknownExchange(frame: Frame): void {
+    const never = this.isPeerId(frame.id) ? frame.id > this.peerMaxId : !this.wasAllocated(frame.id);
+    if (never) throw new FrameError(`${typeName(frame.type)} frame for exchange ${frame.id}, which was never opened`);
   }
+
+  private wasAllocated(id: number): boolean {
+    // Ids wrap after 2^32; once they have, every id counts as allocated.
+    return id < this.nextId || this.lapped;
+  }
+
+  private onOpen(frame: Frame): void {
+    const id = frame.id;
+    if (!this.isPeerId(id) || id <= this.peerMaxId) {
+      throw new FrameError(`the peer opened exchange ${id}, which is not a new id of its parity`);
+    }
+    this.peerMaxId = id;
+    const head = checkRequestHead(parseJsonPayload(frame));
+    if (!head.ok) {
+      this.emit('problem', `exchange ${id}: malformed request head: ${head.problem}`);
+      this.sendReset(id, { code: 'CTB_PROTOCOL', message: `malformed request head: ${head.problem}` });
+      return;
+    }
+    if (this.incoming >= this.options.maxIncoming) {
+      this.sendReset(id, { code: 'CTB_AGENT_BUSY', message: `too many concurrent exchanges (limit ${this.options.maxIncoming})` });
+      return;
+    }
+    const exchange = new Exchange(this, id, head.value, true, {
+      window: this.options.window,
+      peerWindow: this.peerWindow,
+      remoteEnded: frame.flags === FLAG_END,
+    });
+    this.exchanges.set(id, exchange);
+    this.incoming++;
+    if (this.listenerCount('exchange') === 0) {
+      exchange.reset(new CtbridgeError('CTB_SHUTTING_DOWN', 'not accepting exchanges'));
+      return;
+    }
+    this.emit('exchange', exchange);
+  }
+
+  private onControl(frame: Frame): void {
+    const message = parseJsonPayload(frame);
+    if (typeof message !== 'object' || message === null || Array.isArray(message) || typeof (message as { type?: unknown }).type !== 'string') {
+      this.emit('problem', 'ignored a control message that is not a JSON object with a type');
+      return;
+    }
+    this.emit('control', message as Record<string, unknown>);
+  }
+
+  private protocolError(message: string): void {
+    this.emit('problem', `protocol error: ${message}`);
+    this.close(CloseCode.PROTOCOL_ERROR, `protocol error: ${message}`);
+  }
+
+  /** A bug of ours while handling a frame: close this connection only, never the process. */
+  private internalError(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.emit('problem', `internal error while handling a frame: ${message}`);
+    this.close(CloseCode.INTERNAL_ERROR, 'internal error while handling a frame');
+  }
+
+  // ---- liveness ----
 
   private readonly onAlive = (): void => {
     this.lastSeen = Date.now();
@@ -271,11 +387,12 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Stream
     this.closed = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.queue = [];
+    this.queuedBytes = 0;
+    this.blocked.clear();
     const reason = reasonBuf.toString('utf8');
-    for (const stream of [...this.streams.values()]) {
-      stream.abort(new CtbridgeError('CTB_AGENT_DISCONNECTED', `tunnel connection closed (code ${code}${reason ? `: ${reason}` : ''}) while the stream was open`));
-    }
-    this.streams.clear();
+    const err = new CtbridgeError(this.disconnectCode, `the tunnel connection closed (code ${code}${reason ? `: ${reason}` : ''}) during the exchange`);
+    for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
+    this.exchanges.clear();
     this.incoming = 0;
     this.emit('close', code, reason);
   };

@@ -4,13 +4,14 @@ import type { MuxSession } from '../../../src/mux/session.js';
 
 function agent(id: string, tunnels: string[], outgoing = 0): ConnectedAgent {
   const session = { isOpen: true, outgoingCount: outgoing } as unknown as MuxSession;
-  return { connectionId: id, agentId: id, remoteAddress: '127.0.0.1', tunnels, session, draining: false, idleStreams: 0 };
+  return { connectionId: id, agentId: id, remoteAddress: '127.0.0.1', tunnels, session, draining: false };
 }
 
-const pickedId = (r: ReturnType<AgentRegistry['pick']>) => ('agent' in r ? r.agent.agentId : 'none' in r ? 'none' : 'busy');
+const pickedId = (r: ReturnType<AgentRegistry['pick']>) =>
+  'agent' in r ? r.agent.agentId : 'none' in r ? 'none' : 'draining' in r ? 'draining' : 'busy';
 
 describe('AgentRegistry', () => {
-  it('spreads new requests round-robin over the agents of a tunnel', () => {
+  it('spreads new exchanges round-robin over the agents of a tunnel', () => {
     const reg = new AgentRegistry(10);
     reg.add(agent('a', ['t']));
     reg.add(agent('b', ['t']));
@@ -27,17 +28,17 @@ describe('AgentRegistry', () => {
     expect(reg.hasSeen('t')).toBe(true);
   });
 
-  it('prefers agents that are not draining, but uses a draining one rather than none', () => {
+  it('never gives a draining agent a new exchange', () => {
     const reg = new AgentRegistry(10);
     const a = agent('a', ['t']);
     a.draining = true;
     reg.add(a);
-    expect(pickedId(reg.pick('t'))).toBe('a');
+    expect(pickedId(reg.pick('t'))).toBe('draining');
     reg.add(agent('b', ['t']));
-    expect([1, 2].map(() => pickedId(reg.pick('t')))).toEqual(['b', 'b']);
+    expect([1, 2, 3].map(() => pickedId(reg.pick('t')))).toEqual(['b', 'b', 'b']);
   });
 
-  it('reports busy when every agent is at its stream limit, none when there is no agent', () => {
+  it('reports busy when every agent is at its exchange limit, none when there is no agent', () => {
     const reg = new AgentRegistry(2);
     reg.add(agent('a', ['t'], 2));
     expect(pickedId(reg.pick('t'))).toBe('busy');
@@ -45,11 +46,9 @@ describe('AgentRegistry', () => {
     expect(reg.hasSeen('other')).toBe(false);
   });
 
-  it('does not count idle pooled streams against the limit', () => {
+  it('counts open exchanges exactly against the limit', () => {
     const reg = new AgentRegistry(2);
-    const a = agent('a', ['t'], 2);
-    a.idleStreams = 1;
-    reg.add(a);
+    reg.add(agent('a', ['t'], 1));
     expect(pickedId(reg.pick('t'))).toBe('a');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { routeRequest } from '../../../relay/routing.js';
-import { pathAllowed } from '../../../src/http/allow-paths.js';
+import { pathAllowed } from '../../../src/http/request-path.js';
 
 describe('routeRequest', () => {
   it('takes the tunnel from /t/<tunnel>/ and keeps the rest byte for byte', () => {

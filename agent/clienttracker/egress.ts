@@ -7,30 +7,33 @@
  * `is_in_request`, `add_resource` or `remove_resource` under it; the agent
  * checks the caller (egress.allowFrom), the tunnel (agent.yaml), the size
  * (egress.maxBody) and the XML (schema, no DOCTYPE), then sends the message
- * unchanged over a new mux stream `{kind:'egress', tunnel}` to the relay,
- * which POSTs it to the tunnel's Client Tracker RPC URL. Client Tracker's
- * answer (or the relay's own XML error) comes back to the provider as it is.
+ * unchanged on a new exchange of kind `egress` to the relay, which POSTs it
+ * to the tunnel's Client Tracker RPC URL. Client Tracker's answer comes back
+ * to the provider as it is; a failure comes back as data and is worded here.
  *
  * Every answer the agent makes itself is `<response><error>…</error></response>`
  * with `X-Ctbridge-Error: <code>`. A message is sent at most once.
  *
  * Imported dynamically by agent/index.ts, only when `egress` is configured:
- * the schema validator (libxml2-wasm) costs ~180 MB RSS.
+ * the schema validator is libxml2-wasm.
  */
+import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
-import type { AgentConfig, AgentEgressConfig } from '../src/config/index.js';
-import { formatHostPort } from '../src/config/units.js';
-import { CtbridgeError, type ErrorCode } from '../src/errors.js';
-import { declaredLength } from '../src/http/body-limit.js';
-import type { Logger } from '../src/log.js';
-import type { MuxSession } from '../src/mux/session.js';
-import { ERROR_HEADER, REQUEST_ID_HEADER } from '../src/protocol.js';
-import { formatXmlIssues } from '../src/xml/kinds.js';
+import type { AgentConfig, AgentEgressConfig } from '../../src/config/index.js';
+import { formatHostPort } from '../../src/config/units.js';
+import { CtbridgeError, type ErrorCode } from '../../src/errors.js';
+import { peerAddress } from '../../src/http/client-address.js';
+import { declaredLength, firstValue, getHeader } from '../../src/http/headers.js';
+import type { Logger } from '../../src/log.js';
+import type { MuxSession } from '../../src/mux/session.js';
+import { REQUEST_ID_HEADER } from '../../src/protocol.js';
+import { formatXmlIssues } from '../../src/xml/kinds.js';
 import { forwardMessage, type ForwardOutcome } from './egress-forward.js';
-import { checkMessage, isEgressMessageName, prepareSchemas, type EgressMessageName } from './egress-message.js';
+import { isEgressMessageName, type EgressMessageName } from '../../src/xml/egress-messages.js';
+import { checkMessage, prepareSchemas } from './egress-message.js';
 import { egressText, messageLabel, writeXmlError } from './egress-text.js';
 
 /** How long the relay gets to answer a message (it gives Client Tracker 30 s). */
@@ -59,18 +62,8 @@ interface Entry {
   requestId?: string;
 }
 
-function normalizeAddress(address: string | undefined): string {
-  if (!address) return '';
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m?.[1] ?? address;
-}
-
 function shorten(s: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 export class EgressServer {
@@ -201,7 +194,7 @@ export class EgressServer {
   // ---- requests ----
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const entry: Entry = { start: performance.now(), remoteAddress: normalizeAddress(req.socket.remoteAddress), bytesIn: 0 };
+    const entry: Entry = { start: performance.now(), remoteAddress: peerAddress(req.socket), bytesIn: 0 };
     this.active++;
     res.once('close', () => {
       this.active--;
@@ -260,7 +253,7 @@ export class EgressServer {
       refuse('CTB_BAD_REQUEST', egressText.notPost(label, shorten(req.method ?? '', 10)), { method: shorten(req.method ?? '', 10) }, { allow: 'POST' });
       return;
     }
-    const encoding = headerValue(req.headers['content-encoding'])?.trim().toLowerCase();
+    const encoding = firstValue(req.headers['content-encoding'])?.trim().toLowerCase();
     if (encoding && encoding !== 'identity') {
       refuse('CTB_BAD_REQUEST', egressText.encoded(label, shorten(encoding, 20)), { contentEncoding: shorten(encoding, 20) });
       return;
@@ -270,7 +263,7 @@ export class EgressServer {
     const tooLarge = (): void => {
       refuse('CTB_BODY_TOO_LARGE', egressText.tooLarge(label, this.file, limit), { limit }, { connection: 'close' });
     };
-    const declared = declaredLength(headerValue(req.headers['content-length']));
+    const declared = declaredLength(firstValue(req.headers['content-length']));
     if (declared !== undefined && declared > limit) {
       entry.bytesIn = declared;
       tooLarge();
@@ -317,49 +310,43 @@ export class EgressServer {
       this.logEntry(entry, { status, code: 'CTB_RELAY_UNREACHABLE' }, true);
       return;
     }
-    const outcome = await forwardMessage(session, { tunnel, message: name, body, timeoutMs: this.timeoutMs });
+    const requestId = nextEgressId();
+    entry.requestId = requestId;
+    const outcome = await forwardMessage(session, { tunnel, message: name, body, requestId, timeoutMs: this.timeoutMs });
     if (res.destroyed) {
       // The provider went away meanwhile; the message was still handed over.
-      this.logEntry(entry, outcome.ok ? { status: outcome.status, providerGone: true } : { code: outcome.code, reason: outcome.reason, providerGone: true }, !outcome.ok);
+      this.logEntry(entry, outcome.ok ? { status: outcome.status, providerGone: true } : { code: outcome.error.code, reason: outcome.error.message, providerGone: true }, !outcome.ok);
       return;
     }
     if (!outcome.ok) {
       this.answerFailure(res, entry, label, outcome);
       return;
     }
-    const headers: Record<string, string | number> = { 'content-length': outcome.body.length };
-    const contentType = headerValue(outcome.headers['content-type']);
+    const headers: Record<string, string | number> = { 'content-length': outcome.body.length, [REQUEST_ID_HEADER]: requestId };
+    const contentType = getHeader(outcome.headers, 'content-type');
     if (contentType !== undefined) headers['content-type'] = contentType;
-    const requestId = headerValue(outcome.headers[REQUEST_ID_HEADER]);
-    if (requestId !== undefined) {
-      headers[REQUEST_ID_HEADER] = requestId;
-      entry.requestId = shorten(requestId, 40);
-    }
-    const bridgeError = headerValue(outcome.headers[ERROR_HEADER]);
-    if (bridgeError !== undefined) headers[ERROR_HEADER] = bridgeError;
     res.writeHead(outcome.status, headers);
     res.end(outcome.body);
-    this.logEntry(entry, {
-      status: outcome.status,
-      bytesOut: outcome.body.length,
-      ...(bridgeError ? { code: shorten(bridgeError, 40) } : {}),
-    }, false);
+    this.logEntry(entry, { status: outcome.status, bytesOut: outcome.body.length }, false);
   }
 
   private answerFailure(res: ServerResponse, entry: Entry, label: string, outcome: Extract<ForwardOutcome, { ok: false }>): void {
-    const { code, reason } = outcome;
+    const { error, sent } = outcome;
+    const reason = shorten(error.message, 200);
     let text: string;
-    if (outcome.sent === false) {
-      text = code === 'CTB_RELAY_UNREACHABLE' ? egressText.notConnected(label) : egressText.refusedByRelay(label, shorten(reason, 200));
-    } else if (code === 'CTB_REQUEST_TIMEOUT') {
+    if (error.code === 'CTB_CT_UNREACHABLE') {
+      text = egressText.ctUnreachable(label, error.params.ctOrigin, error.params.problem);
+    } else if (sent === false) {
+      text = error.code === 'CTB_RELAY_UNREACHABLE' ? egressText.notConnected(label) : egressText.refusedByRelay(label, reason);
+    } else if (error.code === 'CTB_REQUEST_TIMEOUT') {
       text = egressText.timedOut(label, Math.round(this.timeoutMs / 100) / 10);
-    } else if (code === 'CTB_AGENT_DISCONNECTED') {
-      text = egressText.linkFailed(label, shorten(reason, 200));
+    } else if (error.code === 'CTB_RELAY_UNREACHABLE' || error.code === 'CTB_AGENT_DISCONNECTED') {
+      text = egressText.linkFailed(label, reason);
     } else {
-      text = egressText.badAnswer(label, shorten(reason, 200));
+      text = egressText.badAnswer(label, reason);
     }
-    const status = writeXmlError(res, code, text);
-    this.logEntry(entry, { status, code, reason: shorten(reason, 200), sent: outcome.sent === false ? 'no' : 'unknown' }, true);
+    const status = writeXmlError(res, error.code, text);
+    this.logEntry(entry, { status, code: error.code, reason, sent: sent === false ? 'no' : 'unknown' }, true);
   }
 
   /** The one `egress` line per message. */
@@ -378,6 +365,14 @@ export class EgressServer {
     if (warn) this.log.warn(line, 'egress');
     else this.log.info(line, 'egress');
   }
+}
+
+/** Message ids: a random per-process prefix and a counter, shared by the agent's and the relay's log lines. */
+const ID_PREFIX = randomBytes(4).toString('hex');
+let idCounter = 0;
+function nextEgressId(): string {
+  idCounter = (idCounter + 1) >>> 0;
+  return `e${ID_PREFIX}${idCounter.toString(16).padStart(8, '0')}`;
 }
 
 /** Starts the egress listener (see EgressServer.start). */

@@ -5,28 +5,16 @@
  * the provider's developer sees exactly what is wrong (line, element,
  * expectation) instead of a vague refusal from Client Tracker.
  *
- * This module loads libxml2-wasm (src/xml/validate.ts), ~180 MB RSS: import
- * it only when egress is configured.
+ * This module loads libxml2-wasm (src/xml/validate.ts): import it only when
+ * egress is configured.
  */
-import { shortHash } from '../src/redact.js';
-import { CT_NAMESPACE, XmlInvalidError, type MessageKind, type XmlIssue } from '../src/xml/kinds.js';
-import { parseIsInRequest, parsePushResource } from '../src/xml/messages-rpc.js';
-import { prepareXml } from '../src/xml/prepare.js';
-import { scanElements } from '../src/xml/scan.js';
-import { loadSchemas, validateXml } from '../src/xml/validate.js';
-
-/** The three provider → Client Tracker messages: URL name → schema kind and the one root it accepts. */
-export const EGRESS_MESSAGES = {
-  is_in_request: { kind: 'isInRequest', root: 'isInRequest', other: undefined },
-  add_resource: { kind: 'pushResource', root: 'pushResource', other: 'remove_resource' },
-  remove_resource: { kind: 'pushResource', root: 'pushResourceRemove', other: 'add_resource' },
-} as const satisfies Record<string, { kind: MessageKind; root: string; other: string | undefined }>;
-
-export type EgressMessageName = keyof typeof EGRESS_MESSAGES;
-
-export function isEgressMessageName(name: string): name is EgressMessageName {
-  return Object.hasOwn(EGRESS_MESSAGES, name);
-}
+import { shortHash } from '../../src/redact.js';
+import { EGRESS_MESSAGES, type EgressMessageName } from '../../src/xml/egress-messages.js';
+import { CT_NAMESPACE, XmlInvalidError, type XmlIssue } from '../../src/xml/kinds.js';
+import { parseIsInRequest, parsePushResource } from '../../src/xml/messages-rpc.js';
+import { prepareXml } from '../../src/xml/prepare.js';
+import { scanElements } from '../../src/xml/scan.js';
+import { loadSchemas, validateXml } from '../../src/xml/validate.js';
 
 export type MessageCheck =
   | { ok: true; login: string | undefined; ctid: string | undefined }

@@ -8,10 +8,10 @@
  * the CT `key` in one.
  */
 import type { ServerResponse } from 'node:http';
-import { ERROR_CODES, type ErrorCode } from '../src/errors.js';
-import { ERROR_HEADER } from '../src/protocol.js';
-import { XML_CONTENT_TYPE } from '../src/xml/kinds.js';
-import { buildErrorResponse } from '../src/xml/response.js';
+import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { ERROR_HEADER } from '../../src/protocol.js';
+import { XML_CONTENT_TYPE } from '../../src/xml/kinds.js';
+import { buildErrorResponse } from '../../src/xml/response.js';
 
 /** Answers with an XML error (status from the code table unless given) unless the response already started. */
 export function writeXmlError(res: ServerResponse, code: ErrorCode, text: string, headers: Record<string, string> = {}): number {
@@ -65,6 +65,8 @@ export const egressText = {
     `The ctbridge relay refused ${label} (${reason}); it was not sent to Client Tracker. Ask the relay operator to check the tunnel's Client Tracker settings.`,
   linkFailed: (label: string, reason: string) =>
     `The connection between the on-premise ctbridge agent and the relay failed (${reason}) after ${label} was handed to the relay, so it may or may not have reached Client Tracker. ${NOT_RESENT}`,
+  ctUnreachable: (label: string, origin: string | undefined, problem: string | undefined) =>
+    `The ctbridge relay could not reach Client Tracker${origin ? ` at ${origin}` : ''}${problem ? ` (${problem})` : ''}, so ${label} may or may not have reached it. ${NOT_RESENT} If it keeps happening, ask the relay operator to check the tunnel's Client Tracker RPC URL.`,
   timedOut: (label: string, seconds: number) =>
     `The relay did not answer ${label} within ${seconds} seconds, so it may or may not have reached Client Tracker. ${NOT_RESENT}`,
   badAnswer: (label: string, reason: string) =>

@@ -1,0 +1,87 @@
+/**
+ * Whether the relay takes a public request, and where it goes: the tunnel
+ * from the URL, the tunnel's policy (callers, paths), the caller as the
+ * relay trusts it, and the one agent that will serve the exchange. Shared by
+ * plain requests and WebSocket upgrades; refusals throw a CtbridgeError.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RelayConfig, RelayTunnelConfig } from '../src/config/index.js';
+import { CtbridgeError } from '../src/errors.js';
+import { pathAllowed } from '../src/http/request-path.js';
+import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
+import { resolveForwarded, type ForwardedInfo } from './forwarded.js';
+import { routeRequest, type Route } from './routing.js';
+
+export type TunnelPolicy = Pick<RelayTunnelConfig, 'name' | 'kind' | 'allowFrom' | 'allowPaths' | 'maxRequestBody' | 'timeouts'>;
+
+export interface Admitted {
+  route: Route;
+  policy: TunnelPolicy;
+  forwarded: ForwardedInfo;
+  /** The agent that serves this exchange: picked once, here. */
+  agent: ConnectedAgent;
+}
+
+export class Admission {
+  private readonly defaults: TunnelPolicy;
+
+  constructor(
+    private readonly config: RelayConfig,
+    private readonly registry: AgentRegistry,
+    private readonly encrypted: boolean,
+  ) {
+    const { limits, timeouts } = config;
+    this.defaults = {
+      name: '',
+      kind: 'http',
+      allowFrom: undefined,
+      allowPaths: undefined,
+      maxRequestBody: limits.maxRequestBody,
+      timeouts: { request: timeouts.request, idle: timeouts.idle },
+    };
+  }
+
+  /**
+   * Routes and checks `req`. `seen.tunnel` is set as soon as the URL names
+   * a tunnel, so a refusal can still be shown in that tunnel's format.
+   */
+  admit(req: IncomingMessage, seen: { tunnel?: string }): Admitted {
+    const { config, registry } = this;
+    const route = routeRequest(req.url ?? '/', req.headers.host, config.baseDomain);
+    if (!route) {
+      throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', 'this URL names no tunnel', { hint: `call ${config.publicUrl}/t/<tunnel>/<path>` });
+    }
+    seen.tunnel = route.tunnel;
+    const configured = Object.hasOwn(config.tunnels, route.tunnel) ? config.tunnels[route.tunnel] : undefined;
+    if (!configured && !registry.hasSeen(route.tunnel)) {
+      throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', `no tunnel named '${route.tunnel}' on this relay`, {
+        hint: 'check the tunnel name in the URL; an agent serving it has never connected here',
+      });
+    }
+    const policy = configured ?? { ...this.defaults, name: route.tunnel };
+    const forwarded = resolveForwarded(req, config.trustedProxies, this.encrypted);
+    if (policy.allowFrom && !policy.allowFrom.contains(forwarded.client)) {
+      throw new CtbridgeError('CTB_SOURCE_NOT_ALLOWED', `address ${forwarded.client} may not call tunnel '${route.tunnel}'`, {
+        hint: `add it to tunnels.${route.tunnel}.allowFrom in the relay config if it should`,
+      });
+    }
+    if (!pathAllowed(route.path, policy.allowPaths)) {
+      throw new CtbridgeError('CTB_PATH_NOT_ALLOWED', `path not exposed by tunnel '${route.tunnel}'`);
+    }
+    const picked = registry.pick(route.tunnel);
+    if ('agent' in picked) return { route, policy, forwarded, agent: picked.agent };
+    if ('none' in picked) {
+      throw new CtbridgeError('CTB_AGENT_NOT_CONNECTED', `the on-premise agent for tunnel '${route.tunnel}' is not connected to the relay`, {
+        hint: 'ask the IT team to check the ctbridge agent service and its log',
+      });
+    }
+    if ('draining' in picked) {
+      throw new CtbridgeError('CTB_SHUTTING_DOWN', `the on-premise agent for tunnel '${route.tunnel}' is restarting`, {
+        hint: 'retry in a few seconds; run two agents for the tunnel to restart them one at a time without a gap',
+      });
+    }
+    throw new CtbridgeError('CTB_AGENT_BUSY', `every agent for tunnel '${route.tunnel}' is at its limit of ${config.limits.maxStreamsPerAgent} concurrent exchanges`, {
+      hint: 'retry shortly, or raise limits.maxStreamsPerAgent',
+    });
+  }
+}

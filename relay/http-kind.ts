@@ -1,0 +1,99 @@
+/**
+ * The plain `http` tunnel kind: the agent's response goes to the caller as
+ * it comes (status, raw header pairs in order, body under flow control),
+ * and bridge errors are JSON in the shape a UC web service uses.
+ */
+import type { ServerResponse } from 'node:http';
+import { CtbridgeError } from '../src/errors.js';
+import { sendError } from '../src/http/error-response.js';
+import { endToEnd } from '../src/http/headers.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import type { ResponseHead } from '../src/mux/heads.js';
+import { REQUEST_ID_HEADER } from '../src/protocol.js';
+import type { ExchangeContext, KindHandler } from './tunnel-kind.js';
+
+const OURS = [REQUEST_ID_HEADER];
+
+/**
+ * The header pairs the caller gets: the agent's end-to-end fields (its
+ * hop-by-hop fields are the agent's business, and a forged request id is
+ * dropped), `alsoDrop`, then the relay's request id.
+ */
+export function callerHeaders(pairs: readonly string[], requestId: string, alsoDrop: readonly string[] = []): string[] {
+  const out = endToEnd(pairs, { alsoDrop: alsoDrop.length ? [...OURS, ...alsoDrop] : OURS });
+  out.push('X-Ctbridge-Request-Id', requestId);
+  return out;
+}
+
+/**
+ * Writes the response head. Node checks the fields once more; a value it
+ * refuses means the agent sent something no HTTP peer may, so the exchange
+ * is a protocol failure rather than a crash.
+ */
+export function writeHead(res: ServerResponse, status: number, statusText: string | undefined, headers: string[]): CtbridgeError | undefined {
+  try {
+    // A body longer or shorter than the agent's Content-Length must not reach
+    // the caller's connection: it would be read as the next response.
+    res.strictContentLength = true;
+    res.writeHead(status, statusText, headers);
+    return undefined;
+  } catch (err) {
+    res.removeHeader('content-length');
+    return new CtbridgeError('CTB_PROTOCOL', `the agent's response head cannot be sent on: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The body from `ex` to `res`, with credit granted back as `res` takes the
+ * bytes: a slow caller stalls only its own exchange.
+ */
+export function streamBody(ex: Exchange, res: ServerResponse): void {
+  let owed = 0;
+  let waiting = false;
+  const onDrain = (): void => {
+    waiting = false;
+    ex.consumed(owed);
+    owed = 0;
+  };
+  ex.on('data', (chunk) => {
+    if (res.destroyed) return;
+    if (res.write(chunk) && !waiting) ex.consumed(chunk.length);
+    else {
+      owed += chunk.length;
+      if (!waiting) {
+        waiting = true;
+        res.once('drain', onDrain);
+      }
+    }
+  });
+  ex.on('end', () => {
+    if (!res.destroyed) res.end();
+  });
+}
+
+/** The UC web service's wording for the same condition, so existing clients recognise it. */
+function detailsFor(err: CtbridgeError, tunnel: string): string {
+  if (err.code === 'CTB_AGENT_NOT_CONNECTED' && tunnel) return `agent not connected here: [${tunnel}]`;
+  return err.message;
+}
+
+export const httpKind: KindHandler = {
+  respond(ex, head: ResponseHead, res, ctx: ExchangeContext) {
+    const failed = writeHead(res, head.status, head.statusText, callerHeaders(head.headers, ctx.requestId));
+    if (failed) {
+      ex.reset(failed);
+      ctx.code = failed.code;
+      sendError(res, failed, { requestId: ctx.requestId });
+      return;
+    }
+    streamBody(ex, res);
+    // A long-poll's headers go out even while its body is held; a body that
+    // came in the same message has already taken them along.
+    queueMicrotask(() => {
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+    });
+  },
+  sendError(res, err, ctx) {
+    sendError(res, err, { requestId: ctx.requestId, details: detailsFor(err, ctx.tunnel) });
+  },
+};

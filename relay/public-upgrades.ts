@@ -1,0 +1,160 @@
+/**
+ * The relay's public side for WebSocket upgrades: the upgrade request goes
+ * to the agent as an exchange of kind `upgrade` (the head carries `Upgrade`
+ * and `Connection: upgrade`); after the target's 101 the exchange is a raw
+ * byte pipe both ways between the caller's socket and the target's. Any
+ * other answer of the target is written back as it is, and the connection
+ * closes.
+ *
+ * Only `Upgrade: websocket` is carried. Another upgrade token (`h2c`, which
+ * `curl --http2` sends) is ignored, as RFC 9110 allows, and the request is
+ * answered as a plain request: on Node with `shouldUpgradeCallback` it never
+ * reaches this file; elsewhere it is handed back to the HTTP server.
+ */
+import type { IncomingMessage } from 'node:http';
+import type http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { CtbridgeError } from '../src/errors.js';
+import { endToEnd, getHeader, hopByHopFields, withoutHeaders } from '../src/http/headers.js';
+import type { Logger } from '../src/log.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import type { ResponseHead } from '../src/mux/heads.js';
+import { pipeSocket } from '../src/mux/socket-pipe.js';
+import { REQUEST_ID_HEADER } from '../src/protocol.js';
+import { redactUrl } from '../src/redact.js';
+import type { Admission, Admitted } from './admission.js';
+import { callerHeaders } from './http-kind.js';
+import { asCtbridgeError, nextRequestId } from './public-requests.js';
+import { rawHead, writeRawError } from './raw-response.js';
+import { requestHead } from './request-head.js';
+
+/** The upgrades the relay carries: WebSocket only. */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return req.headers.upgrade?.trim().toLowerCase() === 'websocket';
+}
+
+export class PublicUpgrades {
+  /** Open WebSocket tunnels, for shutdown. */
+  private readonly open = new Set<Duplex>();
+
+  constructor(
+    private readonly server: http.Server,
+    private readonly admission: Admission,
+    private readonly log: Logger,
+  ) {}
+
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!isWebSocketUpgrade(req)) {
+      answerAsPlainRequest(this.server, req, socket, head);
+      return;
+    }
+    const requestId = nextRequestId();
+    let admitted: Admitted;
+    try {
+      admitted = this.admission.admit(req, {});
+    } catch (err) {
+      writeRawError(socket, asCtbridgeError(err), requestId);
+      return;
+    }
+    const { route, agent } = admitted;
+    this.log.info({ requestId, tunnel: route.tunnel, agentId: agent.agentId, path: redactUrl(route.url), client: admitted.forwarded.client }, 'websocket upgrade');
+    let ex: Exchange;
+    try {
+      ex = agent.session.request(requestHead(req, admitted, requestId, 'upgrade'), false);
+    } catch (err) {
+      writeRawError(socket, asCtbridgeError(err), requestId);
+      return;
+    }
+    this.open.add(socket);
+    const started = performance.now();
+    const timer = setTimeout(() => {
+      ex.reset(new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade within ${admitted.policy.timeouts.idle} ms`));
+      writeRawError(socket, new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade in time`), requestId);
+    }, admitted.policy.timeouts.idle);
+    const done = (status: number, code?: string): void => {
+      this.log.info({ requestId, tunnel: route.tunnel, agentId: agent.agentId, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code }, 'request');
+    };
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.open.delete(socket);
+      if (!ex.closed && !ex.response) ex.reset(new CtbridgeError('CTB_CANCELLED', 'the caller left before the target answered the upgrade'));
+    });
+    ex.once('reset', (err) => {
+      clearTimeout(timer);
+      if (!ex.response) {
+        writeRawError(socket, err, requestId);
+        done(err.status, err.code);
+      } else socket.destroy();
+    });
+    ex.once('response', (reply) => {
+      clearTimeout(timer);
+      if (reply.status === 101) this.pipe(ex, socket, head, reply, requestId, done);
+      else this.passRefusal(ex, socket, reply, requestId, done);
+    });
+  };
+
+  /** Ends every open WebSocket tunnel (shutdown). */
+  closeAll(): void {
+    for (const socket of this.open) socket.destroy();
+  }
+
+  /** After the 101: caller socket ⇄ exchange (src/mux/socket-pipe.ts). */
+  private pipe(ex: Exchange, socket: Duplex, early: Buffer, reply: ResponseHead, requestId: string, done: (status: number) => void): void {
+    socket.write(rawHead(101, reply.statusText, upgradeHeaders(reply.headers, requestId)));
+    socket.once('close', () => done(101));
+    if (early.length > 0) ex.send(early);
+    pipeSocket(ex, socket, () => new CtbridgeError('CTB_CANCELLED', 'the caller closed the WebSocket connection'));
+  }
+
+  /** The target answered the upgrade with something else: that answer, then close. */
+  private passRefusal(ex: Exchange, socket: Duplex, reply: ResponseHead, requestId: string, done: (status: number) => void): void {
+    const headers = callerHeaders(reply.headers, requestId, ['connection']);
+    headers.push('Connection', 'close');
+    socket.write(rawHead(reply.status, reply.statusText, headers));
+    ex.on('data', (chunk) => {
+      socket.write(chunk);
+      ex.consumed(chunk.length);
+    });
+    ex.once('end', () => {
+      socket.end();
+      done(reply.status);
+    });
+  }
+}
+
+/** The 101's fields: the target's end-to-end ones, its Upgrade, `Connection: upgrade`, the request id. */
+function upgradeHeaders(pairs: readonly string[], requestId: string): string[] {
+  const out = endToEnd(pairs, { keepUpgrade: true, alsoDrop: [REQUEST_ID_HEADER] });
+  out.push('X-Ctbridge-Request-Id', requestId);
+  return out;
+}
+
+/**
+ * Gives a request with an upgrade the relay does not carry back to the HTTP
+ * server as the plain request it also is: the head is written back in front
+ * of the unread bytes without `Upgrade` (and the fields its `Connection`
+ * names), and the server parses the connection afresh. Node has already
+ * checked every byte of that head.
+ */
+export function answerAsPlainRequest(server: http.Server, req: IncomingMessage, socket: Duplex, early: Buffer): void {
+  const drop = hopByHopFields(req.rawHeaders);
+  drop.delete('connection');
+  drop.delete('transfer-encoding');
+  drop.delete('te');
+  drop.delete('trailer');
+  drop.delete('keep-alive');
+  const pairs = withoutHeaders(req.rawHeaders, drop);
+  const connection = getHeader(pairs, 'connection');
+  const kept = connection
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter((t) => t && !drop.has(t.toLowerCase()));
+  const fields = withoutHeaders(pairs, new Set(['connection']));
+  if (kept && kept.length > 0) fields.push('Connection', kept.join(', '));
+  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  if (early.length > 0) socket.unshift(early);
+  socket.unshift(Buffer.from(`${head}\r\n`, 'latin1'));
+  server.emit(server instanceof https.Server ? 'secureConnection' : 'connection', socket);
+}

@@ -1,0 +1,37 @@
+/**
+ * HTTP answers written straight to a connection, for WebSocket upgrades
+ * (Node hands the relay the raw socket, with no ServerResponse): the 101 or
+ * refusal from the target, and the relay's own JSON errors.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { CtbridgeError } from '../src/errors.js';
+import { errorBody } from '../src/http/error-response.js';
+import { ERROR_HEADER, REQUEST_ID_HEADER } from '../src/protocol.js';
+
+/** The status line and header block, ending with the empty line. Field values are checked by the caller. */
+export function rawHead(status: number, statusText: string | undefined, pairs: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${statusText ?? STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < pairs.length; i += 2) head += `${pairs[i]}: ${pairs[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** Answers a refused upgrade with the JSON error body and closes the connection. */
+export function writeRawError(socket: Duplex, err: CtbridgeError, requestId: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(err));
+  const headers = [
+    'Connection', 'close',
+    'Content-Type', 'application/json; charset=utf-8',
+    'Content-Length', String(Buffer.byteLength(body)),
+    'Cache-Control', 'no-store',
+    ERROR_HEADER, err.code,
+    REQUEST_ID_HEADER, requestId,
+  ];
+  if (err.code === 'CTB_AGENT_BUSY' || err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
+  socket.end(rawHead(err.status, undefined, headers) + body);
+}
