@@ -50,7 +50,7 @@ export function resolveForwarded(req: IncomingMessage, trustedProxies: CidrList,
   };
 }
 
-/** The relay's own header pairs, appended after every client header. */
+/** The relay's own header pairs, which lead every request head. */
 export function forwardedPairs(info: ForwardedInfo, requestId: string): string[] {
   const pairs = ['X-Forwarded-For', info.client, 'X-Forwarded-Proto', info.proto];
   if (info.host) pairs.push('X-Forwarded-Host', info.host);

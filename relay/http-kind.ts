@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { CtbridgeError } from '../src/errors.js';
 import { sendError } from '../src/http/error-response.js';
-import { endToEnd } from '../src/http/headers.js';
+import { declaredLength, endToEnd, getHeader } from '../src/http/headers.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
@@ -45,9 +45,14 @@ export function writeHead(res: ServerResponse, status: number, statusText: strin
 
 /**
  * The body from `ex` to `res`, with credit granted back as `res` takes the
- * bytes: a slow caller stalls only its own exchange.
+ * bytes: a slow caller stalls only its own exchange. A body that runs past
+ * the agent's own Content-Length is cut there (the response stays well
+ * formed, nothing past it reaches the caller's connection) and the
+ * exchange is reset as a protocol error; one that ends short is cut.
  */
-export function streamBody(ex: Exchange, res: ServerResponse): void {
+export function streamBody(ex: Exchange, res: ServerResponse, head: ResponseHead): void {
+  const limit = declaredLength(getHeader(head.headers, 'content-length'));
+  let written = 0;
   let owed = 0;
   let waiting = false;
   const onDrain = (): void => {
@@ -56,7 +61,13 @@ export function streamBody(ex: Exchange, res: ServerResponse): void {
     owed = 0;
   };
   ex.on('data', (chunk) => {
-    if (res.destroyed) return;
+    if (res.destroyed || res.writableEnded) return;
+    if (limit !== undefined && written + chunk.length > limit) {
+      res.end(chunk.subarray(0, limit - written));
+      ex.protocolError(`a body longer than its Content-Length of ${limit} bytes`);
+      return;
+    }
+    written += chunk.length;
     if (res.write(chunk) && !waiting) ex.consumed(chunk.length);
     else {
       owed += chunk.length;
@@ -67,7 +78,18 @@ export function streamBody(ex: Exchange, res: ServerResponse): void {
     }
   });
   ex.on('end', () => {
-    if (!res.destroyed) res.end();
+    if (res.destroyed || res.writableEnded) return;
+    try {
+      res.end();
+    } catch {
+      // Shorter than its Content-Length (strictContentLength): the caller must see it incomplete.
+      res.destroy();
+    }
+  });
+  // A long-poll's head goes out even while its body is held; a body that
+  // came in the same message has already taken it along.
+  queueMicrotask(() => {
+    if (written === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
   });
 }
 
@@ -86,12 +108,7 @@ export const httpKind: KindHandler = {
       sendError(res, failed, { requestId: ctx.requestId });
       return;
     }
-    streamBody(ex, res);
-    // A long-poll's headers go out even while its body is held; a body that
-    // came in the same message has already taken them along.
-    queueMicrotask(() => {
-      if (!res.headersSent && !res.destroyed) res.flushHeaders();
-    });
+    streamBody(ex, res, head);
   },
   sendError(res, err, ctx) {
     sendError(res, err, { requestId: ctx.requestId, details: detailsFor(err, ctx.tunnel) });

@@ -58,9 +58,6 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
 
   const serverOptions: http.ServerOptions = {
     maxHeaderSize: config.limits.maxHeaderSize,
-    // Every header the caller sent is read (their size is bounded by
-    // maxHeaderSize): a count limit would drop fields silently.
-    maxHeadersCount: 0,
     keepAliveTimeout: 65_000,
     requestTimeout: 0,
     headersTimeout: 30_000,
@@ -71,6 +68,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   const server = config.tls
     ? https.createServer({ ...serverOptions, cert: config.tls.cert.text, key: config.tls.key.text })
     : http.createServer(serverOptions);
+  // Every field the caller sent is read (their size is bounded by
+  // maxHeaderSize): Node's count limit would drop fields silently.
+  server.maxHeadersCount = 0;
   const upgrades = new PublicUpgrades(server, admission, requestLog);
 
   server.on('request', (req, res) => {

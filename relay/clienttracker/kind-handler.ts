@@ -139,7 +139,7 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
       if (failed) {
         ex.reset(failed);
         answerError(res, ctx, failed.code, { tunnel: tunnel.name });
-      } else streamBody(ex, res);
+      } else streamBody(ex, res, head);
       return;
     }
     collectExchange(ex, maxAnswer, (result) => {

@@ -51,11 +51,13 @@ const FLUSH_BYTES = 64 * 1024;
 const HIGH_WATER = 4 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
 const MAX_ID = 0xffff_ffff;
+/** How many recently reset exchange ids a session remembers (their late frames are dropped silently). */
+const RESET_MEMORY = 4096;
 
 export interface MuxSessionEvents {
   /** The peer opened an exchange (its head is checked). */
   exchange: [exchange: Exchange];
-  /** A control message: a JSON object with a string `type` (its fields are the owner's to check). */
+  /** A control message: a JSON object with a string `type` (its fields are the owner's to check; anything else closes the connection). */
   control: [message: Record<string, unknown>];
   /** The peer misbehaved; the session reset an exchange or is closing. For the owner's log. */
   problem: [message: string];
@@ -70,6 +72,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   /** Highest id the peer has opened: a frame for a higher id names an exchange that never existed. */
   private peerMaxId = 0;
   private lapped = false;
+  /** Exchanges we reset lately: frames the peer sent before it heard of it are expected, and dropped. */
+  private readonly resetByUs = new Set<number>();
   private incoming = 0;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -170,6 +174,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   sendReset(id: number, error: WireError): void {
+    this.resetByUs.add(id);
+    if (this.resetByUs.size > RESET_MEMORY) this.resetByUs.delete(this.resetByUs.values().next().value as number);
     this.enqueue(encodeJson(FrameType.RESET, 0, id, error));
   }
 
@@ -297,13 +303,20 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   /**
-   * A frame for an exchange we do not have. One the peer or we closed a
-   * moment ago is normal (frames cross on the wire) and ignored; one for an
-   * id that was never opened is a protocol error.
+   * A frame for an exchange we do not have. Frames the peer sent before it
+   * heard of our RESET are normal (they cross on the wire) and dropped, and
+   * so are WINDOW and RESET frames for an exchange that ended both ways.
+   * Body or head for an exchange whose peer side already ended is the
+   * peer's error (reset and reported); any frame for an id that was never
+   * opened is a protocol error that closes the connection.
    */
   private onUnknownExchange(frame: Frame): void {
     const never = this.isPeerId(frame.id) ? frame.id > this.peerMaxId : !this.wasAllocated(frame.id);
     if (never) throw new FrameError(`${typeName(frame.type)} frame for exchange ${frame.id}, which was never opened`);
+    if (this.resetByUs.has(frame.id) || (frame.type !== FrameType.DATA && frame.type !== FrameType.REPLY)) return;
+    const message = `${typeName(frame.type)} after END on exchange ${frame.id}`;
+    this.emit('problem', `exchange ${frame.id}: ${message}`);
+    this.sendReset(frame.id, { code: 'CTB_PROTOCOL', message });
   }
 
   private wasAllocated(id: number): boolean {
@@ -344,7 +357,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private onControl(frame: Frame): void {
     const message = parseJsonPayload(frame);
     if (typeof message !== 'object' || message === null || Array.isArray(message) || typeof (message as { type?: unknown }).type !== 'string') {
-      this.emit('problem', 'ignored a control message that is not a JSON object with a type');
+      this.protocolError('a control message that is not a JSON object with a type');
       return;
     }
     this.emit('control', message as Record<string, unknown>);

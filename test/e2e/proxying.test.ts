@@ -18,9 +18,9 @@ beforeAll(async () => {
   backend = await startBackend();
   relay = await startRelayProcess({
     timeouts: { request: '60s', idle: '45s' },
-    tunnels: { ucws: {}, offline: {} },
+    tunnels: { ucws: {}, offline: {}, poll: { timeouts: { idle: '1s', request: '20s' } } },
   });
-  agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } } });
+  agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url }, poll: { target: backend.url } } });
   base = `${relay.url}/t/ucws`;
 });
 
@@ -162,13 +162,32 @@ describe('HTTP through the tunnel', () => {
     });
   });
 
-  it('holds a 30 s long-poll when the configured timeouts allow it', async () => {
-    const started = Date.now();
-    const r = await request(`${base}/longpoll?ms=30000`);
+  it('holds a long-poll longer than the idle timeout while the target keeps sending', async () => {
+    // The poll tunnel's idle timeout is 1 s: the answer takes 2.5 s, a byte every 250 ms.
+    const r = await request(`${relay.url}/t/poll/trickle?ms=2500&every=250`);
     expect(r.status).toBe(200);
-    expect(json(r).heldMs).toBe(30000);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(30000);
-  }, 45_000);
+    expect(r.body.toString()).toBe(`${'.'.repeat(9)}held 2500\n`);
+  });
+
+  it('answers 504 CTB_TARGET_TIMEOUT when a long-poll is silent past the idle timeout', async () => {
+    const r = await request(`${relay.url}/t/poll/longpoll?ms=5000`);
+    expect(r.status).toBe(504);
+    expect(r.headers['x-ctbridge-error']).toBe('CTB_TARGET_TIMEOUT');
+  });
+
+  it('sends a held answer\'s head at once, before its body', async () => {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`${base}/held?id=h1`, resolve).on('error', reject);
+    });
+    // The target has not released the body: the head came on its own.
+    expect(res.statusCode).toBe(200);
+    const body = new Promise<string>((resolve) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve(text));
+    });
+    backend.release('h1');
+    expect(await body).toBe('released');
+  });
 
   it('carries a WebSocket echo through the tunnel', async () => {
     const ws = new WebSocket(`${relay.url.replace('http', 'ws')}/t/ucws/events?session=1`);

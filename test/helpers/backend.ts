@@ -16,6 +16,8 @@ export interface Backend {
   seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
   /** Resolves when (or if already) a request whose URL starts with `prefix` has arrived. */
   arrived(prefix: string): Promise<void>;
+  /** Ends the body of the `/held?id=<id>` response (its head went out at once). */
+  release(id: string): void;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export function writeBlocks(res: http.ServerResponse, size: number, done?: () =>
 export async function startBackend(): Promise<Backend> {
   const seen: Backend['seen'] = [];
   const events = new EventEmitter();
+  const held = new Map<string, () => void>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -87,6 +90,29 @@ export async function startBackend(): Promise<Backend> {
         res.end(JSON.stringify({ events: [], heldMs: ms }));
       }, ms);
       res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    if (url.pathname === '/trickle') {
+      // A long-held answer that sends a byte every `every` ms for `ms` ms.
+      const ms = Number(url.searchParams.get('ms'));
+      const every = Number(url.searchParams.get('every'));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      let sent = 0;
+      const timer = setInterval(() => {
+        sent += every;
+        if (sent >= ms) {
+          clearInterval(timer);
+          res.end(`held ${ms}\n`);
+        } else res.write('.');
+      }, every);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (url.pathname === '/held') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      held.set(url.searchParams.get('id') ?? '', () => res.end('released'));
       return;
     }
     if (url.pathname.startsWith('/status/')) {
@@ -131,6 +157,10 @@ export async function startBackend(): Promise<Backend> {
             };
             events.on('request', on);
           }),
+    release: (id) => {
+      held.get(id)?.();
+      held.delete(id);
+    },
     close: async () => {
       for (const c of wss.clients) c.terminate();
       server.closeAllConnections();
