@@ -115,7 +115,10 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
   const configured = Object.keys(config.tunnels);
   try {
     const claims = decodeTokenUnverified(config.token);
-    log.info({ agentId: claims.agentId, tunnels: claims.tunnels, expiresAt: claims.expiresAt.toISOString(), tokenSource: config.tokenSource }, 'agent token');
+    log.info({
+      agentId: claims.agentId, tunnels: claims.tunnels, expiresAt: claims.expiresAt.toISOString(),
+      tokenId: claims.tokenId, keyId: claims.keyId, tokenSource: config.tokenSource,
+    }, 'agent token');
     if (claims.expiresAt.getTime() <= Date.now()) {
       log.error({ expiresAt: claims.expiresAt.toISOString(), code: 'CTB_TOKEN_INVALID', hint: 'issue a new token with `ctbridge token ...` on the relay and set CTBRIDGE_AGENT_TOKEN' }, 'agent token has expired');
     } else if (claims.expiresSoon) {

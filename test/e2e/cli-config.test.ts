@@ -25,7 +25,7 @@ describe('ctbridge CLI', () => {
   it('CTBRIDGE_JWT_SECRET overrides auth.secret for token', async () => {
     const dir = tempDir();
     const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
-    const r = await runToEnd(['token', '--config', file, '--agent', 'a', '--tunnels', 'x'], { CTBRIDGE_JWT_SECRET: 'env-secret-0123456789abcdef' });
+    const r = await runToEnd(['token', '--config', file, '--agent', 'a', '--tunnels', 'x'], { CTBRIDGE_JWT_SECRET: 'env-secret-0123456789abcdef-0123456789' });
     expect(r.code).toBe(0);
   });
 

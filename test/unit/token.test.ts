@@ -77,7 +77,7 @@ describe('HS256', () => {
     const token = await rawToken({ iat: exp - 3600, exp });
     const err = await rejects(verifier.verify(token), 'expired', [token, SECRET]);
     expect(err.message).toBe('agent token expired at 2026-01-02T03:04:05Z');
-    expect(err.hint).toContain('ctbridge token --config relay.yaml --agent acme-1 --tunnels cioc --ttl 365d');
+    expect(err.hint).toContain('ctbridge token --config relay.yaml --agent acme-1 --tunnels cioc --ttl 90d');
     expect(err.hint).toContain('CTBRIDGE_AGENT_TOKEN');
   });
 

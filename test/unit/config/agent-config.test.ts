@@ -55,7 +55,7 @@ describe('parseAgentConfig defaults', () => {
       limits: { maxStreams: 1000, maxHeaderSize: 16_384 },
       timeouts: { connect: 10_000, idle: 150_000, request: 300_000, shutdownGrace: 30_000 },
       streamWindow: 262_144,
-      log: { level: 'info' },
+      log: { level: 'info', redact: [] },
     });
   });
 
