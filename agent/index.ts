@@ -149,7 +149,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     const one: AgentConfig = { ...config, relay };
     const dial = createRelayDial(one);
     const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
-    const connLog = config.relays.length > 1 ? log.child({ relay: redactUrl(relay) }) : log;
+    // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
+    const connLog = config.relays.length > 1 ? log.child({ relayUrl: redactUrl(relay) }) : log;
     return new RelayConnection(one, connLog, dial, ctx, (stream) => targets.handleStream(stream));
   });
   // Provider → CT messages go out through any relay that is connected, the first listed first.
