@@ -308,3 +308,12 @@ describe('parseRelayConfig timer bounds', () => {
     expect(parseRelayConfig(minimal({ timeouts: { request: '24d' } }), FILE, NO_ENV).timeouts.request).toBe(24 * 86_400_000);
   });
 });
+
+describe('log.redact', () => {
+  it('takes extra names to redact, as in agent.yaml', () => {
+    expect(parseRelayConfig(minimal({ log: { level: 'warn', redact: ['Session'] } }), FILE, NO_ENV).log).toEqual({ level: 'warn', redact: ['session'] });
+    expect(problems(minimal({ log: { redact: ['a/b'] } }))).toEqual([
+      "relay.yaml: log.redact[0]: expected a query parameter or header name such as \"x-api-key\" (letters, digits and !#$%&'*+.^_`|~-), got \"a/b\"",
+    ]);
+  });
+});
