@@ -3,6 +3,8 @@
  * (auth.revoked), and secrets that are long enough and not the template's
  * placeholder. Every problem names the key path and what was expected.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -151,5 +153,17 @@ describe('secrets', () => {
     for (const auth of [{ secret }, { secret: secret.slice(0, 20) }, { keys: [{ id: 'k', secret: secret.slice(10, 25) }] }]) {
       expect(problems(auth).join('\n')).not.toMatch(/but-still|still-a-secret/);
     }
+  });
+});
+
+describe('auth.publicKey as a JWKS', () => {
+  it('needs at least one Ed25519 or P-256 key in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctbridge-jwks-'));
+    const file = join(dir, 'rsa-only.jwks.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }, { kty: 'EC', crv: 'P-384', x: 'AA', y: 'AA' }] }));
+    expect(problems({ keys: [{ id: 'j', publicKey: file }] })).toEqual([
+      `relay.yaml: auth.keys[0].publicKey: expected a JWKS with an Ed25519 or P-256 key (for EdDSA or ES256), got none in ${file}`,
+    ]);
+    expect(parse({ publicKey: 'tls/token-verify.jwks.json' }).auth.keys[0]?.publicKey?.format).toBe('jwks');
   });
 });
