@@ -89,8 +89,9 @@ main().catch(async (err: unknown) => {
     process.stderr.write(`ctbridge: ${err.userMessage}\n${stack(err.cause)}`);
     process.exit(err.code === 'CTB_CONFIG_INVALID' ? 2 : 1);
   }
+  const details = stack(err);
   process.stderr.write(
-    `ctbridge: unexpected failure: ${oneLine(err)}\n${stack(err) || 'run with log.level: debug (or CTBRIDGE_DEBUG=1) for details\n'}`,
+    `ctbridge: unexpected failure: ${oneLine(err)}${details ? `\n${details}` : ' (run with log.level: debug, or CTBRIDGE_DEBUG=1, for details)\n'}`,
   );
   process.exit(1);
 });
