@@ -18,6 +18,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { RelayConfig } from '../../src/config/index.js';
 import { CtbridgeError, ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { untrusted } from '../../src/log-text.js';
 import type { Logger } from '../../src/log.js';
 import type { TunnelStream } from '../../src/mux/stream.js';
 import { REQUEST_ID_HEADER, SOFTWARE_VERSION } from '../../src/protocol.js';
@@ -185,17 +186,20 @@ export function createEgressHandler(config: RelayConfig, log: Logger, opts: Egre
   const handler = ((stream: TunnelStream, agent: ConnectedAgent): void => {
     const meta = stream.meta;
     const tunnel = typeof meta.tunnel === 'string' ? meta.tunnel : '';
-    const clog = { agentId: agent.agentId, connectionId: agent.connectionId, tunnel: tunnel.slice(0, 63) };
+    // What the agent sent (tunnel, kind) is capped and cleaned before it reaches a log line or a message.
+    const shownTunnel = untrusted(tunnel, 63) ?? '';
+    const clog = { agentId: agent.agentId, connectionId: agent.connectionId, tunnel: shownTunnel };
     if (meta.kind !== 'egress') {
-      log.warn({ ...clog, kind: String(meta.kind).slice(0, 20) }, 'agent stream refused: unknown kind');
-      stream.refuse(new CtbridgeError('CTB_PROTOCOL', `the relay accepts only egress streams from agents, not kind ${JSON.stringify(meta.kind)}`));
+      const kind = untrusted(meta.kind, 20);
+      log.warn({ ...clog, kind }, 'agent stream refused: unknown kind');
+      stream.refuse(new CtbridgeError('CTB_PROTOCOL', `the relay accepts only egress streams from agents, not kind ${JSON.stringify(kind ?? null)}`));
       return;
     }
     const rpcUrl = Object.hasOwn(config.tunnels, tunnel) ? config.tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
     if (!agent.tunnels.includes(tunnel) || !rpcUrl) {
       const reason = !agent.tunnels.includes(tunnel)
-        ? `agent '${agent.agentId}' does not serve tunnel '${tunnel}'`
-        : `tunnel '${tunnel}' has no clientTracker.rpcUrl in the relay config`;
+        ? `agent '${agent.agentId}' does not serve tunnel '${shownTunnel}'`
+        : `tunnel '${shownTunnel}' has no clientTracker.rpcUrl in the relay config`;
       log.warn({ ...clog, reason }, 'egress stream refused');
       stream.refuse(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', `Client Tracker messages are not allowed here: ${reason}`));
       return;
