@@ -120,7 +120,10 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
   const configured = Object.keys(config.tunnels);
   try {
     const claims = decodeTokenUnverified(config.token);
-    log.info({ agentId: claims.agentId, tunnels: claims.tunnels, expiresAt: claims.expiresAt.toISOString(), tokenSource: config.tokenSource }, 'agent token');
+    log.info({
+      agentId: claims.agentId, tunnels: claims.tunnels, expiresAt: claims.expiresAt.toISOString(),
+      tokenId: claims.tokenId, keyId: claims.keyId, tokenSource: config.tokenSource,
+    }, 'agent token');
     if (claims.expiresAt.getTime() <= Date.now()) {
       log.error({ expiresAt: claims.expiresAt.toISOString(), code: 'CTB_TOKEN_INVALID', hint: 'issue a new token with `ctbridge token ...` on the relay and set CTBRIDGE_AGENT_TOKEN' }, 'agent token has expired');
     } else if (claims.expiresSoon) {
@@ -151,7 +154,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     const one: AgentConfig = { ...config, relay };
     const dial = createRelayDial(one);
     const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
-    const connLog = config.relays.length > 1 ? log.child({ relay: redactUrl(relay) }) : log;
+    // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
+    const connLog = config.relays.length > 1 ? log.child({ relayUrl: redactUrl(relay) }) : log;
     return new RelayConnection(one, connLog, dial, ctx, (exchange) => requests.serve(exchange));
   });
   // Provider → CT messages go out through any relay that is connected, the first listed first.

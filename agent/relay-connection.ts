@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
 import type { AgentConfig } from '../src/config/index.js';
+import { untrusted } from '../src/log-text.js';
 import type { Logger } from '../src/log.js';
 import { MuxSession } from '../src/mux/session.js';
 import type { Exchange } from '../src/mux/exchange.js';
@@ -180,7 +181,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     });
     this.session = session;
     session.on('exchange', (exchange) => this.onExchange(exchange));
-    session.on('problem', (problem) => this.log.warn({ problem: problem.slice(0, 300) }, 'relay broke the tunnel protocol'));
+    session.on('problem', (problem) => this.log.warn({ problem: untrusted(problem, 300) }, 'relay broke the tunnel protocol'));
     session.on('control', (message) => this.onControl(message));
     session.on('close', (code, reason) => this.onSessionClose(ws, code, reason));
     const hello: HelloMessage = {
@@ -224,7 +225,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         for (const done of [...this.drainWaiters]) done();
         break;
       case 'goaway':
-        this.log.info({ reason: typeof message.reason === 'string' ? message.reason.slice(0, 200) : undefined }, 'relay is going away');
+        this.log.info({ reason: untrusted(message.reason) }, 'relay is going away');
         break;
       default:
         this.log.debug({ type: message.type }, 'ignored unknown control message');

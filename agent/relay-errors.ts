@@ -6,7 +6,9 @@
  */
 import { formatDuration } from '../src/config/index.js';
 import type { ErrorCode } from '../src/errors.js';
+import { untrusted } from '../src/log-text.js';
 import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
+import { DEFAULT_TOKEN_TTL } from '../src/token.js';
 import type { RelayDial } from './forward-proxy.js';
 import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
 
@@ -26,7 +28,7 @@ export interface RelayContext {
 }
 
 function tokenHint(ctx: RelayContext): string {
-  return `issue a new token on the relay with \`ctbridge token --config relay.yaml --agent ${ctx.agentId ?? '<agent-id>'} --tunnels ${ctx.tunnels.join(',')} --ttl 365d\` and set it in CTBRIDGE_AGENT_TOKEN (or token: in agent.yaml)`;
+  return `issue a new token on the relay with \`ctbridge token --config relay.yaml --agent ${ctx.agentId ?? '<agent-id>'} --tunnels ${ctx.tunnels.join(',')} --ttl ${DEFAULT_TOKEN_TTL}\` and set it in CTBRIDGE_AGENT_TOKEN (or token: in agent.yaml)`;
 }
 
 const proxyHint = 'check proxy: in agent.yaml, or HTTPS_PROXY / NO_PROXY in the environment';
@@ -160,8 +162,13 @@ export function describeHttpStatus(status: number, statusMessage: string | undef
 /** The relay closed an established connection. */
 export function describeClose(code: number, reason: string, ctx: RelayContext): RelayProblem {
   switch (code) {
-    case CloseCode.TOKEN_INVALID:
-      return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: code, reason, hint: tokenHint(ctx) } };
+    case CloseCode.TOKEN_INVALID: {
+      const revoked = /\bis revoked in auth\.revoked\b/.test(reason);
+      const hint = revoked
+        ? 'the relay operator has revoked this agent or token (auth.revoked in relay.yaml); the agent keeps retrying. If it should connect, ask them for a new token and to lift the revocation'
+        : tokenHint(ctx);
+      return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: code, reason: untrusted(reason), hint } };
+    }
     case CloseCode.TUNNEL_NOT_ALLOWED:
       return {
         level: 'error',

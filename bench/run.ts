@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { signAgentToken } from '../src/token.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECRET = 'bench-secret-0123456789abcdef';
+const SECRET = 'bench-secret-0123456789abcdef-0123456789';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const children: ChildProcess[] = [];
 

@@ -5,6 +5,7 @@
 import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
 import { isCtbridgeError } from '../src/errors.js';
+import { DEFAULT_TOKEN_TTL } from '../src/token.js';
 
 const configOption = <T>(y: Argv<T>) =>
   y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
@@ -33,12 +34,12 @@ async function main(): Promise<void> {
     )
     .command(
       'token',
-      'issue an agent token (prints only the token)',
+      'issue an agent token (prints only the token; its id, agent, tunnels, key and expiry go to stderr)',
       (y) =>
         configOption(y)
           .option('agent', { type: 'string', demandOption: true, describe: 'agent id (token subject), e.g. acme-1' })
           .option('tunnels', { type: 'string', demandOption: true, describe: 'comma-separated tunnels the agent may serve' })
-          .option('ttl', { type: 'string', default: '365d', describe: 'lifetime, e.g. 30d, 12h' }),
+          .option('ttl', { type: 'string', default: DEFAULT_TOKEN_TTL, describe: 'lifetime, e.g. 30d, 12h' }),
       async (a) => {
         const { issueToken } = await import('./token.js');
         await issueToken(a.config, a.agent, a.tunnels, a.ttl);
@@ -74,12 +75,23 @@ async function main(): Promise<void> {
     .parseAsync();
 }
 
-main().catch((err: unknown) => {
+/** The first line of an error's message, for people. */
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message || err.name : String(err);
+  return text.split('\n')[0]!.trim() || 'no message';
+}
+
+main().catch(async (err: unknown) => {
+  const { isDebug } = await import('./debug.js');
+  const stack = (e: unknown): string => (isDebug() && e instanceof Error && e.stack ? `${e.stack}\n` : '');
   if (isCtbridgeError(err)) {
-    process.stderr.write(`ctbridge: ${err.userMessage}\n`);
+    // The message names file, key and fix: no stack unless asked for.
+    process.stderr.write(`ctbridge: ${err.userMessage}\n${stack(err.cause)}`);
     process.exit(err.code === 'CTB_CONFIG_INVALID' ? 2 : 1);
   }
-  process.stderr.write(`ctbridge: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+  const details = stack(err);
+  process.stderr.write(
+    `ctbridge: unexpected failure: ${oneLine(err)}${details ? `\n${details}` : ' (run with log.level: debug, or CTBRIDGE_DEBUG=1, for details)\n'}`,
+  );
   process.exit(1);
 });
-

@@ -1,8 +1,10 @@
 /** Long-running commands (relay, agent) and their `verify` twins. */
 import { startAgent } from '../agent/index.js';
 import { startRelay } from '../relay/index.js';
-import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig } from '../src/config/index.js';
+import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig, type LogConfig } from '../src/config/index.js';
 import { createLogger, flushLogger, type Logger } from '../src/log.js';
+import { configureRedaction } from '../src/redact.js';
+import { debugFromLogLevel } from './debug.js';
 
 export async function verifyRelay(file: string): Promise<void> {
   const config = loadRelayConfig(file);
@@ -16,6 +18,7 @@ export async function verifyAgent(file: string): Promise<void> {
 
 export async function runRelay(file: string): Promise<void> {
   const config = loadRelayConfig(file);
+  applyLogConfig(config.log);
   const log = createLogger({ level: config.log.level, name: 'relay' });
   const relay = await startRelay(config, log);
   onShutdown(log, () => relay.close());
@@ -23,9 +26,16 @@ export async function runRelay(file: string): Promise<void> {
 
 export async function runAgent(file: string): Promise<void> {
   const config = loadAgentConfig(file);
+  applyLogConfig(config.log);
   const log = createLogger({ level: config.log.level, name: 'agent' });
   const agent = await startAgent(config, log);
   onShutdown(log, () => agent.close());
+}
+
+/** Process-wide settings from log: — extra redacted names, stack traces at debug level. */
+export function applyLogConfig(log: LogConfig): void {
+  configureRedaction(log.redact);
+  debugFromLogLevel(log.level);
 }
 
 /** SIGTERM/SIGINT: graceful close, then exit; a second signal exits at once. */

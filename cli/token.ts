@@ -1,8 +1,16 @@
+import { tokenSigningKey } from '../src/agent-auth.js';
 import { loadRelayConfig, parseDuration } from '../src/config/index.js';
 import { ConfigError } from '../src/errors.js';
-import { signAgentToken } from '../src/token.js';
+import { untrusted } from '../src/log-text.js';
+import { decodeTokenUnverified, signAgentToken } from '../src/token.js';
 
-/** `ctbridge token`: prints only the token on stdout so `TOKEN=$(ctbridge token ...)` works. */
+const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * `ctbridge token`: prints only the token on stdout so `TOKEN=$(ctbridge token ...)`
+ * works, and one line on stderr saying what was issued (token id, agent,
+ * tunnels, key, expiry): the token id is what auth.revoked.tokens takes.
+ */
 export async function issueToken(configFile: string, agentId: string, tunnelsArg: string, ttl: string): Promise<void> {
   const config = loadRelayConfig(configFile);
   const tunnels = tunnelsArg.split(',').map((t) => t.trim()).filter(Boolean);
@@ -13,10 +21,18 @@ export async function issueToken(configFile: string, agentId: string, tunnelsArg
     throw new ConfigError('--ttl', '', (err as Error).message);
   }
   const { auth } = config;
-  let key;
-  if (auth.secret) key = { secret: auth.secret };
-  else if (auth.privateKey) key = { privateKeyPem: auth.privateKey.text };
-  else throw new ConfigError(configFile, 'auth.privateKey', 'needed to sign tokens when the relay verifies with auth.publicKey (or sign elsewhere with the private key)');
-  const token = await signAgentToken({ agentId, tunnels, ttlMs, key, issuer: auth.issuer, audience: auth.audience });
+  const signing = tokenSigningKey(auth);
+  if (!signing) {
+    const key = auth.keys[0]?.where === 'auth.publicKey' ? 'auth.privateKey' : 'auth.keys';
+    throw new ConfigError(configFile, key, key === 'auth.privateKey'
+      ? 'needed to sign tokens when the relay verifies with auth.publicKey (or sign elsewhere with the private key)'
+      : 'no key can sign tokens: give one key a secret, or a privateKey next to its publicKey (or sign elsewhere with the private key)');
+  }
+  const token = await signAgentToken({ agentId, tunnels, ttlMs, key: signing.key, issuer: auth.issuer, audience: auth.audience });
   process.stdout.write(`${token}\n`);
+  const claims = decodeTokenUnverified(token);
+  process.stderr.write(
+    `token id ${claims.tokenId} for agent ${untrusted(agentId, 64)} (tunnels ${untrusted(tunnels.join(','), 200)}) ` +
+      `signed with ${signing.label}, expires ${isoSeconds(claims.expiresAt)}\n`,
+  );
 }

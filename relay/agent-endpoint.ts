@@ -18,6 +18,7 @@ import type { RelayConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { peerAddress } from '../src/http/client-address.js';
 import type { Logger } from '../src/log.js';
+import { untrusted } from '../src/log-text.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
 import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
@@ -34,15 +35,7 @@ export interface AgentEndpointOptions {
   onAgentExchange?: (exchange: Exchange, agent: ConnectedAgent) => void;
 }
 
-const MAX_LOGGED_TEXT = 200;
 const MAX_HELLO_TUNNELS = 1000;
-
-/** An agent-supplied string, safe for a log line: capped, control characters replaced. */
-function capped(value: unknown): string {
-  const s = typeof value === 'string' ? value : typeof value;
-  const clean = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
-  return clean.length > MAX_LOGGED_TEXT ? `${clean.slice(0, MAX_LOGGED_TEXT)}…[+${clean.length - MAX_LOGGED_TEXT} chars]` : clean;
-}
 
 /** The hello's fields if they have the right types, else which one is wrong. */
 function checkHello(msg: Record<string, unknown>): { hello: HelloMessage } | { problem: string } {
@@ -102,13 +95,13 @@ export class AgentEndpoint {
       this.sessions.delete(session);
       if (agent) {
         this.opts.registry.remove(agent);
-        clog.info({ agentId: agent.agentId, tunnels: agent.tunnels, closeCode: code, reason: capped(reason) }, 'agent disconnected');
+        clog.info({ agentId: agent.agentId, tunnels: agent.tunnels, closeCode: code, reason: untrusted(reason) }, 'agent disconnected');
       }
     });
-    session.on('problem', (problem) => clog.warn({ agentId: agent?.agentId, problem: capped(problem) }, 'agent broke the tunnel protocol'));
+    session.on('problem', (problem) => clog.warn({ agentId: agent?.agentId, problem: untrusted(problem) }, 'agent broke the tunnel protocol'));
 
     if (ws.protocol !== SUBPROTOCOL) {
-      const theirs = ws.protocol ? `${capped(ws.protocol)}` : 'ctbridge.1 (no subprotocol)';
+      const theirs = ws.protocol ? `${untrusted(ws.protocol)}` : 'ctbridge.1 (no subprotocol)';
       const reason = `agent speaks tunnel protocol ${theirs}, this relay speaks ${SUBPROTOCOL}; run the same ctbridge version on both`;
       clog.warn({ offered: theirs }, `agent refused: ${reason}`);
       session.close(CloseCode.VERSION_MISMATCH, reason);
@@ -143,9 +136,9 @@ export class AgentEndpoint {
           agent.draining = true;
           // No exchange is opened to this agent after this frame; the agent may close once its own are done.
           session.sendControl({ type: 'drained' });
-          clog.info({ agentId: agent.agentId, reason: capped(msg.reason), open: session.outgoingCount }, 'agent leaving: no new exchanges go to it');
+          clog.info({ agentId: agent.agentId, reason: untrusted(msg.reason), open: session.outgoingCount }, 'agent leaving: no new exchanges go to it');
         } else {
-          clog.debug({ agentId: agent?.agentId, type: capped(msg.type) }, 'ignored a control message');
+          clog.debug({ agentId: agent?.agentId, type: untrusted(msg.type) }, 'ignored a control message');
         }
       });
     });
@@ -179,7 +172,7 @@ export class AgentEndpoint {
     const { hello } = checked;
     if (hello.version !== PROTOCOL_VERSION) {
       const reason = `agent speaks tunnel protocol ${hello.version}, this relay speaks ${PROTOCOL_VERSION}; run the same ctbridge version on both`;
-      clog.warn({ agentId, software: capped(hello.software) }, `agent refused: ${reason}`);
+      clog.warn({ agentId, software: untrusted(hello.software) }, `agent refused: ${reason}`);
       session.close(CloseCode.VERSION_MISMATCH, reason);
       return undefined;
     }
@@ -200,7 +193,7 @@ export class AgentEndpoint {
     session.setPeerWindow(hello.window);
     const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.config.streamWindow };
     session.sendControl(ready);
-    clog.info({ agentId, tunnels, software: capped(hello.software), agentHostname: capped(hello.hostname) }, 'agent connected');
+    clog.info({ agentId, tunnels, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname) }, 'agent connected');
     return agent;
   }
 }

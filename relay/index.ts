@@ -10,13 +10,13 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createAgentTokenVerifier } from '../src/agent-auth.js';
 import { formatHostPort, type RelayConfig } from '../src/config/index.js';
 import { peerAddress } from '../src/http/client-address.js';
 import type { Logger } from '../src/log.js';
 import { CloseCode } from '../src/protocol.js';
-import { createTokenVerifier } from '../src/token.js';
 import { Admission } from './admission.js';
+import { listenOrExplain } from '../src/listen.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
 import { httpKind } from './http-kind.js';
@@ -34,11 +34,8 @@ export interface RelayHandle {
 }
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RelayHandle> {
-  const { auth } = config;
-  const verifier = createTokenVerifier(auth.publicKey ? { publicKey: auth.publicKey.text } : { secret: auth.secret ?? '' }, {
-    issuer: auth.issuer,
-    audience: auth.audience,
-  });
+  // fleet-auth: every key of auth.keys, plus auth.revoked (src/agent-auth.ts).
+  const verifier = createAgentTokenVerifier(config);
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
@@ -102,14 +99,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
+  // fleet-auth: a port in use or without permission is a config error naming file, key and address (src/listen.ts).
+  const addr = await listenOrExplain(server, config.listen, { file: config.file, key: 'listen' });
   const address = { host: addr.address, port: addr.port };
   // listen port 0 (tests, demo fallback): the default public URL names the port actually bound.
   if (config.listen.port === 0) publicUrl = publicUrl.replace(/:0$/, `:${addr.port}`);

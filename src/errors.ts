@@ -16,8 +16,8 @@ export interface ErrorInfo {
 
 /** The error → HTTP status table. Keep README "Error codes" in step (a test checks). */
 export const ERROR_CODES = {
-  CTB_CONFIG_INVALID: { status: 500, summary: 'A config file is missing, unreadable, or has a wrong key or value.' },
-  CTB_TOKEN_INVALID: { status: 401, summary: 'The agent token is missing, malformed, tampered with, expired, or for another relay.' },
+  CTB_CONFIG_INVALID: { status: 500, summary: 'A config file is missing, unreadable, or has a wrong key or value, or a listen address cannot be bound.' },
+  CTB_TOKEN_INVALID: { status: 401, summary: 'The agent token is missing, malformed, tampered with, expired, signed with a key the relay does not have, revoked, or for another relay.' },
   CTB_TUNNEL_NOT_ALLOWED: { status: 403, summary: "The agent offered a tunnel its token does not list, or a stream asked for a tunnel the agent's config does not list." },
   CTB_TUNNEL_UNKNOWN: { status: 404, summary: 'No tunnel of that name exists on this relay.' },
   CTB_PATH_NOT_ALLOWED: { status: 404, summary: "The path is not in the tunnel's path allow-list." },

@@ -2,6 +2,15 @@
  * JSON-lines logging (pino). Callers redact URLs and headers themselves
  * (src/redact.ts); the `redact` paths here are a second line of defence for
  * secrets that slip into log objects under well-known field names.
+ *
+ * Every line starts with pino's base fields `level`, `time`, `pid`,
+ * `hostname` (this machine's: IT greps for it) and `name`, then the bindings
+ * of each `log.child({...})`, then the call's own fields. pino does not merge
+ * them, so a call must not log a key that is already there: another host's
+ * name is `agentHostname`, not `hostname`, and a child bound to `relay` or
+ * `component` must not get a second one. The e2e helpers fail a test whose
+ * processes write such a line (test/helpers/processes.ts). Strings that come
+ * from the other side of a connection go through `untrusted()` (src/log-text.ts).
  */
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
 import { isCtbridgeError } from './errors.js';

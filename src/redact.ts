@@ -7,10 +7,29 @@ import { createHash } from 'node:crypto';
 export const REDACTED = '[REDACTED]';
 
 /** Query parameter names (compared case-insensitively, after percent-decoding) whose values are secret. */
-const SECRET_PARAMS = new Set(['key', 'pass', 'password', 'token', 'access_token', 'secret']);
+export const SECRET_PARAMS: readonly string[] = [
+  'key', 'pass', 'password', 'passwd', 'pwd', 'token', 'access_token', 'secret',
+  'api_key', 'apikey', 'sig', 'signature',
+];
 
 /** Header names (lower case) whose values are secret. */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-uctoken']);
+export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-uctoken'];
+
+let secretParams = new Set(SECRET_PARAMS);
+let secretHeaders = new Set(SECRET_HEADERS);
+
+/**
+ * Adds names (log.redact in relay.yaml / agent.yaml) to the built-in lists,
+ * for every later redactUrl and redactHeaders call in this process: each
+ * name covers both a query parameter and a header, case-insensitively.
+ * Called once at start with the config's list; calling it again (a config
+ * reload) replaces the previous extra names, and `[]` restores the defaults.
+ */
+export function configureRedaction(extraNames: readonly string[]): void {
+  const extra = extraNames.map((n) => n.toLowerCase());
+  secretParams = new Set([...SECRET_PARAMS, ...extra]);
+  secretHeaders = new Set([...SECRET_HEADERS, ...extra]);
+}
 
 function decodeName(raw: string): string {
   try {
@@ -27,7 +46,7 @@ function redactQuery(query: string): string {
       const eq = part.indexOf('=');
       if (eq < 0) return part;
       const name = part.slice(0, eq);
-      return SECRET_PARAMS.has(decodeName(name)) ? `${name}=${REDACTED}` : part;
+      return secretParams.has(decodeName(name)) ? `${name}=${REDACTED}` : part;
     })
     .join('&');
 }
@@ -52,7 +71,7 @@ type HeaderValue = string | string[] | number | undefined;
 export function redactHeaders<T extends Record<string, HeaderValue>>(headers: T): T {
   const out: Record<string, HeaderValue> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || !SECRET_HEADERS.has(name.toLowerCase())) out[name] = value;
+    if (value === undefined || !secretHeaders.has(name.toLowerCase())) out[name] = value;
     else out[name] = Array.isArray(value) ? value.map(() => REDACTED) : REDACTED;
   }
   return out as T;

@@ -31,6 +31,7 @@ import type { Logger } from '../../src/log.js';
 import type { MuxSession } from '../../src/mux/session.js';
 import { REQUEST_ID_HEADER } from '../../src/protocol.js';
 import { formatXmlIssues } from '../../src/xml/kinds.js';
+import { listenOrExplain } from '../../src/listen.js';
 import { forwardMessage, type ForwardOutcome } from './egress-forward.js';
 import { isEgressMessageName, type EgressMessageName } from '../../src/xml/egress-messages.js';
 import { checkMessage, prepareSchemas } from './egress-message.js';
@@ -162,22 +163,8 @@ export class EgressServer {
   }
 
   private async listen(): Promise<void> {
-    const { host, port } = this.egress.listen;
-    const where = formatHostPort({ host, port });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const why = err.code === 'EADDRINUSE' ? 'the address is already in use'
-          : err.code === 'EADDRNOTAVAIL' ? 'no network interface of this host has that address'
-            : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
-              : err.message;
-        reject(new CtbridgeError('CTB_CONFIG_INVALID', `${this.file}: egress.listen: cannot listen on ${where}: ${why}`, { cause: err }));
-      };
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    const { host } = this.egress.listen;
+    await listenOrExplain(this.server, this.egress.listen, { file: this.file, key: 'egress.listen' });
     const bound = this.address;
     const unspecified = host === '0.0.0.0' || host === '::';
     this.baseUrl = `http://${formatHostPort({ host: unspecified ? hostname() : host, port: bound.port })}`;

@@ -13,6 +13,7 @@ import { parseAgentConfig, parseRelayConfig, type LogLevel } from '../../src/con
 import { startCtSimulator } from './ct-simulator.js';
 import { startSampleProvider } from './sample-provider.js';
 import { startSampleService } from './sample-service.js';
+import { ListenError } from '../../src/listen.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { signAgentToken } from '../../src/token.js';
 import { freePort } from './free-port.js';
@@ -91,7 +92,7 @@ async function startDemoRelay(port: number, secret: string, rpcUrl: string, log:
   try {
     return await startRelay(config(port), log);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    if (!(err instanceof ListenError && err.systemCode === 'EADDRINUSE')) throw err;
     process.stderr.write(`port ${port} is in use; the demo relay takes a free port instead\n`);
     return startRelay(config(0), log);
   }

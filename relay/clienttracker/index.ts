@@ -27,7 +27,8 @@ export function createKindHandlers(
     if (tunnel.kind !== 'clienttracker') continue;
     const handlerOpts = {
       publicUrlFor: opts.publicUrlFor,
-      log: opts.log.child({ component: 'clienttracker' }),
+      // opts.log is the request log (component: requests): a second `component` would repeat the key in every line.
+      log: opts.log.child({ tunnelKind: 'clienttracker' }),
       maxResponseBody: config.limits.maxResponseBody,
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
     };

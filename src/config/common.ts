@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { Problems, Section, isPlainObject } from './schema-check.js';
-import { CidrList, parseCidr, parseHostPort, formatDuration, type HostPort } from './units.js';
+import { CidrList, ValueError, formatDuration, formatValue, parseCidr, parseHostPort, type HostPort } from './units.js';
 import { allowPath, duration, oneOf, size, tunnelName } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -13,6 +13,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface LogConfig {
   readonly level: LogLevel;
+  /**
+   * Extra query parameter and header names whose values are logged as
+   * [REDACTED], on top of the built-in list (src/redact.ts); lower case.
+   */
+  readonly redact: readonly string[];
 }
 
 export interface HeartbeatConfig {
@@ -47,8 +52,18 @@ export function finishParse<T>(root: Section, config: T): T {
   return deepFreeze(config);
 }
 
+/** A name for log.redact: an HTTP token (header names are tokens; so are sane query parameter names). */
+const redactName = (v: unknown): string => {
+  if (typeof v === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/.test(v)) return v.toLowerCase();
+  throw new ValueError(`expected a query parameter or header name such as "x-api-key" (letters, digits and !#$%&'*+.^_\`|~-), got ${formatValue(v)}`);
+};
+
 export function parseLog(root: Section): LogConfig {
-  return { level: root.section('log', ['level']).get('level', oneOf(LOG_LEVELS), 'info') };
+  const s = root.section('log', ['level', 'redact']);
+  return {
+    level: s.get('level', oneOf(LOG_LEVELS), 'info'),
+    redact: [...new Set(s.list('redact', redactName, '["x-api-key", "session"]') ?? [])],
+  };
 }
 
 export function parseHeartbeat(root: Section): HeartbeatConfig {

@@ -3,6 +3,7 @@
  * (JWT secret, agent token, proxy and target credentials) are masked.
  */
 import type { AgentConfig, AgentTunnelConfig } from './agent-config.js';
+import { JWT_SECRET_ENV, signingKeyOf, type RelayAuthConfig, type RelayAuthKey } from './relay-auth.js';
 import type { RelayConfig } from './relay-config.js';
 import type { RelayTunnelConfig } from './relay-tunnels.js';
 import { formatDuration, formatHostPort, formatSize } from './units.js';
@@ -23,12 +24,31 @@ function relayTunnel(t: RelayTunnelConfig): string {
   return `${t.name} (${restrictions(t, parts).join(', ')})`;
 }
 
+function authKey(k: RelayAuthKey): string {
+  return k.publicKey
+    ? `${k.publicKey.format === 'jwks' ? 'JWKS' : 'public key'} ${k.publicKey.file} (EdDSA/ES256)`
+    : `HS256 shared secret ${MASK}${k.where === JWT_SECRET_ENV ? ` (from ${JWT_SECRET_ENV})` : ''}`;
+}
+
+function describeAuth(auth: RelayAuthConfig): string {
+  const signer = signingKeyOf(auth);
+  const parts: string[] = [];
+  if (auth.keys.length === 1 && auth.keys[0]!.id === undefined) {
+    const k = auth.keys[0]!;
+    parts.push(`${authKey(k)}; audience ${auth.audience}, issuer ${auth.issuer}${k.privateKey ? `; signing key ${k.privateKey.file}` : ''}`);
+  } else {
+    const keys = auth.keys.map((k) => `${k.id} (${authKey(k)}${k === signer ? `, signs new tokens${k.privateKey ? ` with ${k.privateKey.file}` : ''}` : ''})`);
+    parts.push(`keys ${keys.join(', ')}; audience ${auth.audience}, issuer ${auth.issuer}`);
+  }
+  const { agents, tokens } = auth.revoked;
+  if (agents.length) parts.push(`revoked agents: ${agents.join(', ')}`);
+  if (tokens.length) parts.push(`revoked tokens: ${tokens.join(', ')}`);
+  return parts.join('; ');
+}
+
 export function describeRelayConfig(cfg: RelayConfig): string {
   const { auth, limits, timeouts } = cfg;
   const wsBase = cfg.publicUrl.replace(/^http/, 'ws');
-  const verify = auth.publicKey
-    ? `${auth.publicKey.format === 'jwks' ? 'JWKS' : 'public key'} ${auth.publicKey.file} (EdDSA/ES256)`
-    : `HS256 shared secret ${MASK}${auth.secretSource === 'env' ? ' (from CTBRIDGE_JWT_SECRET)' : ''}`;
   const tunnels = Object.values(cfg.tunnels);
   return [
     `relay config ${cfg.file}`,
@@ -36,7 +56,7 @@ export function describeRelayConfig(cfg: RelayConfig): string {
     `public URL: ${cfg.publicUrl}`,
     `agent endpoint: ${wsBase}${cfg.agentPath}`,
     `host routing: ${cfg.baseDomain ? `<tunnel>.${cfg.baseDomain}` : 'off'}`,
-    `auth: ${verify}; audience ${auth.audience}, issuer ${auth.issuer}${auth.privateKey ? `; signing key ${auth.privateKey.file}` : ''}`,
+    `auth: ${describeAuth(auth)}`,
     `trusted proxies: ${cfg.trustedProxies.toString() || 'none'}`,
     `limits: request body ${formatSize(limits.maxRequestBody)}, response body ${
       limits.maxResponseBody === 0 ? '10 MiB (default, clienttracker tunnels)' : `${formatSize(limits.maxResponseBody)} (clienttracker tunnels)`

@@ -4,7 +4,7 @@
  * A value that itself starts with `-----BEGIN` is taken as inline PEM (handy
  * for configs built in memory). File contents are never echoed in messages.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValueError, formatValue } from './units.js';
@@ -125,6 +125,14 @@ export function publicKey(baseDir: string): Parse<LoadedPublicKey> {
       if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof (k as { kty?: unknown })?.kty === 'string')) {
         throw new ValueError(`expected a JWKS JSON file ({"keys": [...]}), got ${where(t)}`);
       }
+      const usable = keys.some((k) => {
+        try {
+          return isTokenKeyType(createPublicKey({ key: k as JsonWebKey, format: 'jwk' }));
+        } catch {
+          return false;
+        }
+      });
+      if (!usable) throw new ValueError(`expected a JWKS with an Ed25519 or P-256 key (for EdDSA or ES256), got none in ${where(t)}`);
       return { ...t, format: 'jwks' };
     }
     requireMarker(t, 'PUBLIC KEY', 'an Ed25519 or P-256 public key or a JWKS JSON file');

@@ -8,7 +8,15 @@ export {
   type RelayTimeouts,
   type RelayTlsConfig,
 } from './relay-config.js';
-export { JWT_SECRET_ENV, MIN_SECRET_LENGTH, type RelayAuthConfig } from './relay-auth.js';
+export {
+  GENERATE_SECRET_HINT,
+  JWT_SECRET_ENV,
+  MIN_SECRET_LENGTH,
+  SECRET_PLACEHOLDER_PREFIX,
+  signingKeyOf,
+  type RelayAuthConfig,
+  type RelayAuthKey,
+} from './relay-auth.js';
 export {
   CT_VALIDATION_MODES,
   REGISTRATION_URL_ELEMENTS,

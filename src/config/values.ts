@@ -82,12 +82,12 @@ export const text: Parse<string> = (v) => {
   throw new ValueError(`expected a non-empty string, got ${formatValue(v)}`);
 };
 
-/** A secret string; the value is never echoed (only its type). */
-export function secret(minLength: number, where = ''): Parse<string> {
+/** A secret string of at least `minBytes` bytes of UTF-8; the value is never echoed (only its type). */
+export function secret(minBytes: number, where = ''): Parse<string> {
   return (v) => {
-    if (typeof v === 'string' && v.length >= minLength) return v;
+    if (typeof v === 'string' && Buffer.byteLength(v, 'utf8') >= minBytes) return v;
     const got = typeof v === 'string' ? 'a shorter string' : typeName(v);
-    throw new ValueError(`expected a string of at least ${minLength} characters${where}, got ${got}`);
+    throw new ValueError(`expected a string of at least ${minBytes} bytes${where}, got ${got}`);
   };
 }
 

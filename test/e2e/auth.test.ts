@@ -60,7 +60,7 @@ describe('agent authentication', () => {
   });
 
   it('refuses a token signed with another secret', async () => {
-    const { agentLine } = await refused(await craft({}, new TextEncoder().encode('another-secret-0123456789')));
+    const { agentLine } = await refused(await craft({}, new TextEncoder().encode('another-secret-0123456789abcdef-012345')));
     expect(JSON.stringify(agentLine)).toMatch(/signature/i);
   });
 

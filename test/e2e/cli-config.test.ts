@@ -2,6 +2,7 @@
  * The CLI as an operator meets it: verify commands, config errors that name
  * file, key and expected value, and `token` printing only the token.
  */
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeTokenUnverified } from '../../src/token.js';
 import { runToEnd, stopAll, tempDir, writeYaml } from '../helpers/processes.js';
@@ -20,12 +21,32 @@ describe('ctbridge CLI', () => {
     expect(claims.agentId).toBe('acme-1');
     expect(claims.tunnels).toEqual(['cioc', 'ucws']);
     expect(claims.expiresAt.getTime() - Date.now()).toBeGreaterThan(29 * 86400_000);
+    // One line on stderr says what was issued; the token id is what auth.revoked.tokens takes.
+    const expires = claims.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    expect(r.stderr).toBe(`token id ${claims.tokenId} for agent acme-1 (tunnels cioc,ucws) signed with auth.secret, expires ${expires}\n`);
+    expect(claims.tokenId).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('token lasts 90 days by default and names the key it signed with (the first of auth.keys)', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', {
+      auth: { keys: [{ id: '2027-02', secret: `${TEST_SECRET}-new` }, { id: '2026-11', secret: TEST_SECRET }] },
+    });
+    const r = await runToEnd(['token', '--config', file, '--agent', 'acme-1', '--tunnels', 'cioc']);
+    expect(r.code, r.stderr).toBe(0);
+    const claims = decodeTokenUnverified(r.stdout.trim());
+    expect(claims.keyId).toBe('2027-02');
+    const days = (claims.expiresAt.getTime() - Date.now()) / 86400_000;
+    expect(days).toBeGreaterThan(89.9);
+    expect(days).toBeLessThan(90.1);
+    expect(r.stderr).toMatch(/^token id [0-9a-f]{16} for agent acme-1 \(tunnels cioc\) signed with key 2027-02, expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/);
+    expect(r.stderr).not.toContain(TEST_SECRET);
   });
 
   it('CTBRIDGE_JWT_SECRET overrides auth.secret for token', async () => {
     const dir = tempDir();
     const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
-    const r = await runToEnd(['token', '--config', file, '--agent', 'a', '--tunnels', 'x'], { CTBRIDGE_JWT_SECRET: 'env-secret-0123456789abcdef' });
+    const r = await runToEnd(['token', '--config', file, '--agent', 'a', '--tunnels', 'x'], { CTBRIDGE_JWT_SECRET: 'env-secret-0123456789abcdef-0123456789' });
     expect(r.code).toBe(0);
   });
 
@@ -65,6 +86,41 @@ describe('ctbridge CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('tunnels.ucws.target');
     expect(r.stderr).toContain('CTBRIDGE_AGENT_TOKEN');
+  });
+
+  it('relay verify refuses the template placeholder secret and says how to make one', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { auth: { secret: 'REPLACE-ME-with-32-random-characters' } });
+    const r = await runToEnd(['relay', 'verify', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`ctbridge: ${file}: auth.secret: expected a secret of your own, got the template's placeholder; generate one with \`openssl rand -base64 32\`\n`);
+  });
+
+  it('relay start on a port already in use: exit code 2, naming file, key and address, without a stack trace', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = busy.address() as AddressInfo;
+      const dir = tempDir();
+      const file = writeYaml(dir, 'relay.yaml', { listen: `127.0.0.1:${port}`, auth: { secret: TEST_SECRET } });
+      const r = await runToEnd(['relay', '--config', file]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `ctbridge: ${file}: listen: cannot listen on 127.0.0.1:${port}: the address is already in use. stop the other process using it or choose another port in listen:\n`,
+      );
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
+  it('relay start on an address this host does not have: exit code 2, saying so', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { listen: '192.0.2.1:8080', auth: { secret: TEST_SECRET } });
+    const r = await runToEnd(['relay', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}: listen: cannot listen on 192.0.2.1:8080: no network interface of this host has that address`);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('a missing config file is named with the reason', async () => {

@@ -1,17 +1,77 @@
 /**
  * Starts real ctbridge processes through the CLI (bin/ctbridge.js) with
  * generated config files, and follows their JSON log lines.
+ *
+ * Every log line is also checked for a key that appears twice at its top
+ * level (pino writes base fields, child bindings and a call's own fields
+ * one after another, and most JSON readers keep only the last): such a line
+ * fails the test during which it was written (an afterEach hook below), with
+ * the line in the message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 
 export const BIN = fileURLToPath(new URL('../../bin/ctbridge.js', import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string };
+
+/**
+ * Keys that occur more than once at the top level of a JSON object text
+ * (`{"a":1,"a":2}` → `["a"]`), which JSON.parse silently collapses.
+ */
+export function duplicateTopLevelKeys(raw: string): string[] {
+  const seen = new Set<string>();
+  const dups: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < raw.length && raw[j] !== '"') j += raw[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(raw.slice(i, j + 1)) as string;
+        if (seen.has(key)) dups.push(key);
+        else seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      if (depth === 1) expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return dups;
+}
+
+/**
+ * Duplicates known and owned elsewhere, tolerated until fixed: the line's
+ * `msg` and the repeated key. Remove an entry when its call site is fixed.
+ */
+const KNOWN_DUPLICATES: readonly { msg: string; key: string; fix: string }[] = [];
+
+const tolerated = (line: LogLine, key: string): boolean => KNOWN_DUPLICATES.some((d) => d.msg === line.msg && d.key === key);
+
+/** Log lines with a duplicate top-level key, not yet reported by checkLogLines(). */
+const duplicateKeyLines: string[] = [];
+
+/** Throws (failing the current test) if any process wrote a log line with a duplicate top-level key since the last check. */
+export function checkLogLines(): void {
+  if (duplicateKeyLines.length === 0) return;
+  const lines = duplicateKeyLines.splice(0);
+  throw new Error(`log line${lines.length === 1 ? '' : 's'} with a duplicate top-level key (pino base, child bindings and the call's fields must not repeat a key):\n${lines.join('\n')}`);
+}
+
+afterEach(checkLogLines);
 
 export class CtbridgeProcess {
   readonly lines: LogLine[] = [];
@@ -30,6 +90,8 @@ export class CtbridgeProcess {
         let line: LogLine;
         try {
           line = JSON.parse(raw) as LogLine;
+          const dups = duplicateTopLevelKeys(raw).filter((k) => !tolerated(line, k));
+          if (dups.length) duplicateKeyLines.push(`${this.name}: duplicate ${dups.map((k) => JSON.stringify(k)).join(', ')} in ${raw}`);
         } catch {
           line = { msg: raw, unparsed: true };
         }
@@ -85,6 +147,7 @@ export function runCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}
 /** Kills whatever a test left running (afterEach/afterAll). */
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop('SIGKILL')));
+  checkLogLines();
 }
 
 /** Runs a CLI command to completion; returns exit code and output. */

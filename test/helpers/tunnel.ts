@@ -5,7 +5,7 @@
 import { signAgentToken } from '../../src/token.js';
 import { runCli, tempDir, writeYaml, type CtbridgeProcess } from './processes.js';
 
-export const TEST_SECRET = 'test-secret-0123456789abcdef';
+export const TEST_SECRET = 'test-secret-0123456789abcdef-0123456789';
 
 export interface RelayInfo {
   proc: CtbridgeProcess;

@@ -1,6 +1,7 @@
 /**
  * deploy/: the example configs load as they ship (what `relay verify` and
- * `agent verify` check), mention every key the parsers know, and state the
+ * `agent verify` check; the relay's once its placeholder secret is replaced),
+ * mention every key the parsers know, and state the
  * real defaults wherever they set a key to "its default"; the systemd units
  * give a graceful shutdown enough time.
  */
@@ -25,13 +26,15 @@ const RELAY_EXAMPLE = deploy('relay.example.yaml');
 const AGENT_EXAMPLE = deploy('agent.example.yaml');
 /** No CTBRIDGE_* variables from the environment running the tests. */
 const NO_ENV = {};
-const SECRET = 'x'.repeat(16);
+const SECRET = 'x'.repeat(32);
+/** What the systemd unit's relay.env provides: the secret that replaces the template's placeholder. */
+const RELAY_ENV = { [JWT_SECRET_ENV]: 'dGhpcyBpcyAzMiBieXRlcyBvZiByYW5kb20hIQ==' };
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl';
 const UNKNOWN = 'zzqqxxkk';
 
-/** Every key named in a YAML template, set or commented out (`# key: value`). */
+/** Every key named in a YAML template, set or commented out (`# key: value`), also as a list item (`- key: value`). */
 function keysIn(yaml: string): Set<string> {
-  return new Set([...yaml.matchAll(/^[ \t]*#?[ \t]*([A-Za-z][A-Za-z0-9]*):(?:[ \t]|$)/gm)].map((m) => m[1]!));
+  return new Set([...yaml.matchAll(/^[ \t]*#?[ \t]*(?:-[ \t]+)?([A-Za-z][A-Za-z0-9]*):(?:[ \t]|$)/gm)].map((m) => m[1]!));
 }
 
 /** The keys a parser knows at one place, from its "unknown key (known keys: …)" message. */
@@ -52,20 +55,35 @@ describe('deploy/relay.example.yaml', () => {
   const parse = (obj: unknown) => parseRelayConfig(obj, 'relay.yaml', NO_ENV);
   const ctTunnel = { kind: 'clienttracker', clientTracker: { rpcUrl: 'https://ct.example/rpc/' } };
 
-  it('loads as shipped (relay verify passes)', () => {
-    const cfg = loadRelayConfig(RELAY_EXAMPLE, NO_ENV);
-    expect(cfg.auth.secret?.length).toBeGreaterThanOrEqual(16);
+  it('refuses to load as shipped: the placeholder secret must be replaced, and the message says how', () => {
+    let err: unknown;
+    try {
+      loadRelayConfig(RELAY_EXAMPLE, NO_ENV);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigErrors);
+    expect((err as ConfigErrors).errors.map((e) => [e.key, e.message])).toEqual([
+      ['auth.secret', `${RELAY_EXAMPLE}: auth.secret: expected a secret of your own, got the template's placeholder; generate one with \`openssl rand -base64 32\``],
+    ]);
+  });
+
+  it('loads with the secret from CTBRIDGE_JWT_SECRET, as the systemd unit gives it (relay verify passes)', () => {
+    const cfg = loadRelayConfig(RELAY_EXAMPLE, RELAY_ENV);
+    expect(cfg.auth.keys).toEqual([expect.objectContaining({ id: undefined, secret: RELAY_ENV[JWT_SECRET_ENV], where: JWT_SECRET_ENV })]);
+    expect(cfg.auth.revoked).toEqual({ agents: [], tokens: [] });
     expect(cfg.tunnels.cioc?.kind).toBe('clienttracker');
     expect(cfg.tunnels.cioc?.clientTracker?.rpcUrl).toBe('https://ct.example/rpc/');
   });
 
   it('states the real defaults', () => {
-    const cfg = loadRelayConfig(RELAY_EXAMPLE, NO_ENV);
+    const cfg = loadRelayConfig(RELAY_EXAMPLE, RELAY_ENV);
     const def = parse({ auth: { secret: SECRET }, tunnels: { cioc: ctTunnel } });
     expect(cfg.listen).toEqual(def.listen);
     expect(cfg.agentPath).toBe(def.agentPath);
     expect(cfg.auth.audience).toBe(def.auth.audience);
     expect(cfg.auth.issuer).toBe(def.auth.issuer);
+    expect(cfg.auth.revoked).toEqual(def.auth.revoked);
     expect(cfg.trustedProxies.toJSON()).toEqual(def.trustedProxies.toJSON());
     expect(cfg.limits).toEqual(def.limits);
     expect(cfg.timeouts).toEqual(def.timeouts);
@@ -83,6 +101,8 @@ describe('deploy/relay.example.yaml', () => {
     const known = [
       ...knownKeys(parse, { ...base, [UNKNOWN]: 1 }),
       ...knownKeys(parse, { ...base, auth: { secret: SECRET, [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { auth: { keys: [{ id: 'k1', secret: SECRET, [UNKNOWN]: 1 }] } }),
+      ...knownKeys(parse, { ...base, auth: { secret: SECRET, revoked: { [UNKNOWN]: 1 } } }),
       ...knownKeys(parse, { ...base, tls: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...base, limits: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...base, timeouts: { [UNKNOWN]: 1 } }),
@@ -175,7 +195,7 @@ describe('deploy/*.service', () => {
     expect(u.values('CapabilityBoundingSet')).toEqual(['']);
     expect(u.values('MemoryDenyWriteExecute')).toEqual([]);
     const stop = parseDuration(u.values('TimeoutStopSec')[0]);
-    const grace = command === 'agent' ? loadAgentConfig(example, NO_ENV).timeouts.shutdownGrace : loadRelayConfig(example, NO_ENV).timeouts.shutdownGrace;
+    const grace = command === 'agent' ? loadAgentConfig(example, NO_ENV).timeouts.shutdownGrace : loadRelayConfig(example, RELAY_ENV).timeouts.shutdownGrace;
     expect(stop).toBeGreaterThan(grace);
   });
 });

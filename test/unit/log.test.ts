@@ -1,17 +1,23 @@
+import { hostname } from 'node:os';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CtbridgeError } from '../../src/errors.js';
 import { createLogger, flushLogger, type LoggerOptions } from '../../src/log.js';
+import { duplicateTopLevelKeys } from '../helpers/processes.js';
 
 function capture(level: LoggerOptions['level'] = 'info') {
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
       cb();
     },
   });
-  return { lines, logger: createLogger({ level, name: 'relay', destination }) };
+  return { lines, raw, logger: createLogger({ level, name: 'relay', destination }) };
 }
 
 describe('createLogger', () => {
@@ -62,9 +68,30 @@ describe('createLogger', () => {
     expect(debug.lines[0].err).toMatchObject({ message: 'boom', stack: expect.stringContaining('log.test.ts') });
   });
 
+  it('keeps this host name and pid in every line, once', () => {
+    const { lines, raw, logger } = capture();
+    logger.child({ component: 'agents' }).info({ agentId: 'acme-1', agentHostname: 'site-b' }, 'agent connected');
+    expect(lines[0]).toMatchObject({ hostname: hostname(), pid: process.pid, component: 'agents', agentHostname: 'site-b' });
+    expect(duplicateTopLevelKeys(raw[0]!)).toEqual([]);
+  });
+
+  it('pino does not merge a repeated key: the e2e helpers catch such lines', () => {
+    const { raw, logger } = capture();
+    logger.child({ component: 'requests' }).child({ component: 'clienttracker' }).info({ hostname: 'other' }, 'x');
+    expect(duplicateTopLevelKeys(raw[0]!)).toEqual(['component', 'hostname']);
+  });
+
   it('flushLogger resolves', async () => {
     const { logger } = capture();
     logger.info('bye');
     await expect(flushLogger(logger)).resolves.toBeUndefined();
+  });
+});
+
+describe('duplicateTopLevelKeys', () => {
+  it('finds keys repeated at the top level only, reading strings with escapes', () => {
+    expect(duplicateTopLevelKeys('{"a":1,"b":{"a":2,"a":3},"c":[{"a":1}],"d":"\\",\\"a\\":"}')).toEqual([]);
+    expect(duplicateTopLevelKeys('{"a":1,"b":"x","a":2,"b":[1,{"b":1}]}')).toEqual(['a', 'b']);
+    expect(duplicateTopLevelKeys('{"k\\u0061":1,"ka":2}')).toEqual(['ka']);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { redactHeaders, redactUrl, shortHash } from '../../src/redact.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SECRET_PARAMS, configureRedaction, redactHeaders, redactUrl, shortHash } from '../../src/redact.js';
 
 describe('redactUrl', () => {
   it.each([
@@ -23,6 +23,52 @@ describe('redactUrl', () => {
     ['/empty?', '/empty?'],
   ])('%s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
+  });
+});
+
+describe('redactUrl: every built-in secret parameter name', () => {
+  const names = ['key', 'pass', 'password', 'passwd', 'pwd', 'token', 'access_token', 'secret', 'api_key', 'apikey', 'sig', 'signature'];
+
+  it('is the documented list', () => {
+    expect([...SECRET_PARAMS].sort()).toEqual([...names].sort());
+  });
+
+  it.each(names)('%s, in any case and percent-encoded', (name) => {
+    expect(redactUrl(`/a?x=1&${name}=v4lue&y=2`)).toBe(`/a?x=1&${name}=[REDACTED]&y=2`);
+    const upper = name.toUpperCase();
+    expect(redactUrl(`/a?${upper}=v4lue`)).toBe(`/a?${upper}=[REDACTED]`);
+    const encoded = encodeURIComponent(name).replace(/^./, (c) => `%${c.charCodeAt(0).toString(16)}`);
+    expect(redactUrl(`/a?${encoded}=v4lue`)).toBe(`/a?${encoded}=[REDACTED]`);
+  });
+
+  it('leaves look-alikes alone', () => {
+    expect(redactUrl('/a?signed=1&sigma=2&apikeys=3&pwds=4')).toBe('/a?signed=1&sigma=2&apikeys=3&pwds=4');
+  });
+});
+
+describe('configureRedaction (log.redact)', () => {
+  afterEach(() => configureRedaction([]));
+
+  it('adds names for query parameters and headers alike, case-insensitively, to every later call', () => {
+    expect(redactUrl('/a?session=s1&SID=2')).toBe('/a?session=s1&SID=2');
+    configureRedaction(['Session', 'x-api-key', 'sid']);
+    expect(redactUrl('/a?session=s1&SID=2&Token=3&x=4')).toBe('/a?session=[REDACTED]&SID=[REDACTED]&Token=[REDACTED]&x=4');
+    expect(redactUrl('/a?x%2Dapi%2Dkey=k')).toBe('/a?x%2Dapi%2Dkey=[REDACTED]');
+    expect(redactHeaders({ 'X-API-Key': 'k', Session: ['a', 'b'], authorization: 'Bearer t', accept: '*/*' })).toEqual({
+      'X-API-Key': '[REDACTED]',
+      Session: ['[REDACTED]', '[REDACTED]'],
+      authorization: '[REDACTED]',
+      accept: '*/*',
+    });
+  });
+
+  it('replaces the previous extra names (a reload), and [] restores the built-in list', () => {
+    configureRedaction(['session']);
+    configureRedaction(['sid']);
+    expect(redactUrl('/a?session=1&sid=2')).toBe('/a?session=1&sid=[REDACTED]');
+    configureRedaction([]);
+    expect(redactUrl('/a?sid=2&pwd=3')).toBe('/a?sid=2&pwd=[REDACTED]');
+    expect(redactHeaders({ sid: 'x' })).toEqual({ sid: 'x' });
   });
 });
 

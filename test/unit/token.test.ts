@@ -1,8 +1,11 @@
-import { SignJWT, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
+import {
+  SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload,
+} from 'jose';
 import { describe, expect, it } from 'vitest';
 import { CtbridgeError } from '../../src/errors.js';
 import {
-  TokenError, createTokenVerifier, decodeTokenUnverified, signAgentToken, type TokenFailureReason,
+  DEFAULT_TOKEN_TTL, TokenError, createTokenVerifier, decodeTokenUnverified, keyFingerprints, revocationReason, signAgentToken,
+  type TokenFailureReason, type VerificationKey,
 } from '../../src/token.js';
 
 const SECRET = 'test-secret-0123456789abcdef0123456789';
@@ -26,10 +29,10 @@ async function rejects(verify: Promise<unknown>, reason: TokenFailureReason, sec
   return te;
 }
 
-/** A HS256 token with arbitrary claims (valid ones by default). */
-function rawToken(claims: JWTPayload, secret = SECRET): Promise<string> {
+/** A HS256 token with arbitrary claims (valid ones by default), and a `kid` header if given. */
+function rawToken(claims: JWTPayload, secret = SECRET, kid?: string): Promise<string> {
   return new SignJWT({ sub: 'acme-1', tunnels: ['cioc'], iss: 'ctbridge', aud: 'ctbridge', iat: now(), exp: now() + 3600, ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
+    .setProtectedHeader(kid === undefined ? { alg: 'HS256' } : { alg: 'HS256', kid })
     .sign(new TextEncoder().encode(secret));
 }
 
@@ -51,8 +54,26 @@ describe('HS256', () => {
     const pb = JSON.parse(Buffer.from(b.split('.')[1], 'base64url').toString()) as JWTPayload;
     expect(pa).toMatchObject({ iss: 'ctbridge', aud: 'ctbridge', sub: 'a', tunnels: ['t'] });
     expect(typeof pa.iat).toBe('number');
-    expect(pa.jti).toBeTruthy();
+    expect(pa.jti).toMatch(/^[0-9a-f]{16}$/);
     expect(pa.jti).not.toBe(pb.jti);
+  });
+
+  it('exposes token id, key id, expiry and issue time in the verified claims', async () => {
+    const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { secret: SECRET } });
+    const claims = await verifier.verify(token);
+    const payload = decodeJwt(token);
+    expect(claims.tokenId).toBe(payload.jti);
+    expect(claims.keyId).toBeUndefined(); // a key without an id puts no kid in the header
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(claims.expiresAt.getTime()).toBe(payload.exp! * 1000);
+    expect(claims.issuedAt?.getTime()).toBe(payload.iat! * 1000);
+    expect(claims).toMatchObject({ issuer: 'ctbridge', audience: 'ctbridge', verifiedBy: keyFingerprints({ secret: SECRET })[0] });
+  });
+
+  it('accepts an old token without jti: tokenId is undefined', async () => {
+    const token = await rawToken({});
+    expect(decodeJwt(token).jti).toBeUndefined();
+    await expect(verifier.verify(token)).resolves.toMatchObject({ agentId: 'acme-1', tokenId: undefined, keyId: undefined });
   });
 
   it('rejects a wrong secret', async () => {
@@ -77,7 +98,7 @@ describe('HS256', () => {
     const token = await rawToken({ iat: exp - 3600, exp });
     const err = await rejects(verifier.verify(token), 'expired', [token, SECRET]);
     expect(err.message).toBe('agent token expired at 2026-01-02T03:04:05Z');
-    expect(err.hint).toContain('ctbridge token --config relay.yaml --agent acme-1 --tunnels cioc --ttl 365d');
+    expect(err.hint).toContain('ctbridge token --config relay.yaml --agent acme-1 --tunnels cioc --ttl 90d');
     expect(err.hint).toContain('CTBRIDGE_AGENT_TOKEN');
   });
 
@@ -172,6 +193,151 @@ describe('key configuration errors', () => {
   });
 });
 
+const NEW = 'new-secret-0123456789abcdef-0123456789';
+const OLD = 'old-secret-0123456789abcdef-0123456789';
+
+describe('several keys (rotation)', () => {
+  const keys: VerificationKey[] = [{ id: '2027-02', secret: NEW }, { id: '2026-11', secret: OLD }];
+  const verifier = createTokenVerifier(keys, OPTS);
+
+  it('writes the signing key id as kid and verifies against that key', async () => {
+    const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { id: '2027-02', secret: NEW } });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT', kid: '2027-02' });
+    const claims = await verifier.verify(token);
+    expect(claims).toMatchObject({ agentId: 'acme-1', keyId: '2027-02', verifiedBy: keyFingerprints({ secret: NEW })[0] });
+    expect(verifier.keyIds).toEqual(['2027-02', '2026-11']);
+  });
+
+  it('still accepts tokens signed with the older key, by kid', async () => {
+    const token = await signAgentToken({ agentId: 'acme-2', tunnels: ['cioc'], ttlMs: DAY, key: { id: '2026-11', secret: OLD } });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ agentId: 'acme-2', keyId: '2026-11', verifiedBy: keyFingerprints({ secret: OLD })[0] });
+  });
+
+  it('tries every key for a token without kid (issued before key ids)', async () => {
+    for (const secret of [NEW, OLD]) {
+      const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { secret } });
+      await expect(verifier.verify(token)).resolves.toMatchObject({ keyId: undefined, verifiedBy: keyFingerprints({ secret })[0] });
+    }
+    const foreign = await rawToken({}, 'a-third-secret-0123456789abcdef-012345');
+    const err = await rejects(verifier.verify(foreign), 'bad_signature', [foreign, NEW, OLD]);
+    expect(err.message).toBe("agent token signature does not match this relay's key (tampered with, or issued with another secret or key)");
+  });
+
+  it('checks a token with kid against that key only', async () => {
+    // Signed with the old secret but naming the new key: the old key is not tried.
+    const token = await rawToken({}, OLD, '2027-02');
+    const err = await rejects(verifier.verify(token), 'bad_signature', [token, NEW, OLD]);
+    expect(err.message).toBe('agent token signature does not match key "2027-02" of this relay (tampered with, or issued with another key of that id)');
+  });
+
+  it('refuses an unknown kid, naming it and the known ids', async () => {
+    const token = await rawToken({}, OLD, '2025-01');
+    const err = await rejects(verifier.verify(token), 'unknown_key', [token, NEW, OLD]);
+    expect(err.message).toBe('agent token names key "2025-01", which this relay does not have (key ids in relay.yaml: 2027-02, 2026-11)');
+    expect(err.hint).toContain('auth.keys');
+    expect(err.hint).toContain('ctbridge token');
+    const none = createTokenVerifier({ secret: OLD }, { ...OPTS, configName: 'edge.yaml' });
+    const err2 = await rejects(none.verify(token), 'unknown_key', [token, OLD]);
+    expect(err2.message).toBe('agent token names key "2025-01", which this relay does not have (key ids in edge.yaml: none)');
+  });
+
+  it('shows a hostile kid sanitized and capped', async () => {
+    const token = await rawToken({}, OLD, `x\u001b[31m${'k'.repeat(500)}`);
+    const err = await rejects(verifier.verify(token), 'unknown_key', [token]);
+    expect(err.message).not.toContain('\u001b');
+    expect(err.message.length).toBeLessThan(250);
+  });
+
+  it('mixes HS256 and key-pair keys without letting one stand in for the other', async () => {
+    const pair = await generateKeyPair('Ed25519', { extractable: true });
+    const publicPem = await exportSPKI(pair.publicKey);
+    const mixed = createTokenVerifier([{ id: 'ed', publicKey: publicPem }, { id: 'hs', secret: OLD }], OPTS);
+    const ed = await signAgentToken({ agentId: 'a', tunnels: ['t'], ttlMs: DAY, key: { id: 'ed', privateKeyPem: await exportPKCS8(pair.privateKey) } });
+    await expect(mixed.verify(ed)).resolves.toMatchObject({ keyId: 'ed' });
+    const hsNamingEd = await rawToken({}, OLD, 'ed');
+    const err = await rejects(mixed.verify(hsNamingEd), 'bad_signature', [hsNamingEd, OLD]);
+    expect(err.message).toBe('agent token is signed with "HS256", this relay accepts only EdDSA for key "ed"');
+    await expect(mixed.verify(await rawToken({}, OLD))).resolves.toMatchObject({ keyId: undefined });
+  });
+
+  it('matches a kid to a key inside a JWKS when no configured key has that id', async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'idp-7' }] });
+    const v = createTokenVerifier([{ secret: OLD }, { publicKey: jwks }], OPTS);
+    const token = await new SignJWT({ tunnels: ['t'] }).setProtectedHeader({ alg: 'ES256', kid: 'idp-7' }).setSubject('x')
+      .setIssuer('ctbridge').setAudience('ctbridge').setExpirationTime('1h').sign(pair.privateKey);
+    await expect(v.verify(token)).resolves.toMatchObject({ agentId: 'x', keyId: 'idp-7' });
+    // The same key in PEM and in a JWKS has the same fingerprint.
+    expect(keyFingerprints({ publicKey: jwks })).toEqual(keyFingerprints({ publicKey: await exportSPKI(pair.publicKey) }));
+  });
+
+  it('refuses duplicate key ids, an empty key list and a bad signing key id', async () => {
+    expect(() => createTokenVerifier([{ id: 'a', secret: NEW }, { id: 'a', secret: OLD }], OPTS)).toThrow(/key id "a" is used by more than one key/);
+    expect(() => createTokenVerifier([], OPTS)).toThrow(CtbridgeError);
+    await expect(signAgentToken({ agentId: 'a', tunnels: ['t'], ttlMs: DAY, key: { id: 'bad id', secret: NEW } })).rejects.toMatchObject({ code: 'CTB_CONFIG_INVALID' });
+  });
+});
+
+describe('revocation', () => {
+  const revoked = { agents: ['acme-9'], tokens: ['0123456789abcdef'] };
+
+  it('revocationReason names the agent or the token and where it is revoked', () => {
+    expect(revocationReason({ agentId: 'acme-9', tokenId: undefined }, revoked)).toBe("agent 'acme-9' is revoked in auth.revoked.agents of relay.yaml");
+    expect(revocationReason({ agentId: 'acme-1', tokenId: '0123456789abcdef' }, revoked, 'edge.yaml'))
+      .toBe("token 0123456789abcdef of agent 'acme-1' is revoked in auth.revoked.tokens of edge.yaml");
+    expect(revocationReason({ agentId: 'acme-1', tokenId: 'fedcba9876543210' }, revoked)).toBeUndefined();
+    expect(revocationReason({ agentId: 'acme-1', tokenId: undefined }, revoked)).toBeUndefined();
+    expect(revocationReason({ agentId: 'acme-9', tokenId: undefined }, undefined)).toBeUndefined();
+  });
+
+  it('the verifier refuses a revoked agent and a revoked token id with CTB_TOKEN_INVALID and that reason', async () => {
+    const verifier = createTokenVerifier({ secret: SECRET }, { ...OPTS, revoked });
+    const byAgent = await signAgentToken({ agentId: 'acme-9', tunnels: ['cioc'], ttlMs: DAY, key: { secret: SECRET } });
+    const err = await rejects(verifier.verify(byAgent), 'revoked', [byAgent, SECRET]);
+    expect(err.message).toBe("agent 'acme-9' is revoked in auth.revoked.agents of relay.yaml");
+    expect(err.hint).toMatch(/revoked/);
+    const byToken = await rawToken({ jti: '0123456789abcdef' });
+    const err2 = await rejects(verifier.verify(byToken), 'revoked', [byToken, SECRET]);
+    expect(err2.message).toBe("token 0123456789abcdef of agent 'acme-1' is revoked in auth.revoked.tokens of relay.yaml");
+    await expect(verifier.verify(await rawToken({ jti: 'another-token-id' }))).resolves.toMatchObject({ tokenId: 'another-token-id' });
+  });
+});
+
+describe('recheck (a live connection after a config reload)', () => {
+  const keys: VerificationKey[] = [{ id: '2027-02', secret: NEW }, { id: '2026-11', secret: OLD }];
+
+  it('keeps claims that still hold, under an equal or another verifier', async () => {
+    const first = createTokenVerifier(keys, OPTS);
+    const claims = await first.verify(await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { id: '2026-11', secret: OLD } }));
+    expect(first.recheck(claims)).toBeUndefined();
+    expect(createTokenVerifier([...keys].reverse(), OPTS).recheck(claims)).toBeUndefined();
+  });
+
+  it('says why claims no longer hold: key removed, key replaced, revoked, expired, issuer or audience changed', async () => {
+    const v = createTokenVerifier(keys, OPTS);
+    const byOld = await v.verify(await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { id: '2026-11', secret: OLD } }));
+    const keyless = await v.verify(await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { secret: OLD } }));
+
+    const removed = createTokenVerifier([{ id: '2027-02', secret: NEW }], OPTS);
+    expect(removed.recheck(byOld)).toMatchObject({ reason: 'unknown_key', message: 'agent token names key "2026-11", which this relay does not have (key ids in relay.yaml: 2027-02)' });
+    expect(removed.recheck(keyless)).toMatchObject({ reason: 'unknown_key', message: 'the key that signed the agent token is no longer in relay.yaml' });
+
+    const replaced = createTokenVerifier([{ id: '2026-11', secret: NEW }], OPTS);
+    expect(replaced.recheck(byOld)).toMatchObject({ reason: 'unknown_key', message: 'the key that signed the agent token ("2026-11") is no longer in relay.yaml' });
+
+    const revoked = createTokenVerifier(keys, { ...OPTS, revoked: { agents: [], tokens: [byOld.tokenId!] } });
+    expect(revoked.recheck(byOld)).toMatchObject({ code: 'CTB_TOKEN_INVALID', reason: 'revoked', message: `token ${byOld.tokenId} of agent 'acme-1' is revoked in auth.revoked.tokens of relay.yaml` });
+    expect(revoked.recheck(keyless)).toBeUndefined();
+
+    const later = new Date(byOld.expiresAt.getTime() + 31_000);
+    expect(v.recheck(byOld, later)).toMatchObject({ reason: 'expired', message: expect.stringMatching(/^agent token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    expect(v.recheck(byOld, new Date(byOld.expiresAt.getTime() + 10_000))).toBeUndefined(); // within the clock tolerance
+
+    expect(createTokenVerifier(keys, { ...OPTS, issuer: 'edge' }).recheck(byOld)).toMatchObject({ reason: 'wrong_issuer' });
+    expect(createTokenVerifier(keys, { ...OPTS, audience: 'edge' }).recheck(byOld)).toMatchObject({ reason: 'wrong_audience' });
+  });
+});
+
 describe('decodeTokenUnverified', () => {
   it('reads agent id, tunnels and expiry, and flags tokens expiring within 14 days', async () => {
     const soon = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: 3 * DAY, key: { secret: SECRET } });
@@ -180,6 +346,12 @@ describe('decodeTokenUnverified', () => {
     const claims = decodeTokenUnverified(later);
     expect(claims.expiresSoon).toBe(false);
     expect(claims.expiresAt.getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
+  });
+
+  it('reads token id and key id too', async () => {
+    const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: DAY, key: { id: '2026-11', secret: SECRET } });
+    expect(decodeTokenUnverified(token)).toMatchObject({ tokenId: decodeJwt(token).jti, keyId: '2026-11' });
+    expect(DEFAULT_TOKEN_TTL).toBe('90d');
   });
 
   it('throws TokenError for garbage', () => {

@@ -71,6 +71,15 @@ describe('relay problems', () => {
     const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);
     expect(p).toMatchObject({ msg: 'cannot reach relay', fields: { code: 'CTB_RELAY_UNREACHABLE', relay: 'relay.example.com:443' } });
   });
+  it('tells an agent refused for its token what to do: a new token, or (revoked) ask the operator', () => {
+    const expired = describeClose(4401, 'agent token expired at 2026-01-02T03:04:05Z', ctx);
+    expect(expired).toMatchObject({ level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: 4401 } });
+    expect(expired.fields.hint).toMatch(/ctbridge token .* --ttl 90d/);
+    const revoked = describeClose(4401, "agent 'acme-1' is revoked in auth.revoked.agents of relay.yaml", ctx);
+    expect(revoked.fields).toMatchObject({ reason: "agent 'acme-1' is revoked in auth.revoked.agents of relay.yaml" });
+    expect(revoked.fields.hint).toMatch(/^the relay operator has revoked this agent or token/);
+    expect(describeClose(4401, 'bad\u001b[2Jreason', ctx).fields.reason).toBe('bad\ufffd[2Jreason');
+  });
   it('treats other close codes as a warning', () => {
     expect(describeClose(1006, '', ctx)).toMatchObject({ level: 'warn', msg: 'disconnected from relay', fields: { closeCode: 1006, reason: 'connection lost' } });
   });

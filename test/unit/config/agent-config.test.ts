@@ -55,7 +55,7 @@ describe('parseAgentConfig defaults', () => {
       limits: { maxStreams: 1000, maxHeaderSize: 16_384 },
       timeouts: { connect: 10_000, idle: 150_000, request: 300_000, shutdownGrace: 30_000 },
       streamWindow: 262_144,
-      log: { level: 'info' },
+      log: { level: 'info', redact: [] },
     });
   });
 
@@ -220,5 +220,24 @@ describe('relay as a list', () => {
     expect(() =>
       parseAgentConfig({ relay: ['wss://ok.example', 'http://bad.example'], token: 'aaa.bbb.ccc', tunnels: { t: { target: 'http://127.0.0.1:1' } } }, 'agent.yaml', {}),
     ).toThrow(/agent\.yaml: relay: item 2: expected a ws:\/\/ or wss:\/\/ URL/);
+  });
+});
+
+describe('log.redact', () => {
+  it('takes extra names to redact, lower-cased and deduplicated', () => {
+    expect(parseAgentConfig(minimal({ log: { redact: ['X-Api-Key', 'session', 'x-api-key'] } }), 'agent.yaml', NO_ENV).log).toEqual({
+      level: 'info',
+      redact: ['x-api-key', 'session'],
+    });
+  });
+
+  it('refuses names that are not header or parameter names', () => {
+    expect(problems(minimal({ log: { redact: ['ok', 'two words', ''] } }))).toEqual([
+      "agent.yaml: log.redact[1]: expected a query parameter or header name such as \"x-api-key\" (letters, digits and !#$%&'*+.^_`|~-), got \"two words\"",
+      "agent.yaml: log.redact[2]: expected a query parameter or header name such as \"x-api-key\" (letters, digits and !#$%&'*+.^_`|~-), got \"\"",
+    ]);
+    expect(problems(minimal({ log: { redact: 'x-api-key' } }))).toEqual([
+      'agent.yaml: log.redact: expected a list such as ["x-api-key", "session"], got "x-api-key"',
+    ]);
   });
 });

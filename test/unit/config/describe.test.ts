@@ -7,7 +7,7 @@ import { parseAgentConfig } from '../../../src/config/agent-config.js';
 import { parseRelayConfig } from '../../../src/config/relay-config.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/config');
-const SECRET = 'do-not-print-this-secret';
+const SECRET = 'do-not-print-this-secret-0123456789';
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl';
 
 describe('describeRelayConfig', () => {

@@ -54,7 +54,7 @@ describe('readConfigFile', () => {
 
   it('reads an empty file as null (all defaults)', () => {
     expect(readConfigFile(write('empty.yaml', '# nothing\n'))).toBeNull();
-    const cfg = loadRelayConfig(write('empty-relay.yaml', ''), { CTBRIDGE_JWT_SECRET: 'x'.repeat(16) });
+    const cfg = loadRelayConfig(write('empty-relay.yaml', ''), { CTBRIDGE_JWT_SECRET: 'x'.repeat(32) });
     expect(cfg.listen.port).toBe(8080);
   });
 
@@ -69,7 +69,7 @@ describe('loading the fixture files', () => {
   it('loads relay.yaml with paths relative to its directory', () => {
     const cfg = loadRelayConfig(join(FIXTURES, 'relay.yaml'), {});
     expect(cfg.tls?.cert.file).toBe(join(FIXTURES, 'tls/relay.crt'));
-    expect(cfg.auth.publicKey?.format).toBe('spki');
+    expect(cfg.auth.keys[0].publicKey?.format).toBe('spki');
     expect(cfg.baseDomain).toBe('tunnels.example.com');
     expect(cfg.tunnels.cioc.clientTracker?.rewrite).toEqual(['launchURL', 'resourceInfoURL']);
     expect(cfg.tunnels.ucws.kind).toBe('http');
@@ -92,7 +92,7 @@ describe('loading the fixture files', () => {
   });
 
   it('ignores an own __proto__ key rather than reading through it', () => {
-    const file = write('proto.yaml', '__proto__:\n  listen: "x"\nauth:\n  secret: "0123456789abcdef"\n');
+    const file = write('proto.yaml', '__proto__:\n  listen: "x"\nauth:\n  secret: "0123456789abcdef0123456789abcdef"\n');
     const err = thrown(() => loadRelayConfig(file, {})) as ConfigErrors;
     expect(err.errors.map((e) => e.key)).toEqual(['__proto__']);
   });
@@ -121,6 +121,7 @@ describe('freezing', () => {
       (agent.tunnels.app.timeouts as { connect: number }).connect = 0;
     }).toThrow(TypeError);
     expect(Object.isFrozen(agent.egress!.allowFrom)).toBe(true);
-    expect(Object.isFrozen(relay.auth.publicKey)).toBe(true);
+    expect(Object.isFrozen(relay.auth.keys[0].publicKey)).toBe(true);
+    expect(Object.isFrozen(relay.auth.revoked.agents)).toBe(true);
   });
 });

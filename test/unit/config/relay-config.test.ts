@@ -7,7 +7,7 @@ import { parseRelayConfig } from '../../../src/config/relay-config.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/config');
 const FILE = join(FIXTURES, 'relay.yaml'); // relative paths resolve against FIXTURES
-const SECRET = 'test-secret-0123456789';
+const SECRET = 'test-secret-0123456789abcdef-0123456789';
 const NO_ENV = {};
 
 function problems(obj: unknown, env: NodeJS.ProcessEnv = NO_ENV): string[] {
@@ -38,12 +38,17 @@ describe('parseRelayConfig defaults', () => {
       baseDomain: undefined,
       agentPath: '/_ctbridge/agent',
       tls: undefined,
-      auth: { secret: SECRET, secretSource: 'config', publicKey: undefined, privateKey: undefined, audience: 'ctbridge', issuer: 'ctbridge' },
+      auth: {
+        keys: [{ id: undefined, secret: SECRET, publicKey: undefined, privateKey: undefined, where: 'auth.secret' }],
+        revoked: { agents: [], tokens: [] },
+        audience: 'ctbridge',
+        issuer: 'ctbridge',
+      },
       limits: { maxRequestBody: 100 * 1024 * 1024, maxResponseBody: 0, maxHeaderSize: 16 * 1024, maxStreamsPerAgent: 1000 },
       timeouts: { request: 300_000, idle: 150_000, handshake: 10_000, shutdownGrace: 30_000 },
       heartbeat: { interval: 10_000, timeout: 30_000 },
       streamWindow: 256 * 1024,
-      log: { level: 'info' },
+      log: { level: 'info', redact: [] },
     });
     expect(cfg.trustedProxies.size).toBe(0);
     expect(Object.keys(cfg.tunnels)).toEqual([]);
@@ -126,9 +131,11 @@ describe('parseRelayConfig full file', () => {
     expect(cfg.baseDomain).toBe('tunnels.example.com');
     expect(cfg.tls?.cert.text).toBe(readFileSync(join(FIXTURES, 'tls/relay.crt'), 'utf8'));
     expect(cfg.tls?.key.file).toBe(join(FIXTURES, 'tls/relay.key'));
-    expect(cfg.auth.secret).toBeUndefined();
-    expect(cfg.auth.publicKey).toMatchObject({ format: 'spki', file: join(FIXTURES, 'tls/token-verify.pub') });
-    expect(cfg.auth.privateKey?.text).toContain('-----BEGIN PRIVATE KEY-----');
+    expect(cfg.auth.keys).toHaveLength(1);
+    expect(cfg.auth.keys[0].secret).toBeUndefined();
+    expect(cfg.auth.keys[0].publicKey).toMatchObject({ format: 'spki', file: join(FIXTURES, 'tls/token-verify.pub') });
+    expect(cfg.auth.keys[0].privateKey?.text).toContain('-----BEGIN PRIVATE KEY-----');
+    expect(cfg.auth.keys[0]).toMatchObject({ id: undefined, where: 'auth.publicKey' });
     expect(cfg.trustedProxies.contains('10.9.9.9')).toBe(true);
     expect(cfg.limits).toEqual({ maxRequestBody: 10_485_760, maxResponseBody: 1_000_000, maxHeaderSize: 32_768, maxStreamsPerAgent: 50 });
     expect(cfg.timeouts).toEqual({ request: 120_000, idle: 90_000, handshake: 1500, shutdownGrace: 0 });
@@ -143,25 +150,27 @@ describe('parseRelayConfig full file', () => {
 
   it('accepts a JWKS public key and inline PEM', () => {
     const jwks = parseRelayConfig({ auth: { publicKey: 'tls/token-verify.jwks.json' } }, FILE, NO_ENV);
-    expect(jwks.auth.publicKey?.format).toBe('jwks');
+    expect(jwks.auth.keys[0].publicKey?.format).toBe('jwks');
     const pem = readFileSync(join(FIXTURES, 'tls/token-verify.pub'), 'utf8');
     const inline = parseRelayConfig({ auth: { publicKey: pem } }, FILE, NO_ENV);
-    expect(inline.auth.publicKey).toEqual({ file: '(inline)', text: pem, format: 'spki' });
+    expect(inline.auth.keys[0].publicKey).toEqual({ file: '(inline)', text: pem, format: 'spki' });
   });
 });
 
 describe('parseRelayConfig env overrides', () => {
   it('CTBRIDGE_JWT_SECRET replaces auth.secret, or stands in for it', () => {
-    const env = { CTBRIDGE_JWT_SECRET: 'from-the-environment-1234' };
-    expect(parseRelayConfig(minimal(), FILE, env).auth).toMatchObject({ secret: env.CTBRIDGE_JWT_SECRET, secretSource: 'env' });
-    expect(parseRelayConfig({}, FILE, env).auth.secret).toBe(env.CTBRIDGE_JWT_SECRET);
-    expect(parseRelayConfig(minimal(), FILE, { CTBRIDGE_JWT_SECRET: '' }).auth.secretSource).toBe('config');
+    const env = { CTBRIDGE_JWT_SECRET: 'from-the-environment-0123456789abcdef' };
+    expect(parseRelayConfig(minimal(), FILE, env).auth.keys).toEqual([
+      { id: undefined, secret: env.CTBRIDGE_JWT_SECRET, publicKey: undefined, privateKey: undefined, where: 'CTBRIDGE_JWT_SECRET' },
+    ]);
+    expect(parseRelayConfig({}, FILE, env).auth.keys[0].secret).toBe(env.CTBRIDGE_JWT_SECRET);
+    expect(parseRelayConfig(minimal(), FILE, { CTBRIDGE_JWT_SECRET: '' }).auth.keys[0].where).toBe('auth.secret');
   });
 
   it('rejects a short env secret without echoing it', () => {
     const msgs = problems({}, { CTBRIDGE_JWT_SECRET: 'tiny-s3cr3t' });
     expect(msgs).toEqual([
-      'relay.yaml: auth.secret: expected a string of at least 16 characters in the CTBRIDGE_JWT_SECRET environment variable, got a shorter string',
+      'relay.yaml: auth.secret: expected a string of at least 32 bytes in the CTBRIDGE_JWT_SECRET environment variable, got a shorter string; generate one with `openssl rand -base64 32`',
     ]);
   });
 
@@ -192,7 +201,7 @@ describe('parseRelayConfig errors', () => {
       'relay.yaml: listen: expected host:port such as "127.0.0.1:8080" or "[::1]:8080", got 8080',
       'relay.yaml: timeouts.request: expected a duration such as "30s", "500ms", "2m", got 30',
       'relay.yaml: timeouts.idle: expected a duration such as "30s", "500ms", "2m" of at least 1ms, got "0s"',
-      'relay.yaml: auth.secret: expected a string of at least 16 characters, got a shorter string',
+      'relay.yaml: auth.secret: expected a string of at least 32 bytes, got a shorter string; generate one with `openssl rand -base64 32`',
       'relay.yaml: streamWindow: expected a size such as "256KiB", "1MB", "100MiB" or a number of bytes of at least 16KiB, got "1KiB"',
       'relay.yaml: log.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose"',
       'relay.yaml: tunnels.cioc.kind: expected one of "http", "clienttracker", got "clienttraker"',
@@ -211,13 +220,13 @@ describe('parseRelayConfig errors', () => {
       expect(msgs).not.toContain(secret.slice(0, 10));
     }
     expect(problems({ auth: { secret: 1234567890 } })).toEqual([
-      'relay.yaml: auth.secret: expected a string of at least 16 characters, got a number',
+      'relay.yaml: auth.secret: expected a string of at least 32 bytes, got a number',
     ]);
   });
 
   it('requires exactly one of secret and publicKey', () => {
     expect(problems({})).toEqual([
-      'relay.yaml: auth: missing; expected auth.secret (or the CTBRIDGE_JWT_SECRET environment variable) or auth.publicKey',
+      'relay.yaml: auth: missing; expected auth.keys, auth.secret (or the CTBRIDGE_JWT_SECRET environment variable) or auth.publicKey',
     ]);
     expect(problems({ auth: { secret: SECRET, publicKey: 'tls/token-verify.pub' } })).toEqual([
       'relay.yaml: auth: expected exactly one of secret, publicKey, got both',
@@ -297,5 +306,14 @@ describe('parseRelayConfig timer bounds', () => {
       'relay.yaml: timeouts.request: expected a duration such as "30s", "500ms", "2m" of at most 24d, got "30d"',
     ]);
     expect(parseRelayConfig(minimal({ timeouts: { request: '24d' } }), FILE, NO_ENV).timeouts.request).toBe(24 * 86_400_000);
+  });
+});
+
+describe('log.redact', () => {
+  it('takes extra names to redact, as in agent.yaml', () => {
+    expect(parseRelayConfig(minimal({ log: { level: 'warn', redact: ['Session'] } }), FILE, NO_ENV).log).toEqual({ level: 'warn', redact: ['session'] });
+    expect(problems(minimal({ log: { redact: ['a/b'] } }))).toEqual([
+      "relay.yaml: log.redact[0]: expected a query parameter or header name such as \"x-api-key\" (letters, digits and !#$%&'*+.^_`|~-), got \"a/b\"",
+    ]);
   });
 });

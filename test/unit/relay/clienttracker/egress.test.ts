@@ -221,6 +221,25 @@ describe('egress: provider → Client Tracker', () => {
     expect(ct.seen).toEqual([]);
   });
 
+  it('caps and cleans what the agent sent before logging it', async () => {
+    const ct = await fakeCt();
+    const s = await setup(`${ct.url}/rpc/`);
+    const hostile = `x\u001b[2J${'t'.repeat(10_000)}`;
+    const stream = s.open({ kind: 'egress', tunnel: hostile });
+    await once(stream, 'error');
+    const wrongKind = s.open({ kind: hostile, tunnel: 'cioc' });
+    const [err] = (await once(wrongKind, 'error')) as [CtbridgeError];
+    expect(err.message.length).toBeLessThan(200);
+    const logged = s.lines.filter((l) => l.msg === 'egress stream refused' || l.msg === 'agent stream refused: unknown kind');
+    expect(logged).toHaveLength(2);
+    for (const line of logged) {
+      const text = JSON.stringify(line);
+      expect(text).not.toContain('\\u001b');
+      expect(text.length).toBeLessThan(1000);
+    }
+    expect(logged[0]!.tunnel).toBe(`x\ufffd[2J${'t'.repeat(58)}…[+9942 chars]`);
+  });
+
   it('carries several messages over one kept-alive egress stream', async () => {
     const ct = await fakeCt();
     const s = await setup(`${ct.url}/rpc/`);

@@ -23,7 +23,7 @@ export function captureLog(): { lines: LogLine[]; log: Logger } {
 }
 
 export function relayConfig(extra: Record<string, unknown>): RelayConfig {
-  return parseRelayConfig({ auth: { secret: 'test-secret-0123456789' }, ...extra }, 'relay.yaml', {});
+  return parseRelayConfig({ auth: { secret: 'test-secret-0123456789abcdef-0123456789' }, ...extra }, 'relay.yaml', {});
 }
 
 export interface TestServer {
