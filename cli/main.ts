@@ -5,6 +5,7 @@
 import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
 import { isCtbridgeError } from '../src/errors.js';
+import { VERSION } from '../src/version.js';
 
 const configOption = <T>(y: Argv<T>) =>
   y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
       process.stderr.write(`ctbridge: ${msg}\nRun "ctbridge --help" for usage.\n`);
       process.exit(2);
     })
+    .version(VERSION)
     .help()
     .parseAsync();
 }

@@ -12,6 +12,8 @@
  *   ── CONTROL goaway ───────────────────▶  agent leaving: no new streams
  */
 
+import { VERSION } from './version.js';
+
 export const PROTOCOL_VERSION = 1;
 
 /** Sent by the relay to every request going down a tunnel, and returned to the caller. */
@@ -72,4 +74,4 @@ export const CloseCode = {
 /** Close codes after which retrying with the same token and config cannot succeed. */
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.TOKEN_INVALID, CloseCode.TUNNEL_NOT_ALLOWED, CloseCode.VERSION_MISMATCH]);
 
-export const SOFTWARE_VERSION = 'ctbridge/0.1.0';
+export const SOFTWARE_VERSION = `ctbridge/${VERSION}`;
