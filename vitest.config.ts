@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The single executables have their own run: npm run test:sea.
+    exclude: [...configDefaults.exclude, 'test/sea/**'],
     // Builds dist/ first: the e2e tests run the compiled CLI (bin/ctbridge.js).
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
