@@ -12,8 +12,9 @@
  *     await, so the main script is a small stub that imports the bundle from
  *     a data: URL; libxml2-wasm is imported the same way, only when a Client
  *     Tracker tunnel, egress or `check` first needs it (it costs ~180 MB RSS).
- *  3. The bundles, package.json, schemas/*.xsd and (Windows only) the WinSW
- *     service wrapper are SEA assets, read through src/assets.ts.
+ *  3. The bundles, package.json, schemas/*.xsd, the systemd unit template and
+ *     (Windows only) the WinSW service wrapper are SEA assets, read through
+ *     src/assets.ts.
  *  4. The Linux node binary of that version writes the SEA blob, and postject
  *     injects it into a copy of each binary, flipping the sentinel fuse.
  */
@@ -143,6 +144,8 @@ function assets(platform: Platform, bundles: { main: string; libxml2: string }, 
     'libxml2-wasm.mjs': bundles.libxml2,
     'package.json': pkgFile,
   };
+  // The unit `agent service install` writes on Linux.
+  map['deploy/ctbridge-agent.service'] = join(ROOT, 'deploy', 'ctbridge-agent.service');
   for (const f of readdirSync(join(ROOT, 'schemas')).filter((n) => n.endsWith('.xsd'))) map[`schemas/${f}`] = join(ROOT, 'schemas', f);
   if (platform === 'win') {
     map[WINSW_ASSET] = join(winsw, 'winsw.exe');

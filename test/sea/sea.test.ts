@@ -107,6 +107,14 @@ describe('Linux x64 single executable', () => {
     expect(await relay.stop('SIGTERM')).toBe(0);
   });
 
+  it('agent service install --dry-run writes a unit that starts the executable itself (the unit template is an asset)', async () => {
+    const dir = tempDir();
+    const config = writeYaml(dir, 'agent.yaml', { relay: 'wss://relay.example', token: 'a.b.c', tunnels: { web: { target: 'http://127.0.0.1:1' } } });
+    const r = await runToEnd(['agent', 'service', 'install', '--config', config, '--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`| ExecStart=${LINUX} agent --config ${config}\n`);
+  });
+
   it('check loads libxml2 and the schemas from the executable', async () => {
     const r = await runToEnd(['check', provider.registrationUrl]);
     expect(r.stderr).toBe('');
