@@ -7,7 +7,7 @@
  * hold exactly the blob built for it, and the SEA fuse must be flipped.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,8 +45,20 @@ async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: 
   return { code, stdout, stderr: p.stderr };
 }
 
+/** Newest modification time of the files under `dir` (ms). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
 beforeAll(() => {
   for (const f of [LINUX, WINDOWS]) if (!existsSync(f)) throw new Error(`${f} is missing: run npm run build:sea (npm run test:sea does)`);
+  const sources = Math.max(...['src', 'relay', 'agent', 'cli', 'schemas'].map((d) => newest(join(ROOT, d))));
+  if (sources > statSync(LINUX).mtimeMs) throw new Error('dist/sea is older than the sources: run npm run build:sea (npm run test:sea does)');
 });
 afterAll(async () => {
   await Promise.all(started.map((p) => p.stop('SIGKILL')));
