@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so a checkout works after `npm ci`
-// with no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../cli/main.ts');
+// Runs the compiled CLI. From a checkout, `npm run build` makes dist/ (npm
+// start and npm test build it first); an installed package ships it.
+try {
+  await import('../dist/cli/main.js');
+} catch (err) {
+  if (err?.code === 'ERR_MODULE_NOT_FOUND' && /dist[\\/]cli[\\/]main\.js/.test(String(err.message))) {
+    process.stderr.write('ctbridge: dist/ is missing: run `npm run build` in this checkout first\n');
+    process.exit(1);
+  }
+  throw err;
+}

@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
 import { isCtbridgeError } from '../src/errors.js';
 import { DEFAULT_TOKEN_TTL } from '../src/token.js';
+import { VERSION } from '../src/version.js';
 
 const configOption = <T>(y: Argv<T>) =>
   y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
@@ -25,8 +26,21 @@ async function main(): Promise<void> {
     )
     .command(
       'agent [action]',
-      'run the agent (on-premise side); `agent verify` checks a config without starting',
-      (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
+      'run the agent (on-premise side); `agent verify` checks a config without starting; `agent service` installs it as a service',
+      (y) =>
+        configOption(y.positional('action', { choices: ['verify'] as const })).command(
+          'service <action>',
+          'install, uninstall, start, stop or show the agent as a service (Windows: WinSW; Linux: systemd)',
+          (s) =>
+            s
+              .positional('action', { choices: ['install', 'uninstall', 'start', 'stop', 'status'] as const, demandOption: true })
+              .option('dry-run', { type: 'boolean', default: false, describe: 'print the files and commands, change nothing' })
+              .option('platform', { choices: ['windows', 'linux'] as const, describe: 'with --dry-run: the plan for this system instead of this host\'s' }),
+          async (a) => {
+            const { serviceCommand } = await import('./service/index.js');
+            process.exitCode = await serviceCommand({ action: a.action, config: a.config, dryRun: a['dry-run'], platform: a.platform });
+          },
+        ),
       async (a) => {
         const run = await import('./run.js');
         await (a.action === 'verify' ? run.verifyAgent(a.config) : run.runAgent(a.config));
@@ -71,6 +85,7 @@ async function main(): Promise<void> {
       process.stderr.write(`ctbridge: ${msg}\nRun "ctbridge --help" for usage.\n`);
       process.exit(2);
     })
+    .version(VERSION)
     .help()
     .parseAsync();
 }

@@ -15,6 +15,8 @@
  *   ◀──────────────────── CONTROL goaway ──   relay leaving: connect elsewhere
  */
 
+import { VERSION } from './version.js';
+
 export const PROTOCOL_VERSION = 2;
 /** The WebSocket subprotocol an agent offers; a relay that speaks another version refuses it (4426). */
 export const SUBPROTOCOL = `ctbridge.${PROTOCOL_VERSION}`;
@@ -91,4 +93,4 @@ export const CloseCode = {
 /** Close codes after which retrying with the same token and config cannot succeed. */
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.TOKEN_INVALID, CloseCode.TUNNEL_NOT_ALLOWED, CloseCode.VERSION_MISMATCH]);
 
-export const SOFTWARE_VERSION = 'ctbridge/0.1.0';
+export const SOFTWARE_VERSION = `ctbridge/${VERSION}`;

@@ -6,8 +6,6 @@
  * (BOM, leading blank lines, DOCTYPE refusal), so libxml2 never sees a DTD;
  * it also parses with network and external-entity loading off.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   ParseOption,
   XmlBufferInputProvider,
@@ -27,10 +25,10 @@ import {
   type XmlIssue,
 } from './kinds.js';
 import { prepareXml } from './prepare.js';
+import { listAssets, readAsset } from '../assets.js';
 
 export type ValidationResult = { ok: true } | { ok: false; errors: XmlIssue[] };
 
-const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/', import.meta.url));
 /** Schemas are handed to libxml2 under this pseudo-URL, so xs:include resolves from memory, not the file system. */
 const SCHEMA_BASE = 'ctbridge-schemas:///';
 const PARSE_OPTIONS = ParseOption.XML_PARSE_NONET | ParseOption.XML_PARSE_NO_XXE;
@@ -41,14 +39,14 @@ let validators: Map<MessageKind, XsdValidator> | undefined;
 export function loadSchemas(): Map<MessageKind, XsdValidator> {
   if (validators) return validators;
   const provider = new XmlBufferInputProvider({});
-  for (const file of readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.xsd'))) {
-    provider.addBuffer(SCHEMA_BASE + file, readFileSync(SCHEMA_DIR + file));
+  for (const file of listAssets('schemas').filter((f) => f.endsWith('.xsd'))) {
+    provider.addBuffer(SCHEMA_BASE + file, readAsset(`schemas/${file}`));
   }
   xmlRegisterInputProvider(provider);
   const compiled = new Map<MessageKind, XsdValidator>();
   for (const kind of MESSAGE_KINDS) {
     const { schema } = KIND_INFO[kind];
-    const doc = XmlDocument.fromBuffer(readFileSync(SCHEMA_DIR + schema), { url: SCHEMA_BASE + schema });
+    const doc = XmlDocument.fromBuffer(readAsset(`schemas/${schema}`), { url: SCHEMA_BASE + schema });
     try {
       compiled.set(kind, XsdValidator.fromDoc(doc));
     } finally {

@@ -181,9 +181,10 @@ describe('deploy/*.service', () => {
   it.each([
     ['ctbridge-agent.service', 'agent', AGENT_EXAMPLE, AGENT_TOKEN_ENV, '/etc/ctbridge/agent.env'],
     ['ctbridge-relay.service', 'relay', RELAY_EXAMPLE, JWT_SECRET_ENV, '-/etc/ctbridge/relay.env'],
-  ])('%s runs the checkout, restarts, and outlasts shutdownGrace', (name, command, example, envVar, envFile) => {
+  ])('%s runs the installed package, reloads on SIGHUP, restarts, and outlasts shutdownGrace', (name, command, example, envVar, envFile) => {
     const u = unit(name);
-    expect(u.values('ExecStart')).toEqual([`/usr/bin/node /opt/ctbridge/bin/ctbridge.js ${command} --config /etc/ctbridge/${command}.yaml`]);
+    expect(u.values('ExecStart')).toEqual([`/usr/bin/node /opt/ctbridge/node_modules/ctbridge/bin/ctbridge.js ${command} --config /etc/ctbridge/${command}.yaml`]);
+    expect(u.values('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     expect(u.values('WorkingDirectory')).toEqual(['/opt/ctbridge']);
     expect(u.values('Restart')).toEqual(['always']);
     expect(u.values('RestartSec')).toEqual(['2']);
