@@ -10,15 +10,17 @@
  *   await agent.close();       // drain, finish in-flight (≤ timeouts.shutdownGrace), close
  */
 import { EventEmitter } from 'node:events';
-import type { AgentConfig } from '../src/config/index.js';
-import { CtbridgeError } from '../src/errors.js';
+import { startAdminServer, type AdminHandle, type ReloadResult } from '../src/admin/server.js';
+import { loadAgentConfig, type AgentConfig } from '../src/config/index.js';
+import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { redactUrl } from '../src/redact.js';
+import { configureRedaction } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
+import { agentAdminRoutes } from './admin.js';
 import type { EgressServer } from './clienttracker/egress.js';
-import { createRelayDial } from './forward-proxy.js';
-import { RelayConnection, type ReadyInfo } from './relay-connection.js';
-import type { RelayContext } from './relay-errors.js';
+import { AgentMetrics } from './metrics.js';
+import type { ReadyInfo } from './relay-connection.js';
+import { RelayConnections } from './relay-connections.js';
 import { TunnelRequests } from './tunnel-requests.js';
 
 export type { ReadyInfo } from './relay-connection.js';
@@ -33,41 +35,58 @@ export interface AgentEvents {
 export interface AgentHandle {
   /** Connected to the relay and accepted by it right now. */
   readonly connected: boolean;
+  /** Where the admin listener is bound, if on. */
+  readonly adminAddress: { host: string; port: number } | undefined;
   /** Resolves when connected (at once if already); rejects if the agent is closed first. */
   whenReady(): Promise<void>;
   on<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
   once<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
   off<E extends keyof AgentEvents>(event: E, listener: (...args: AgentEvents[E]) => void): this;
+  /** Reads agent.yaml (and the token) again and applies it without dropping a request; the running config stays if it is invalid. */
+  reload(): Promise<ReloadResult>;
   /** Graceful stop: drain (the relay opens no more exchanges), in-flight ones finish (≤ timeouts.shutdownGrace), then close 1000. */
   close(): Promise<void>;
 }
 
-/** How long close() waits for the relay to answer the WebSocket close after the grace period. */
-const CLOSE_HANDSHAKE_MS = 1000;
-/** How long close() waits for the relay to confirm a drain. */
-const DRAIN_CONFIRM_MS = 5000;
+type EgressModule = typeof import('./clienttracker/egress.js');
 
 class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
   private closing: Promise<void> | null = null;
+  private reloading: Promise<ReloadResult> | undefined;
   private readonly stopping = new AbortController();
+  private readonly publicUrls: Record<string, string> = {};
+  admin: AdminHandle | undefined;
 
   constructor(
-    private readonly config: AgentConfig,
+    private config: AgentConfig,
     private readonly log: Logger,
-    private readonly connections: readonly RelayConnection[],
-    private readonly requests: TunnelRequests,
-    private readonly egress: EgressServer | undefined,
+    readonly connections: RelayConnections,
+    readonly requests: TunnelRequests,
+    private egress: EgressServer | undefined,
   ) {
     super();
-    for (const connection of connections) {
-      connection.on('ready', (info) => this.emit('ready', info));
-      connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
-    }
+    connections.on('ready', (info) => {
+      Object.assign(this.publicUrls, info.publicUrls);
+      this.emit('ready', info);
+    });
+    connections.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
   }
 
-  /** Connected to at least one relay. */
   get connected(): boolean {
-    return this.connections.some((c) => c.connected);
+    return this.connections.connected;
+  }
+
+  get adminAddress(): { host: string; port: number } | undefined {
+    return this.admin?.address;
+  }
+
+  get currentConfig(): AgentConfig {
+    return this.config;
+  }
+
+  /** Tunnels URLs the relays gave, for the status page. */
+  get tunnelUrls(): Record<string, string> {
+    return this.publicUrls;
   }
 
   whenReady(): Promise<void> {
@@ -88,29 +107,68 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
     });
   }
 
+  reload(): Promise<ReloadResult> {
+    this.reloading ??= this.applyReload().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async applyReload(): Promise<ReloadResult> {
+    const { log } = this;
+    if (this.closing) return { ok: false, message: 'the agent is shutting down' };
+    let next: AgentConfig;
+    try {
+      next = loadAgentConfig(this.config.file);
+    } catch (err) {
+      const message = isCtbridgeError(err) ? err.userMessage : String(err);
+      log.error({ file: this.config.file, err: message }, 'reload refused: the config is invalid; the running config stays');
+      return { ok: false, message };
+    }
+    const prev = this.config;
+    inspectToken(next, log);
+    const changedTunnels = this.requests.update(next);
+    const links = this.connections.apply(next);
+    if (JSON.stringify(prev.egress) !== JSON.stringify(next.egress) || prev.egress && Object.keys(prev.tunnels).join() !== Object.keys(next.tunnels).join()) {
+      await this.egress?.close();
+      this.egress = next.egress ? await startEgressFor(next, log, this.connections) : undefined;
+    }
+    configureRedaction(next.log.redact);
+    log.level = next.log.level;
+    this.config = next;
+    const needRestart = JSON.stringify(prev.admin.listen) !== JSON.stringify(next.admin.listen) ? ['admin.listen'] : [];
+    log.info({ file: next.file, tunnels: Object.keys(next.tunnels), changedTunnels, relayConnections: links, needRestart: needRestart.length ? needRestart : undefined }, 'config reloaded');
+    return {
+      ok: true,
+      message: `reloaded ${next.file}: ${changedTunnels.length} tunnel(s) changed, ${links.started} relay connection(s) renewed${needRestart.length ? `; restart to change ${needRestart.join(', ')}` : ''}`,
+    };
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   private async shutdown(): Promise<void> {
-    const { connections, requests, egress, log } = this;
+    const { connections, requests, log } = this;
+    const egress = this.egress;
     const grace = this.config.timeouts.shutdownGrace;
     const deadline = Date.now() + grace;
     this.stopping.abort();
     log.info({ inFlight: requests.inFlight, graceMs: grace }, 'agent shutting down');
     egress?.beginShutdown();
-    for (const connection of connections) connection.stopReconnecting();
+    connections.stopReconnecting();
     // Every exchange the relay opened before it confirmed the drain is served.
-    await Promise.all(connections.map((c) => c.drain('agent shutting down', Math.min(DRAIN_CONFIRM_MS, grace))));
+    await connections.drainAll('agent shutting down', grace);
     requests.stopAccepting();
     const left = Math.max(deadline - Date.now(), 0);
     const [drained, egressDrained] = await Promise.all([requests.waitIdle(left), egress ? egress.waitIdle(left) : true]);
     if (!drained) log.warn({ inFlight: requests.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
     if (!egressDrained) log.warn({ inFlight: egress?.inFlight, graceMs: grace }, 'shutdown grace period over; cutting Client Tracker messages still in flight');
-    await Promise.all(connections.map((c) => c.close('agent shutting down', CLOSE_HANDSHAKE_MS)));
+    await connections.closeAll('agent shutting down');
     await requests.destroy();
     await egress?.close();
+    await this.admin?.close();
     log.info({}, 'agent stopped');
   }
 }
@@ -140,29 +198,61 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
   }
 }
 
+/** Loaded only when configured: the schema validator is libxml2-wasm. */
+async function startEgressFor(config: AgentConfig, log: Logger, connections: RelayConnections): Promise<EgressServer> {
+  const mod: EgressModule = await import('./clienttracker/egress.js');
+  // Provider → CT messages go out through any relay that is connected, the first listed first.
+  return mod.startEgress(config, log, () => connections.readySession());
+}
+
 /**
- * Starts the agent: returns once the first connection attempt has begun
- * (not when the relay answers: use whenReady() or the 'ready' event).
- * Throws CtbridgeError (CTB_CONFIG_INVALID) for an unusable proxy setting or
- * an egress.listen address that cannot be bound.
+ * Starts the agent: returns once the first connection attempts have begun
+ * (not when the relay answers: use whenReady() or the 'ready' event), with
+ * the admin listener up. Throws CtbridgeError (CTB_CONFIG_INVALID) for an
+ * unusable proxy setting or a listen address that cannot be bound.
  */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<AgentHandle> {
-  const token = inspectToken(config, log);
+  const started = new Date();
+  inspectToken(config, log);
   const requests = new TunnelRequests(config, log);
-  // One connection per relay instance (several behind a load balancer each need the agent).
-  const connections = config.relays.map((relay) => {
-    const one: AgentConfig = { ...config, relay };
-    const dial = createRelayDial(one);
-    const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
-    // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
-    const connLog = config.relays.length > 1 ? log.child({ relayUrl: redactUrl(relay) }) : log;
-    return new RelayConnection(one, connLog, dial, ctx, (exchange) => requests.serve(exchange));
-  });
-  // Provider → CT messages go out through any relay that is connected, the first listed first.
-  const readySession = () => connections.map((c) => c.readySession).find((s) => s !== undefined);
-  // Loaded only when configured: its schema validator (libxml2-wasm) costs ~180 MB RSS.
-  const egress = config.egress ? await (await import('./clienttracker/egress.js')).startEgress(config, log, readySession) : undefined;
+  const connections = new RelayConnections(log, (exchange) => requests.serve(exchange));
+  const egress = config.egress ? await startEgressFor(config, log, connections) : undefined;
   const agent = new Agent(config, log, connections, requests, egress);
-  for (const connection of connections) connection.start();
+  const token = () => {
+    try {
+      const c = decodeTokenUnverified(agent.currentConfig.token);
+      return { agentId: c.agentId, tokenId: c.tokenId, expiresAt: c.expiresAt };
+    } catch {
+      return { agentId: undefined, tokenId: undefined, expiresAt: undefined };
+    }
+  };
+  const metrics = new AgentMetrics({
+    relays: () => connections.status().map((r) => ({ relay: r.relay, connected: r.state === 'connected', openExchanges: r.openExchanges, reconnects: r.reconnects })),
+    tokenSecondsLeft: () => {
+      const at = token().expiresAt;
+      return at ? Math.round((at.getTime() - Date.now()) / 1000) : undefined;
+    },
+  });
+  requests.onFinished = (tunnel, status, seconds, code) => metrics.request(tunnel, status, seconds, code);
+  const ready = () => {
+    const relays = connections.status();
+    const up = relays.filter((r) => r.state === 'connected').length;
+    if (up === 0) return { ready: false, reason: relays[0]?.lastProblem?.message ?? 'not connected to a relay yet' };
+    const tunnels = Object.keys(agent.currentConfig.tunnels).join(', ');
+    return { ready: true, reason: `connected to ${up} of ${relays.length} relay(s), serving ${tunnels}` };
+  };
+  agent.admin = await startAdminServer(config.admin, config.file, log, agentAdminRoutes({
+    started,
+    config: () => agent.currentConfig,
+    token,
+    relays: () => connections.status(),
+    publicUrls: () => agent.tunnelUrls,
+    counts: () => requests.counts,
+    recentFailures: () => requests.recentFailures,
+    metrics,
+    ready,
+    reload: () => agent.reload(),
+  }));
+  connections.apply(config);
   return agent;
 }

@@ -31,6 +31,22 @@ export interface ReadyInfo {
   publicUrls: Record<string, string>;
 }
 
+/** What `ctbridge status` and the agent's status page show of one relay connection. */
+export interface RelayConnectionStatus {
+  relay: string;
+  state: 'connected' | 'connecting' | 'waiting to reconnect' | 'stopped';
+  connectionId: string | undefined;
+  connectedSince: string | undefined;
+  attempts: number;
+  /** Times the connection was lost after it had been ready. */
+  reconnects: number;
+  openExchanges: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** The last problem logged for this connection (refusal, unreachable, lost). */
+  lastProblem: { at: string; message: string; code: string | undefined } | undefined;
+}
+
 export interface RelayConnectionEvents {
   ready: [info: ReadyInfo];
   disconnect: [code: number, reason: string];
@@ -46,6 +62,10 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private retryTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
   private readonly drainWaiters = new Set<() => void>();
+  private connectionId: string | undefined;
+  private readySince: Date | undefined;
+  private reconnects = 0;
+  private lastProblem: RelayConnectionStatus['lastProblem'];
 
   constructor(
     private readonly config: AgentConfig,
@@ -66,6 +86,34 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   /** The session while connected (relay answered `ready`, connection up): egress opens its streams on it. */
   get readySession(): MuxSession | undefined {
     return this.connected ? (this.session ?? undefined) : undefined;
+  }
+
+  status(): RelayConnectionStatus {
+    const session = this.connected ? this.session : null;
+    return {
+      relay: redactUrl(this.config.relay),
+      state: this.connected ? 'connected' : this.stopped ? 'stopped' : this.retryTimer ? 'waiting to reconnect' : 'connecting',
+      connectionId: this.connected ? this.connectionId : undefined,
+      connectedSince: this.connected ? this.readySince?.toISOString() : undefined,
+      attempts: this.attempt,
+      reconnects: this.reconnects,
+      openExchanges: session?.exchangeCount ?? 0,
+      bytesIn: session?.bytesIn ?? 0,
+      bytesOut: session?.bytesOut ?? 0,
+      lastProblem: this.lastProblem,
+    };
+  }
+
+  /** Exchanges open on this connection now. */
+  get openExchanges(): number {
+    return this.session?.exchangeCount ?? 0;
+  }
+
+  /** Logs a problem and keeps it for the status page. */
+  private problem(p: RelayProblem, extra: Record<string, unknown> = {}): void {
+    this.log[p.level]({ ...p.fields, ...extra }, p.msg);
+    const detail = typeof p.fields.detail === 'string' ? p.fields.detail : typeof p.fields.reason === 'string' ? p.fields.reason : undefined;
+    this.lastProblem = { at: new Date().toISOString(), message: detail ? `${p.msg}: ${detail}` : p.msg, code: p.fields.code };
   }
 
   start(): void {
@@ -166,7 +214,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       if (this.ws === ws) this.ws = null;
       if (this.stopped) return;
       const p = problem ?? describeConnectError(new Error('connection closed during the handshake'), this.ctx);
-      this.log[p.level]({ ...p.fields, attempt: this.attempt }, p.msg);
+      this.problem(p, { attempt: this.attempt });
       this.scheduleReconnect(false);
     });
   }
@@ -213,6 +261,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
           this.log.warn({ relayVersion: message.version, agentVersion: PROTOCOL_VERSION }, 'relay speaks another protocol version');
         }
         this.isReady = true;
+        this.connectionId = info.connectionId;
+        this.readySince = new Date();
         this.backoff.reset();
         this.log.info({ connectionId: info.connectionId, tunnels: Object.keys(this.config.tunnels), publicUrls: info.publicUrls }, 'tunnel ready');
         for (const tunnel of Object.values(this.config.tunnels)) {
@@ -235,13 +285,11 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private onSessionClose(ws: WebSocket, code: number, reason: string): void {
     if (this.readyTimer) clearTimeout(this.readyTimer);
     this.readyTimer = null;
+    if (this.isReady) this.reconnects++;
     this.isReady = false;
     this.session = null;
     if (this.ws === ws) this.ws = null;
-    if (!this.stopped) {
-      const p = describeClose(code, reason, this.ctx);
-      this.log[p.level](p.fields, p.msg);
-    }
+    if (!this.stopped) this.problem(describeClose(code, reason, this.ctx));
     this.emit('disconnect', code, reason);
     if (!this.stopped) this.scheduleReconnect(FATAL_CLOSE_CODES.has(code));
   }

@@ -37,6 +37,7 @@ export function newEntry(head: RequestHead): RequestEntry {
 
 /** The one info line per request (msg "request"); `aborted` when the exchange did not complete. */
 export function logRequest(log: Logger, e: RequestEntry, aborted: boolean): void {
+  if (!log.isLevelEnabled('info')) return;
   log.info({
     requestId: e.requestId,
     tunnel: e.tunnel,

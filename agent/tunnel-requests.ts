@@ -9,42 +9,104 @@
  *
  *   relay ──exchange──▶ TunnelRequests ──undici Pool──▶ target
  *
- * Backpressure both ways: undici pauses reading the target while the
- * exchange has no credit (onData returns false) and resumes on 'drain';
- * the request body is pulled from the exchange as undici writes it.
+ * Each request is a TargetCall (target-call.ts): undici's handler, with
+ * backpressure both ways.
  */
-import { STATUS_CODES } from 'node:http';
 import { basename } from 'node:path';
-import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
-import { endToEnd, getHeader, withoutHeaders } from '../src/http/headers.js';
+import { endToEnd, getHeader } from '../src/http/headers.js';
 import type { Logger } from '../src/log.js';
 import type { Exchange } from '../src/mux/exchange.js';
-import { pipeSocket } from '../src/mux/socket-pipe.js';
 import type { RequestHead } from '../src/mux/heads.js';
 import { RELAY_ADDED_HEADERS } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import { checkPath } from './allow-paths.js';
-import { logRequest, newEntry, type RequestEntry } from './request-log.js';
-import { requestBody } from './request-body.js';
-import { requestTimeoutError, targetError } from './target-errors.js';
-import { createTunnelTargets, type TunnelTarget } from './target-pool.js';
+import { logRequest, newEntry } from './request-log.js';
+import { TargetCall } from './target-call.js';
+import { createTunnelTarget, createTunnelTargets, type TunnelTarget } from './target-pool.js';
 
 /** Fields undici sets itself (or refuses), besides the hop-by-hop ones. */
-const UNDICI_OWNED = ['expect', 'host'];
+const UNDICI_OWNED: ReadonlySet<string> = new Set(['expect', 'host']);
+
+/** Per tunnel, for the status page and metrics. */
+export interface TunnelCounts {
+  requests: number;
+  failures: number;
+  open: number;
+}
+
+/** A failure to reach a target, kept for the status page (no secrets: the message names origin and tunnel only). */
+export interface RecentFailure {
+  at: string;
+  tunnel: string;
+  code: string;
+  message: string;
+}
+
+const RECENT_FAILURES = 20;
 
 export class TunnelRequests {
-  private readonly targets: Map<string, TunnelTarget>;
-  private readonly file: string;
+  private targets: Map<string, TunnelTarget>;
+  private file: string;
   private active = 0;
   private readonly idleWaiters = new Set<() => void>();
   private accepting = true;
+  readonly counts = new Map<string, TunnelCounts>();
+  readonly recentFailures: RecentFailure[] = [];
+  /** Called for each finished target request: tunnel, status (0 when none), seconds. */
+  onFinished: ((tunnel: string, status: number, seconds: number, code: string | undefined) => void) | undefined;
 
-  constructor(private readonly config: AgentConfig, private readonly log: Logger) {
+  constructor(private config: AgentConfig, private readonly log: Logger) {
     this.file = basename(config.file);
     this.targets = createTunnelTargets(config);
+  }
+
+  /** The tunnels' targets now: name → redacted target URL. */
+  targetsNow(): Map<string, TunnelTarget> {
+    return this.targets;
+  }
+
+  /**
+   * Takes the tunnels of a reloaded config: a tunnel whose settings did not
+   * change keeps its pool; a changed or removed one gets a new pool (or
+   * none) for new requests, and its old pool closes once its running
+   * requests are done. Returns the names of the tunnels that changed.
+   */
+  update(next: AgentConfig): string[] {
+    const changed: string[] = [];
+    const targets = new Map<string, TunnelTarget>();
+    for (const tunnel of Object.values(next.tunnels)) {
+      const old = this.targets.get(tunnel.name);
+      if (old && JSON.stringify(old.config) === JSON.stringify(tunnel) && next.limits.maxStreams === this.config.limits.maxStreams) {
+        targets.set(tunnel.name, old);
+      } else {
+        targets.set(tunnel.name, createTunnelTarget(tunnel, next.limits.maxStreams));
+        changed.push(tunnel.name);
+      }
+    }
+    for (const [name, old] of this.targets) {
+      if (targets.get(name) === old) continue;
+      if (!targets.has(name)) changed.push(name);
+      void old.pool.close();
+    }
+    this.targets = targets;
+    this.config = next;
+    this.file = basename(next.file);
+    return changed;
+  }
+
+  private countsOf(tunnel: string): TunnelCounts {
+    let c = this.counts.get(tunnel);
+    if (!c) this.counts.set(tunnel, (c = { requests: 0, failures: 0, open: 0 }));
+    return c;
+  }
+
+  /** A target request failed: counted, and kept among the recent failures. */
+  private recordFailure(tunnel: string, err: CtbridgeError): void {
+    this.countsOf(tunnel).failures++;
+    this.recentFailures.unshift({ at: new Date().toISOString(), tunnel, code: err.code, message: err.message });
+    if (this.recentFailures.length > RECENT_FAILURES) this.recentFailures.pop();
   }
 
   /** Exchanges being served (WebSocket connections included). */
@@ -69,9 +131,14 @@ export class TunnelRequests {
       return;
     }
     const entry = newEntry(head);
+    const counts = this.countsOf(head.tunnel);
+    counts.requests++;
+    counts.open++;
     this.active++;
     ex.once('close', () => {
+      counts.open--;
       this.active--;
+      this.onFinished?.(head.tunnel, entry.status, (performance.now() - entry.start) / 1000, entry.code);
       if (this.active === 0) for (const wake of [...this.idleWaiters]) wake();
     });
     const refusal = this.refusal(head, target);
@@ -82,7 +149,7 @@ export class TunnelRequests {
       logRequest(this.log, entry, false);
       return;
     }
-    new TargetCall(ex, target, entry, this.file, this.log).start(this.targetHeaders(head, target));
+    new TargetCall(ex, target, entry, this.file, this.log, (err) => this.recordFailure(head.tunnel, err)).start(this.targetHeaders(head, target));
   }
 
   /** Stop taking new exchanges (the relay has confirmed it sends no more). */
@@ -140,130 +207,4 @@ export class TunnelRequests {
     if (target.authorization && getHeader(headers, 'authorization') === undefined) headers.push('Authorization', target.authorization);
     return headers;
   }
-}
-
-/**
- * One request to a target: undici's dispatch handler. It answers the
- * exchange with the target's response, or resets it with the failure as
- * data; the relay cancelling (caller gone, relay timeout) aborts it.
- */
-class TargetCall implements Dispatcher.DispatchHandler {
-  private abort: ((err: Error) => void) | undefined;
-  private cancelled: CtbridgeError | undefined;
-  private resume: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private done = false;
-
-  constructor(
-    private readonly ex: Exchange,
-    private readonly target: TunnelTarget,
-    private readonly entry: RequestEntry,
-    private readonly file: string,
-    private readonly log: Logger,
-  ) {}
-
-  start(headers: string[]): void {
-    const { ex, target } = this;
-    const upgrade = ex.head.kind === 'upgrade';
-    ex.once('reset', (err) => this.cancel(err));
-    ex.on('drain', () => this.resume?.());
-    this.timer = setTimeout(() => {
-      const err = requestTimeoutError(target, this.file);
-      this.fail(err);
-      this.stop(err);
-    }, target.config.timeouts.request);
-    target.pool.dispatch({
-      path: target.basePath + ex.head.target,
-      method: ex.head.method as Dispatcher.HttpMethod,
-      headers: upgrade ? withoutHeaders(headers, new Set(['connection', 'upgrade'])) : headers,
-      // An upgrade has no body: what follows the 101 is piped (src/mux/socket-pipe.ts).
-      // undici sends async iterables (its types do not say so).
-      body: upgrade || ex.peerEnded ? null : (requestBody(ex) as unknown as Dispatcher.DispatchOptions['body']),
-      upgrade: upgrade ? (getHeader(ex.head.headers, 'upgrade') ?? 'websocket') : null,
-    }, this);
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.cancelled) abort(this.cancelled);
-    else this.abort = abort;
-  }
-
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // Interim 1xx answers (103 Early Hints, ...) are not passed on; the final one follows.
-    if (status < 200 || this.done) return true;
-    this.resume = resume;
-    this.entry.status = status;
-    const headers = endToEnd(latin1Pairs(rawHeaders));
-    this.ex.respond(statusText && statusText !== STATUS_CODES[status] ? { status, statusText, headers } : { status, headers });
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    return this.ex.send(chunk);
-  }
-
-  onComplete(): void {
-    // Trailers are dropped (docs/wire-protocol.md).
-    this.ex.end();
-    this.finish(false);
-  }
-
-  onUpgrade(status: number, rawHeaders: Buffer[], socket: Duplex): void {
-    this.entry.status = status;
-    clearTimeout(this.timer);
-    const headers = endToEnd(latin1Pairs(rawHeaders), { keepUpgrade: true });
-    this.ex.respond({ status, headers });
-    pipeSocket(this.ex, socket, () => new CtbridgeError('CTB_TARGET_UNREACHABLE', `the target closed the WebSocket connection for tunnel '${this.target.name}'`));
-    this.ex.once('close', () => this.finish(false));
-  }
-
-  onError(err: Error): void {
-    if (this.cancelled) {
-      this.finish(true);
-      return;
-    }
-    const e = targetError(err, { target: this.target, file: this.file, responseStarted: this.ex.response !== undefined });
-    this.fail(e);
-  }
-
-  /** The target failed: the relay gets the error as data, and the log says what happened. */
-  private fail(err: CtbridgeError): void {
-    if (this.done) return;
-    this.entry.code = err.code;
-    if (!this.ex.response) this.entry.status = err.status;
-    this.log.warn({ requestId: this.entry.requestId, tunnel: this.target.name, code: err.code, err }, 'target request failed');
-    this.ex.reset(err);
-    this.finish(true);
-  }
-
-  /** The relay gave up on the exchange (caller gone, timeout): stop the target request. */
-  private cancel(err: CtbridgeError): void {
-    if (this.done) return;
-    this.entry.code ??= err.code;
-    this.stop(err);
-    // Still queued for a connection: undici aborts it when it would start.
-    if (!this.abort) this.finish(true);
-  }
-
-  private stop(err: CtbridgeError): void {
-    if (this.cancelled) return;
-    this.cancelled = err;
-    this.abort?.(err);
-  }
-
-  private finish(aborted: boolean): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.entry.bytesIn = this.ex.bytesIn;
-    this.entry.bytesOut = this.ex.bytesOut;
-    logRequest(this.log, this.entry, aborted);
-  }
-}
-
-/** undici's raw header buffers as strings, byte for byte (latin1). */
-function latin1Pairs(raw: Buffer[]): string[] {
-  const out = new Array<string>(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw[i].toString('latin1');
-  return out;
 }

@@ -2,7 +2,7 @@
 import { startAgent } from '../agent/index.js';
 import { startRelay } from '../relay/index.js';
 import { describeAgentConfig, describeRelayConfig, loadAgentConfig, loadRelayConfig, type LogConfig } from '../src/config/index.js';
-import { isCtbridgeError } from '../src/errors.js';
+import type { ReloadResult } from '../src/admin/server.js';
 import { createLogger, flushLogger, type Logger } from '../src/log.js';
 import { configureRedaction } from '../src/redact.js';
 import { debugFromLogLevel } from './debug.js';
@@ -21,38 +21,16 @@ export async function runRelay(file: string): Promise<void> {
   const config = loadRelayConfig(file);
   applyLogConfig(config.log);
   const log = createLogger({ level: config.log.level, name: 'relay' });
-  let relay = await startRelay(config, log);
-  onShutdown(
-    log,
-    () => relay.close(),
-    () => {
-      const next = loadRelayConfig(file);
-      return async () => {
-        log.level = next.log.level;
-        await relay.close();
-        relay = await startRelay(next, log);
-      };
-    },
-  );
+  const relay = await startRelay(config, log);
+  onShutdown(log, () => relay.close(), () => relay.reload());
 }
 
 export async function runAgent(file: string): Promise<void> {
   const config = loadAgentConfig(file);
   applyLogConfig(config.log);
   const log = createLogger({ level: config.log.level, name: 'agent' });
-  let agent = await startAgent(config, log);
-  onShutdown(
-    log,
-    () => agent.close(),
-    () => {
-      const next = loadAgentConfig(file);
-      return async () => {
-        log.level = next.log.level;
-        await agent.close();
-        agent = await startAgent(next, log);
-      };
-    },
-  );
+  const agent = await startAgent(config, log);
+  onShutdown(log, () => agent.close(), () => agent.reload());
 }
 
 /** Process-wide settings from log: — extra redacted names, stack traces at debug level. */
@@ -66,16 +44,12 @@ export function applyLogConfig(log: LogConfig): void {
  * SIGBREAK (Ctrl+Break, Windows): graceful close, then exit; a second signal
  * exits at once.
  *
- * SIGHUP (`systemctl reload`, not on Windows), when `reload` is given:
- * reload() reads the config again and returns the restart; if the config is
- * invalid (it throws), log why and keep running as before;
- * else close gracefully (drain) and start again with the new config, in the
- * same process. A start that fails then exits 1 (the service manager
- * restarts it).
+ * SIGHUP (`systemctl reload`; Windows has none: POST /reload on the admin
+ * listener, or `ctbridge reload`): read the config file again and apply it
+ * without a restart; an invalid file is logged and the running config stays.
  */
-export function onShutdown(log: Logger, close: () => Promise<void>, reload?: () => () => Promise<void>): void {
+export function onShutdown(log: Logger, close: () => Promise<void>, reload?: () => Promise<ReloadResult>): void {
   let stopping = false;
-  let reloading = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
@@ -98,28 +72,11 @@ export function onShutdown(log: Logger, close: () => Promise<void>, reload?: () 
   process.on('SIGBREAK', stop);
   if (!reload || process.platform === 'win32') return;
   process.on('SIGHUP', () => {
-    if (stopping || reloading) {
-      log.warn({ signal: 'SIGHUP' }, stopping ? 'reload ignored: shutting down' : 'reload ignored: a reload is under way');
+    if (stopping) {
+      log.warn({ signal: 'SIGHUP' }, 'reload ignored: shutting down');
       return;
     }
     log.info({ signal: 'SIGHUP' }, 'reloading config');
-    let restart: () => Promise<void>;
-    try {
-      restart = reload();
-    } catch (err) {
-      log.error({ err: isCtbridgeError(err) ? err.userMessage : err }, 'reload failed: the config is invalid; still running with the previous one');
-      return;
-    }
-    reloading = true;
-    restart().then(
-      () => {
-        reloading = false;
-        if (!stopping) log.info('config reloaded');
-      },
-      (err: unknown) => {
-        log.error({ err: isCtbridgeError(err) ? err.userMessage : err }, 'reload failed: cannot start with the new config; exiting');
-        void flushLogger(log).finally(() => process.exit(1));
-      },
-    );
+    void reload();
   });
 }

@@ -23,22 +23,16 @@ export interface Admitted {
 }
 
 export class Admission {
-  private readonly defaults: TunnelPolicy;
-
   constructor(
-    private readonly config: RelayConfig,
+    private readonly live: { readonly config: RelayConfig },
     private readonly registry: AgentRegistry,
     private readonly encrypted: boolean,
-  ) {
-    const { limits, timeouts } = config;
-    this.defaults = {
-      name: '',
-      kind: 'http',
-      allowFrom: undefined,
-      allowPaths: undefined,
-      maxRequestBody: limits.maxRequestBody,
-      timeouts: { request: timeouts.request, idle: timeouts.idle },
-    };
+  ) {}
+
+  /** The policy of a tunnel relay.yaml does not list (it is served because an agent for it connected). */
+  private unlisted(name: string): TunnelPolicy {
+    const { limits, timeouts } = this.live.config;
+    return { name, kind: 'http', allowFrom: undefined, allowPaths: undefined, maxRequestBody: limits.maxRequestBody, timeouts: { request: timeouts.request, idle: timeouts.idle } };
   }
 
   /**
@@ -46,7 +40,8 @@ export class Admission {
    * a tunnel, so a refusal can still be shown in that tunnel's format.
    */
   admit(req: IncomingMessage, seen: { tunnel?: string }): Admitted {
-    const { config, registry } = this;
+    const { registry } = this;
+    const config = this.live.config;
     const route = routeRequest(req.url ?? '/', req.headers.host, config.baseDomain);
     if (!route) {
       throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', 'this URL names no tunnel', { hint: `call ${config.publicUrl}/t/<tunnel>/<path>` });
@@ -58,7 +53,7 @@ export class Admission {
         hint: 'check the tunnel name in the URL; an agent serving it has never connected here',
       });
     }
-    const policy = configured ?? { ...this.defaults, name: route.tunnel };
+    const policy = configured ?? this.unlisted(route.tunnel);
     const forwarded = resolveForwarded(req, config.trustedProxies, this.encrypted);
     if (policy.allowFrom && !policy.allowFrom.contains(forwarded.client)) {
       throw new CtbridgeError('CTB_SOURCE_NOT_ALLOWED', `address ${forwarded.client} may not call tunnel '${route.tunnel}'`, {

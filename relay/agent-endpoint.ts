@@ -22,13 +22,14 @@ import { untrusted } from '../src/log-text.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
 import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
-import type { TokenVerifier } from '../src/token.js';
+import { TOKEN_CLOCK_TOLERANCE_MS, type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
+import { expiryTimerMs } from '../src/agent-auth.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
 
 export interface AgentEndpointOptions {
-  config: RelayConfig;
+  /** The config and token verifier as they are now (reloads swap them). */
+  live: { readonly config: RelayConfig; readonly verifier: TokenVerifier };
   registry: AgentRegistry;
-  verifier: TokenVerifier;
   log: Logger;
   publicUrlFor: (tunnel: string) => string;
   /** Exchanges an agent opens (egress); absent: they are refused. */
@@ -60,6 +61,7 @@ export class AgentEndpoint {
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered].find((p) => p.startsWith('ctbridge.')) ?? false)),
   });
   private readonly sessions = new Set<MuxSession>();
+  private readonly expiryTimers = new Map<ConnectedAgent, NodeJS.Timeout>();
 
   constructor(private readonly opts: AgentEndpointOptions) {}
 
@@ -78,8 +80,43 @@ export class AgentEndpoint {
     return this.sessions.size;
   }
 
+  /**
+   * Checks every connected agent's token against the config as it is now
+   * (after a reload: keys, revocations, audience, issuer) and closes the
+   * connections it no longer allows, with the reason. Returns how many.
+   */
+  recheckAll(): number {
+    let closed = 0;
+    for (const agent of this.opts.registry.all()) if (this.recheck(agent)) closed++;
+    return closed;
+  }
+
+  /** Closes `agent`'s connection if its token no longer holds; true if it did. */
+  private recheck(agent: ConnectedAgent): boolean {
+    if (!agent.claims || !agent.session.isOpen) return false;
+    const err = this.opts.live.verifier.recheck(agent.claims);
+    if (!err) return false;
+    this.opts.log.warn({ connectionId: agent.connectionId, agentId: agent.agentId, tokenId: agent.claims.tokenId, reason: err.reason, detail: err.message }, 'agent cut off: its token no longer holds');
+    agent.session.close(CloseCode.TOKEN_INVALID, err.message);
+    return true;
+  }
+
+  /** Closes the connection when the token expires (a timer can wait ~24.8 days at most: re-armed until then). */
+  private watchExpiry(agent: ConnectedAgent): void {
+    if (!agent.claims) return;
+    const arm = (): void => {
+      const timer = setTimeout(() => {
+        this.expiryTimers.delete(agent);
+        if (!this.recheck(agent) && agent.session.isOpen) arm();
+      }, Math.max(expiryTimerMs(agent.claims!) + TOKEN_CLOCK_TOLERANCE_MS + 50, 1000));
+      timer.unref();
+      this.expiryTimers.set(agent, timer);
+    };
+    arm();
+  }
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const { config, verifier, log } = this.opts;
+    const { live, log } = this.opts;
+    const { config, verifier } = live;
     const remote = peerAddress(req.socket);
     const connectionId = randomBytes(6).toString('hex');
     const clog = log.child({ connectionId, remote });
@@ -94,6 +131,8 @@ export class AgentEndpoint {
     session.on('close', (code, reason) => {
       this.sessions.delete(session);
       if (agent) {
+        clearTimeout(this.expiryTimers.get(agent));
+        this.expiryTimers.delete(agent);
         this.opts.registry.remove(agent);
         clog.info({ agentId: agent.agentId, tunnels: agent.tunnels, closeCode: code, reason: untrusted(reason) }, 'agent disconnected');
       }
@@ -131,7 +170,8 @@ export class AgentEndpoint {
         if (!claims || !session.isOpen) return;
         if (msg.type === 'hello' && !agent) {
           clearTimeout(handshakeTimer);
-          agent = this.onHello(session, msg, claims.agentId, claims.tunnels, connectionId, remote, clog);
+          agent = this.onHello(session, msg, claims, connectionId, remote, clog);
+          if (agent) this.watchExpiry(agent);
         } else if (msg.type === 'drain' && agent) {
           agent.draining = true;
           // No exchange is opened to this agent after this frame; the agent may close once its own are done.
@@ -144,25 +184,29 @@ export class AgentEndpoint {
     });
     session.on('exchange', (exchange) => {
       if (agent && exchange.head.kind === 'egress' && this.opts.onAgentExchange) this.opts.onAgentExchange(exchange, agent);
-      else {
-        clog.warn({ agentId: agent?.agentId, kind: exchange.head.kind, tunnel: exchange.head.tunnel }, 'agent exchange refused');
-        exchange.reset(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED',
-          exchange.head.kind !== 'egress'
-            ? `the relay takes only egress exchanges from agents, not ${exchange.head.kind}`
-            : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
-      }
+      else this.refuseEgress(exchange, agent);
     });
+  }
+
+  /** Turns down an exchange an agent opened that this relay does not take. */
+  refuseEgress(exchange: Exchange, agent: ConnectedAgent | undefined): void {
+    const { kind, tunnel } = exchange.head;
+    this.opts.log.warn({ agentId: agent?.agentId, connectionId: agent?.connectionId, kind, tunnel }, 'agent exchange refused');
+    exchange.reset(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED',
+      kind !== 'egress'
+        ? `the relay takes only egress exchanges from agents, not ${kind}`
+        : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
   }
 
   private onHello(
     session: MuxSession,
     msg: Record<string, unknown>,
-    agentId: string,
-    allowed: readonly string[],
+    claims: VerifiedAgentClaims,
     connectionId: string,
     remote: string,
     clog: Logger,
   ): ConnectedAgent | undefined {
+    const { agentId, tunnels: allowed } = claims;
     const checked = checkHello(msg);
     if ('problem' in checked) {
       clog.warn({ agentId, problem: checked.problem }, 'agent refused: malformed hello');
@@ -187,13 +231,19 @@ export class AgentEndpoint {
       session.close(CloseCode.TUNNEL_NOT_ALLOWED, reason);
       return undefined;
     }
-    const agent: ConnectedAgent = { connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false };
+    const agent: ConnectedAgent = {
+      connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false,
+      claims, since: new Date(), software: untrusted(hello.software, 100), hostname: untrusted(hello.hostname, 100),
+    };
     this.opts.registry.add(agent);
     const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
     session.setPeerWindow(hello.window);
-    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.config.streamWindow };
+    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.live.config.streamWindow };
     session.sendControl(ready);
-    clog.info({ agentId, tunnels, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname) }, 'agent connected');
+    clog.info({
+      agentId, tunnels, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname),
+      tokenId: claims.tokenId, keyId: claims.keyId, tokenExpiresAt: claims.expiresAt.toISOString(),
+    }, 'agent connected');
     return agent;
   }
 }

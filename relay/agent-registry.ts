@@ -5,6 +5,7 @@
  * `drain` gets no new exchange at all.
  */
 import type { MuxSession } from '../src/mux/session.js';
+import type { VerifiedAgentClaims } from '../src/token.js';
 
 export interface ConnectedAgent {
   /** Relay-assigned id of this connection (in both sides' logs). */
@@ -16,6 +17,12 @@ export interface ConnectedAgent {
   readonly session: MuxSession;
   /** The agent said it is leaving: no new exchanges. */
   draining: boolean;
+  /** The token's claims as verified at connect time (checked again at expiry and on reload). */
+  readonly claims?: VerifiedAgentClaims;
+  readonly since?: Date;
+  /** What the agent said it runs (capped). */
+  readonly software?: string;
+  readonly hostname?: string;
 }
 
 export type PickResult = { agent: ConnectedAgent } | { none: true } | { busy: true } | { draining: true };
@@ -26,7 +33,12 @@ export class AgentRegistry {
   /** Tunnels that ever had an agent since start: they are "known" even when empty. */
   private readonly seen = new Set<string>();
 
-  constructor(private readonly maxExchangesPerAgent: number) {}
+  private readonly limit: () => number;
+
+  /** `maxExchangesPerAgent`: relay.yaml limits.maxStreamsPerAgent (a function: it may change on reload). */
+  constructor(maxExchangesPerAgent: number | (() => number)) {
+    this.limit = typeof maxExchangesPerAgent === 'number' ? () => maxExchangesPerAgent : maxExchangesPerAgent;
+  }
 
   add(agent: ConnectedAgent): void {
     for (const t of agent.tunnels) {
@@ -66,6 +78,7 @@ export class AgentRegistry {
     if (!list || list.length === 0) return { none: true };
     const start = this.cursor.get(tunnel) ?? 0;
     let draining = 0;
+    const limit = this.limit();
     for (let i = 0; i < list.length; i++) {
       const idx = (start + i) % list.length;
       const agent = list[idx];
@@ -73,7 +86,7 @@ export class AgentRegistry {
         draining++;
         continue;
       }
-      if (agent.session.outgoingCount >= this.maxExchangesPerAgent) continue;
+      if (agent.session.outgoingCount >= limit) continue;
       this.cursor.set(tunnel, idx + 1);
       return { agent };
     }

@@ -12,7 +12,7 @@ import type { ResponseHead } from '../src/mux/heads.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
 import type { ExchangeContext, KindHandler } from './tunnel-kind.js';
 
-const OURS = [REQUEST_ID_HEADER];
+const OURS: ReadonlySet<string> = new Set([REQUEST_ID_HEADER]);
 
 /**
  * The header pairs the caller gets: the agent's end-to-end fields (its
@@ -20,7 +20,7 @@ const OURS = [REQUEST_ID_HEADER];
  * dropped), `alsoDrop`, then the relay's request id.
  */
 export function callerHeaders(pairs: readonly string[], requestId: string, alsoDrop: readonly string[] = []): string[] {
-  const out = endToEnd(pairs, { alsoDrop: alsoDrop.length ? [...OURS, ...alsoDrop] : OURS });
+  const out = endToEnd(pairs, { alsoDrop: alsoDrop.length ? new Set([...OURS, ...alsoDrop]) : OURS });
   out.push('X-Ctbridge-Request-Id', requestId);
   return out;
 }

@@ -1,59 +1,78 @@
 /**
  * The relay process: one public HTTP(S) listener that serves agents'
  * WebSocket connections on `agentPath` and everything else as tunnel
- * traffic.
+ * traffic, and an admin listener (health, readiness, metrics, status).
  *
  *   public request → public-requests.ts / public-upgrades.ts
  *                  → admission.ts (route, policy, the one agent)
  *                  → exchange over the agent's session (src/mux)
  *                  → agent → target, and back
+ *
+ * `reload()` (SIGHUP, or POST /reload on the admin listener) reads the
+ * config file again; a file that fails validation is refused with a log
+ * line and the running config stays (live-config.ts).
  */
 import http from 'node:http';
 import https from 'node:https';
-import { createAgentTokenVerifier } from '../src/agent-auth.js';
-import { formatHostPort, type RelayConfig } from '../src/config/index.js';
-import { peerAddress } from '../src/http/client-address.js';
+import { startAdminServer, type ReloadResult } from '../src/admin/server.js';
+import { formatHostPort, loadRelayConfig, type RelayConfig } from '../src/config/index.js';
+import { isCtbridgeError } from '../src/errors.js';
+import { listenOrExplain } from '../src/listen.js';
 import type { Logger } from '../src/log.js';
 import { CloseCode } from '../src/protocol.js';
+import { configureRedaction } from '../src/redact.js';
 import { Admission } from './admission.js';
-import { listenOrExplain } from '../src/listen.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
-import { httpKind } from './http-kind.js';
+import { relayAdminRoutes } from './admin.js';
+import type { EgressHandler } from './clienttracker/egress.js';
+import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.js';
 import { RelayMetrics } from './metrics.js';
 import { PublicRequests } from './public-requests.js';
 import { PublicUpgrades, isWebSocketUpgrade } from './public-upgrades.js';
-import type { KindHandler } from './tunnel-kind.js';
 
 export interface RelayHandle {
-  /** Where the listener is bound (useful with port 0). */
+  /** Where the public listener is bound (useful with port 0). */
   readonly address: { host: string; port: number };
+  /** Where the admin listener is bound, if on. */
+  readonly adminAddress: { host: string; port: number } | undefined;
   readonly registry: AgentRegistry;
+  /** Reads the config file again and applies it; the running config stays if the file is invalid. */
+  reload(): Promise<ReloadResult>;
   /** Stop accepting, let in-flight requests finish up to the grace period, then close agents. */
   close(): Promise<void>;
 }
 
 export async function startRelay(config: RelayConfig, log: Logger): Promise<RelayHandle> {
-  // fleet-auth: every key of auth.keys, plus auth.revoked (src/agent-auth.ts).
-  const verifier = createAgentTokenVerifier(config);
-  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
+  const started = new Date();
+  const registry = new AgentRegistry(() => live.config.limits.maxStreamsPerAgent);
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
   const requestLog = log.child({ component: 'requests' });
-  const metrics = new RelayMetrics(
-    () => registry.all().length,
-    () => registry.all().reduce((n, a) => n + a.session.exchangeCount, 0),
-  );
-  // Client Tracker support (XML schemas in libxml2-wasm) loads only when a tunnel needs it.
-  const ct = Object.values(config.tunnels).some((t) => t.kind === 'clienttracker') ? await import('./clienttracker/index.js') : undefined;
-  const egress = ct?.createEgressHandler(config, log.child({ component: 'egress' }), { metrics });
-  const endpoint = new AgentEndpoint({ config, registry, verifier, log: log.child({ component: 'agents' }), publicUrlFor, onAgentExchange: egress });
-  const ctKinds = ct?.createKindHandlers(config, { publicUrlFor, log: requestLog, metrics });
-  const kindOf = (tunnel: string): KindHandler => ctKinds?.get(tunnel) ?? httpKind;
-  const admission = new Admission(config, registry, !!config.tls);
-  const requests = new PublicRequests({ config, admission, log: requestLog, kindOf, metrics });
+  const metrics = new RelayMetrics(registry);
+  const live = await LiveConfig.create(config, { publicUrlFor, log: requestLog, metrics });
+  // Provider → Client Tracker messages, once a clienttracker tunnel is configured (now or after a reload).
+  let egress: EgressHandler | undefined;
+  const ensureEgress = async (): Promise<void> => {
+    if (egress || !hasClientTracker(live.config)) return;
+    const ct = await loadClientTracker();
+    egress ??= ct.createEgressHandler(live, log.child({ component: 'egress' }), { metrics });
+  };
+  await ensureEgress();
+  const endpoint = new AgentEndpoint({
+    live,
+    registry,
+    log: log.child({ component: 'agents' }),
+    publicUrlFor,
+    onAgentExchange: (exchange, agent) => {
+      if (egress) egress(exchange, agent);
+      else endpoint.refuseEgress(exchange, agent);
+    },
+  });
+  const admission = new Admission(live, registry, !!config.tls);
+  const requests = new PublicRequests({ admission, log: requestLog, kindOf: (tunnel) => live.kindOf(tunnel), metrics });
 
-  const serverOptions: http.ServerOptions = {
+  const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderSize,
     keepAliveTimeout: 65_000,
     requestTimeout: 0,
@@ -70,21 +89,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   server.maxHeadersCount = 0;
   const upgrades = new PublicUpgrades(server, admission, requestLog);
 
-  server.on('request', (req, res) => {
-    if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ status: 'ok', agents: endpoint.sessionCount }));
-      return;
-    }
-    if (req.url === '/metrics' && req.method === 'GET' && config.metrics.allowFrom.contains(peerAddress(req.socket))) {
-      void metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-        res.end(text);
-      });
-      return;
-    }
-    requests.handle(req, res);
-  });
+  server.on('request', requests.handle);
   server.on('checkContinue', requests.handleExpectContinue);
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
@@ -99,7 +104,6 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  // fleet-auth: a port in use or without permission is a config error naming file, key and address (src/listen.ts).
   const addr = await listenOrExplain(server, config.listen, { file: config.file, key: 'listen' });
   const address = { host: addr.address, port: addr.port };
   // listen port 0 (tests, demo fallback): the default public URL names the port actually bound.
@@ -110,12 +114,46 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   );
 
   let closing: Promise<void> | undefined;
+  let reloading: Promise<ReloadResult> | undefined;
+
+  const reload = (): Promise<ReloadResult> =>
+    (reloading ??= (async (): Promise<ReloadResult> => {
+      try {
+        if (closing) return { ok: false, message: 'the relay is shutting down' };
+        let next: RelayConfig;
+        try {
+          next = loadRelayConfig(config.file);
+        } catch (err) {
+          const message = isCtbridgeError(err) ? err.userMessage : String(err);
+          log.error({ file: config.file, err: message }, 'reload refused: the config is invalid; the running config stays');
+          return { ok: false, message };
+        }
+        const restart = live.restartOnly(next);
+        await live.replace(next);
+        await ensureEgress();
+        configureRedaction(next.log.redact);
+        log.level = next.log.level;
+        if (next.tls && config.tls && server instanceof https.Server) server.setSecureContext({ cert: next.tls.cert.text, key: next.tls.key.text });
+        const cut = endpoint.recheckAll();
+        log.info({ file: config.file, tunnels: Object.keys(next.tunnels), keys: live.verifier.keyIds, agentsCutOff: cut, needRestart: restart.length ? restart : undefined }, 'config reloaded');
+        return { ok: true, message: `reloaded ${config.file}${cut ? `; ${cut} agent connection(s) closed` : ''}${restart.length ? `; restart to change ${restart.join(', ')}` : ''}` };
+      } finally {
+        reloading = undefined;
+      }
+    })());
+
+  const admin = await startAdminServer(config.admin, config.file, log, relayAdminRoutes({
+    started, live, registry, metrics, address, publicUrl: () => publicUrl, reload,
+    ready: () => (closing ? { ready: false, reason: 'shutting down' } : { ready: true, reason: `listening on ${formatHostPort(address)}` }),
+  }));
+
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      log.info({ inFlight: requests.inFlight, graceMs: config.timeouts.shutdownGrace }, 'relay shutting down');
+      const grace = live.config.timeouts.shutdownGrace;
+      log.info({ inFlight: requests.inFlight, graceMs: grace }, 'relay shutting down');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const deadline = Date.now() + config.timeouts.shutdownGrace;
+      const deadline = Date.now() + grace;
       while (requests.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (requests.inFlight > 0) log.warn({ inFlight: requests.inFlight }, 'grace period over: cutting requests still in flight');
       endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
@@ -123,8 +161,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       upgrades.closeAll();
       server.closeAllConnections();
       await closed;
+      await admin?.close();
       log.info('relay stopped');
     })());
 
-  return { address, registry, close };
+  return { address, adminAddress: admin?.address, registry, reload, close };
 }

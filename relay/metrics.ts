@@ -1,9 +1,10 @@
 /**
- * Prometheus metrics of the relay, served on GET /metrics to `metrics.allowFrom`.
+ * Prometheus metrics of the relay, served on the admin listener's GET /metrics.
  * Labels never hold a secret or a caller-chosen string: tunnel names are only
  * those the relay knows (configured or served), statuses and codes are ours.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AgentRegistry } from './agent-registry.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './clienttracker/metrics.js';
 
 export class RelayMetrics implements ClientTrackerMetrics {
@@ -12,7 +13,9 @@ export class RelayMetrics implements ClientTrackerMetrics {
   private readonly duration: Histogram<'tunnel'>;
   private readonly ct = new Map<string, Counter<string>>();
 
-  constructor(countAgents: () => number, countStreams: () => number) {
+  constructor(registry: AgentRegistry) {
+    const countAgents = (): number => registry.all().length;
+    const countStreams = (): number => registry.all().reduce((n, a) => n + a.session.exchangeCount, 0);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'ctbridge_relay_' });
     this.requests = new Counter({ name: 'ctbridge_requests_total', help: 'Requests through the relay by tunnel and HTTP status.', labelNames: ['tunnel', 'status'], registers });

@@ -14,7 +14,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RelayConfig } from '../src/config/index.js';
 import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import { tooLarge } from '../src/http/body-limit.js';
 import { declaredLength } from '../src/http/headers.js';
@@ -28,7 +27,6 @@ import { requestHead } from './request-head.js';
 import type { ExchangeContext, KindHandler, KindHandlerLookup } from './tunnel-kind.js';
 
 export interface PublicRequestsOptions {
-  config: RelayConfig;
   admission: Admission;
   log: Logger;
   kindOf: KindHandlerLookup;
@@ -259,6 +257,7 @@ class PublicRequest {
     const { req, res, ctx, admitted } = this;
     const ms = performance.now() - this.start0;
     this.opts.metrics?.request(ctx.tunnel, res.statusCode, ms / 1000);
+    if (!this.opts.log.isLevelEnabled('info')) return;
     this.opts.log.info(
       {
         requestId: this.requestId,

@@ -123,9 +123,11 @@ export class PublicUpgrades {
   }
 }
 
+const OURS: ReadonlySet<string> = new Set([REQUEST_ID_HEADER]);
+
 /** The 101's fields: the target's end-to-end ones, its Upgrade, `Connection: upgrade`, the request id. */
 function upgradeHeaders(pairs: readonly string[], requestId: string): string[] {
-  const out = endToEnd(pairs, { keepUpgrade: true, alsoDrop: [REQUEST_ID_HEADER] });
+  const out = endToEnd(pairs, { keepUpgrade: true, alsoDrop: OURS });
   out.push('X-Ctbridge-Request-Id', requestId);
   return out;
 }

@@ -19,7 +19,7 @@ import { forwardedPairs, RELAY_OWNED } from './forwarded.js';
 
 /** Answered by the relay itself (100-continue), never forwarded. */
 const RELAY_HANDLED = ['expect'];
-const DROP = [...RELAY_OWNED, ...RELAY_HANDLED];
+const DROP: ReadonlySet<string> = new Set([...RELAY_OWNED, ...RELAY_HANDLED]);
 
 export function requestHead(req: IncomingMessage, admitted: Admitted, requestId: string, kind: ExchangeKind): RequestHead {
   const headers = forwardedPairs(admitted.forwarded, requestId);

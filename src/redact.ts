@@ -13,7 +13,7 @@ export const SECRET_PARAMS: readonly string[] = [
 ];
 
 /** Header names (lower case) whose values are secret. */
-export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-uctoken'];
+export const SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-uctoken', 'x-ucsessionid'];
 
 let secretParams = new Set(SECRET_PARAMS);
 let secretHeaders = new Set(SECRET_HEADERS);

@@ -101,6 +101,13 @@ export interface TokenVerifier {
   readonly keyIds: readonly string[];
 }
 
+/**
+ * Clock skew allowed between the host that issued a token and the relay:
+ * a token is still accepted this long past its expiry. A live connection is
+ * cut that long after `exp` too (the relay checks it then).
+ */
+export const TOKEN_CLOCK_TOLERANCE_MS = 5_000;
+
 /** The agent warns at start when its token expires sooner than this. */
 export const TOKEN_EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
 /** The lifetime `ctbridge token` gives a token unless told otherwise. */
@@ -324,7 +331,7 @@ export function createTokenVerifier(keys: VerificationKey | readonly Verificatio
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup !== undefined) throw new CtbridgeError('CTB_CONFIG_INVALID', `token key id ${show(dup)} is used by more than one key`);
   const candidates = list.flatMap(loadCandidates);
-  const o = { clockToleranceSec: 30, configName: 'relay.yaml', ...options };
+  const o = { clockToleranceSec: TOKEN_CLOCK_TOLERANCE_MS / 1000, configName: 'relay.yaml', ...options };
   const toleranceMs = o.clockToleranceSec * 1000;
 
   /** The keys a token naming `kid` may be checked against (every key when it names none). */

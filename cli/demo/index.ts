@@ -43,6 +43,7 @@ export async function runDemo(port = Number(process.env.CTBRIDGE_DEMO_PORT ?? 80
       token,
       tunnels: { [WEB]: { target: service.url }, [CT]: { target: provider.url, allowPaths: CT_PATHS } },
       egress: { listen: `127.0.0.1:${egressPort}` },
+      admin: { listen: '127.0.0.1:0' },
       log: { level },
     },
     'demo agent config',
@@ -72,6 +73,11 @@ export async function runDemo(port = Number(process.env.CTBRIDGE_DEMO_PORT ?? 80
   say(`  provider's CT RPC  http://127.0.0.1:${egressPort}/t/${CT}/   (the agent's egress)`);
   say(`  CT simulator RPC   ${ct.url}`);
   say();
+  const page = (a: { host: string; port: number } | undefined): string => (a ? `http://127.0.0.1:${a.port}/` : 'off');
+  say('Status pages (admin listeners, loopback only)');
+  say(`  relay              ${page(relay.adminAddress)}`);
+  say(`  agent              ${page(agent.adminAddress)}`);
+  say();
   await playClientTracker(ct, provider, registrationUrl, say);
   say();
   say(`Check a provider yourself:  npx ctbridge check '${registrationUrl}' --id ZZZ00123`);
@@ -84,6 +90,7 @@ async function startDemoRelay(port: number, secret: string, rpcUrl: string, log:
         listen: `127.0.0.1:${listenPort}`,
         auth: { secret },
         tunnels: { [WEB]: {}, [CT]: { kind: 'clienttracker', clientTracker: { rpcUrl } } },
+        admin: { listen: '127.0.0.1:0' },
         log: { level: log.level },
       },
       'demo relay config',

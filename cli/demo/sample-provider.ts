@@ -1,6 +1,6 @@
 /**
  * A sample Client Tracker Resource Type (a "provider") on loopback, modelled
- * on the CIOC provider described in PROTOCOL.md: registration, fetch,
+ * on the CIOC provider described in docs/client-tracker-protocol.md: registration, fetch,
  * taxonomy fetch and launch pages, the field's caller-address check, and a
  * client for the provider → Client Tracker messages (isInRequest,
  * pushResource, pushResourceRemove) sent to its configured "CT RPC URL"

@@ -8,7 +8,7 @@
  *   every problem is returned as a finding for the caller to log and count.
  * - `enforce`: a finding turns the answer into a CTB_UPSTREAM_INVALID error.
  *
- * Either way the https-namespace quirk (PROTOCOL.md) passes: a document
+ * Either way the https-namespace quirk (docs/client-tracker-protocol.md, "Conventions") passes: a document
  * whose only fault is `xmlns="https://clienttracker.cioc.ca/schema/"` is
  * reported, never replaced. A DOCTYPE is never handed to libxml2 (prepare.ts
  * refuses it first) and never passed on in enforce mode.

@@ -80,7 +80,7 @@ function describeNetworkError(err: Error & { code?: string }, timeoutMs: number,
   return code ? `network error ${code}` : 'network error';
 }
 
-export function createEgressHandler(config: RelayConfig, log: Logger, opts: EgressOptions = {}): EgressHandler {
+export function createEgressHandler(live: { readonly config: RelayConfig }, log: Logger, opts: EgressOptions = {}): EgressHandler {
   const timeoutMs = opts.timeoutMs ?? CT_TIMEOUT_MS;
   const open = new Set<Exchange>();
   const count = (labels: Record<string, string>): void => opts.metrics?.increment(CT_METRICS.egress, labels);
@@ -92,7 +92,8 @@ export function createEgressHandler(config: RelayConfig, log: Logger, opts: Egre
       log.warn({ ...base, code: err.code, ...fields }, msg);
       ex.reset(err);
     };
-    const rpcUrl = Object.hasOwn(config.tunnels, tunnel) ? config.tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
+    const { tunnels } = live.config;
+    const rpcUrl = Object.hasOwn(tunnels, tunnel) ? tunnels[tunnel]?.clientTracker?.rpcUrl : undefined;
     if (!agent.tunnels.includes(tunnel) || !rpcUrl) {
       const reason = !agent.tunnels.includes(tunnel)
         ? `agent '${agent.agentId}' does not serve tunnel '${tunnel}'`

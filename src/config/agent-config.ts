@@ -3,21 +3,24 @@
  * applied, deeply frozen; durations in ms, sizes in bytes, CA files loaded.
  */
 import {
+  DEFAULT_ADMIN_PORT,
   DEFAULT_AGENT_PATH,
   beginParse,
   finishParse,
   hostPort,
+  parseAdmin,
   parseAllowPaths,
   parseCidrList,
   parseHeartbeat,
   parseLog,
   parseStreamWindow,
   parseTunnels,
+  type AdminConfig,
   type HeartbeatConfig,
   type LogConfig,
   type ParseConfigOptions,
 } from './common.js';
-import { caBundle, type LoadedText } from './files.js';
+import { caBundle, readText, type LoadedText } from './files.js';
 import { typeName, type Section } from './schema-check.js';
 import { CidrList, ValueError, formatDuration, formatValue, parseHostPort, type HostPort } from './units.js';
 import { boolean, duration, formatUrlValue, integer, size, stripTrailingSlash, url } from './values.js';
@@ -67,7 +70,10 @@ export interface AgentConfig {
    */
   readonly relays: readonly string[];
   readonly token: string;
-  readonly tokenSource: 'config' | 'env';
+  /** `file`: read from `tokenFile` (read again on reload, so a new token needs no restart). */
+  readonly tokenSource: 'config' | 'env' | 'file';
+  /** The admin listener: health, readiness, metrics, status, reload. */
+  readonly admin: AdminConfig;
   /** Extra CA certificates trusted for the relay and the proxy. */
   readonly ca: LoadedText | undefined;
   readonly proxy: AgentProxyConfig;
@@ -84,7 +90,7 @@ export interface AgentConfig {
 }
 
 const ROOT_KEYS = [
-  'relay', 'token', 'ca', 'proxy', 'tunnels', 'egress', 'reconnect',
+  'relay', 'token', 'tokenFile', 'ca', 'proxy', 'tunnels', 'egress', 'reconnect', 'admin',
   'heartbeat', 'limits', 'timeouts', 'streamWindow', 'log',
 ];
 const TUNNEL_KEYS = ['target', 'hostHeader', 'ca', 'tlsVerify', 'allowPaths', 'timeouts'];
@@ -199,12 +205,20 @@ export function parseAgentConfig(
 
   const envToken = env[AGENT_TOKEN_ENV]?.trim() || undefined;
   let tokenValue: string | undefined;
+  let tokenSource: AgentConfig['tokenSource'] = 'config';
   if (envToken !== undefined) {
+    tokenSource = 'env';
     tokenValue = root.check('token', envToken, token(` in the ${AGENT_TOKEN_ENV} environment variable`));
+  } else if (root.has('token') && root.has('tokenFile')) {
+    root.fail('', 'expected one of token, tokenFile, got both');
+  } else if (root.has('tokenFile')) {
+    tokenSource = 'file';
+    const loaded = root.opt('tokenFile', (v) => readText(root.problems.baseDir, v));
+    if (loaded) tokenValue = root.check('tokenFile', loaded.text.trim(), token(` in ${loaded.file}`));
   } else if (root.has('token')) {
     tokenValue = root.opt('token', token(''));
   } else {
-    root.fail('token', `missing; set token in ${file} or the ${AGENT_TOKEN_ENV} environment variable`);
+    root.fail('token', `missing; set token or tokenFile in ${file}, or the ${AGENT_TOKEN_ENV} environment variable`);
   }
 
   const t = root.section('timeouts', ['connect', 'idle', 'request', 'shutdownGrace']);
@@ -222,7 +236,8 @@ export function parseAgentConfig(
     relay: relays[0],
     relays,
     token: tokenValue ?? '',
-    tokenSource: envToken !== undefined ? 'env' : 'config',
+    tokenSource,
+    admin: parseAdmin(root, DEFAULT_ADMIN_PORT.agent),
     ca: root.opt('ca', caBundle(root.problems.baseDir)),
     proxy: root.get('proxy', proxy, { mode: 'env' }),
     tunnels: parseTunnels(root, (name, tunnels) => parseAgentTunnel(name, tunnels, timeouts), {

@@ -32,6 +32,17 @@ export const STREAM_WINDOW = { default: 256 * 1024, min: 16 * 1024, max: 16 * 10
 
 export const DEFAULT_AGENT_PATH = '/_ctbridge/agent';
 
+/** Default admin listeners: the relay's and the agent's, on loopback. */
+export const DEFAULT_ADMIN_PORT = { relay: 9090, agent: 9091 } as const;
+const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
+
+export interface AdminConfig {
+  /** host:port of the admin listener (health, readiness, metrics, status, reload); undefined: off. */
+  readonly listen: HostPort | undefined;
+  /** Who may use it (default loopback only). */
+  readonly allowFrom: CidrList;
+}
+
 export interface ParseConfigOptions {
   /** Directory relative file paths resolve against (default: the config file's directory). */
   baseDir?: string;
@@ -57,6 +68,13 @@ const redactName = (v: unknown): string => {
   if (typeof v === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/.test(v)) return v.toLowerCase();
   throw new ValueError(`expected a query parameter or header name such as "x-api-key" (letters, digits and !#$%&'*+.^_\`|~-), got ${formatValue(v)}`);
 };
+
+/** `admin:` — the admin listener, separate from any public port. `listen: off` turns it off. */
+export function parseAdmin(root: Section, defaultPort: number): AdminConfig {
+  const s = root.section('admin', ['listen', 'allowFrom']);
+  const listen = s.value('listen') === 'off' ? undefined : s.get('listen', hostPort, { host: '127.0.0.1', port: defaultPort });
+  return { listen, allowFrom: parseCidrList(s, 'allowFrom', LOOPBACK) };
+}
 
 export function parseLog(root: Section): LogConfig {
   const s = root.section('log', ['level', 'redact']);

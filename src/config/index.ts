@@ -37,10 +37,13 @@ export {
   type AgentTunnelConfig,
   type HostHeaderPolicy,
 } from './agent-config.js';
+export { CLUSTER_SECRET_ENV, DEFAULT_CLUSTER_PORT, NODE_ID_ENV, type ClusterConfig, type ClusterPeers } from './relay-cluster.js';
 export {
+  DEFAULT_ADMIN_PORT,
   DEFAULT_AGENT_PATH,
   LOG_LEVELS,
   STREAM_WINDOW,
+  type AdminConfig,
   type HeartbeatConfig,
   type LogConfig,
   type LogLevel,

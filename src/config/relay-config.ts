@@ -3,21 +3,25 @@
  * applied, deeply frozen; durations in ms, sizes in bytes, files loaded.
  */
 import {
+  DEFAULT_ADMIN_PORT,
   DEFAULT_AGENT_PATH,
   beginParse,
   finishParse,
   hostPort,
   parseCidrList,
+  parseAdmin,
   parseHeartbeat,
   parseLog,
   parseStreamWindow,
   parseTunnels,
+  type AdminConfig,
   type HeartbeatConfig,
   type LogConfig,
   type ParseConfigOptions,
 } from './common.js';
 import { certMatchesKey, certificate, tlsKey, type LoadedText } from './files.js';
 import { parseRelayAuth, type RelayAuthConfig } from './relay-auth.js';
+import { parseCluster, type ClusterConfig } from './relay-cluster.js';
 import { parseRelayTunnel, type RelayTunnelConfig } from './relay-tunnels.js';
 import type { Section } from './schema-check.js';
 import { CidrList, ValueError, formatHostPort, formatValue, type HostPort } from './units.js';
@@ -63,15 +67,17 @@ export interface RelayConfig {
   /** Bytes of per-stream flow-control window. */
   readonly streamWindow: number;
   readonly log: LogConfig;
-  /** Who may read GET /metrics (Prometheus text). */
-  readonly metrics: { readonly allowFrom: CidrList };
+  /** The admin listener: health, readiness, metrics, status, reload. */
+  readonly admin: AdminConfig;
+  /** Several relay nodes behind one load balancer; undefined: a single relay. */
+  readonly cluster: ClusterConfig | undefined;
   /** Null-prototype map: tunnel name → policy. */
   readonly tunnels: Readonly<Record<string, RelayTunnelConfig>>;
 }
 
 const ROOT_KEYS = [
   'listen', 'publicUrl', 'baseDomain', 'agentPath', 'tls', 'auth', 'trustedProxies',
-  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'metrics', 'tunnels',
+  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'admin', 'cluster', 'metrics', 'tunnels',
 ];
 
 export const DEFAULT_RELAY_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -119,10 +125,13 @@ export function parseRelayConfig(
   const request = timeouts.get('request', duration(), 300_000);
   const idle = timeouts.get('idle', duration(), 150_000);
 
-  const metrics = root.section('metrics', ['allowFrom']);
+  if (root.has('metrics')) {
+    root.fail('metrics', 'moved: metrics are served on the admin listener; set admin.listen and admin.allowFrom instead of metrics.allowFrom');
+  }
   const config: RelayConfig = {
     file,
-    metrics: { allowFrom: parseCidrList(metrics, 'allowFrom', new CidrList(['127.0.0.1/32', '::1/128'])) },
+    admin: parseAdmin(root, DEFAULT_ADMIN_PORT.relay),
+    cluster: parseCluster(root, env),
     listen,
     publicUrl: publicUrl ? stripTrailingSlash(publicUrl) : defaultPublicUrl(listen, tls !== undefined),
     baseDomain: root.opt('baseDomain', domain),

@@ -15,7 +15,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-authorization', 'proxy-authenticate', 'http2-settings',
 ]);
 /** What a WebSocket upgrade keeps of them: the upgrade itself. */
-const UPGRADE_FIELDS: ReadonlySet<string> = new Set(['connection', 'upgrade']);
+const UPGRADE_FIELDS: readonly string[] = ['connection', 'upgrade'];
 
 /** The first value of `name` (lower case), or undefined. */
 export function getHeader(pairs: HeaderPairs, name: string): string | undefined {
@@ -41,6 +41,19 @@ export function withoutHeaders(pairs: HeaderPairs, drop: ReadonlySet<string>): s
   return out;
 }
 
+/** The field names a message's `Connection` headers list (lower case), or undefined when it has none. */
+function connectionNamed(pairs: HeaderPairs): Set<string> | undefined {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < pairs.length; i += 2) {
+    if (pairs[i].length !== 10 || pairs[i].toLowerCase() !== 'connection') continue;
+    for (const token of pairs[i + 1].split(',')) {
+      const n = token.trim().toLowerCase();
+      if (n) (named ??= new Set()).add(n);
+    }
+  }
+  return named;
+}
+
 /**
  * The hop-by-hop fields of a message: the fixed list plus every field its
  * `Connection` header names. With `keepUpgrade`, `Connection` and `Upgrade`
@@ -48,27 +61,35 @@ export function withoutHeaders(pairs: HeaderPairs, drop: ReadonlySet<string>): s
  */
 export function hopByHopFields(pairs: HeaderPairs, keepUpgrade = false): Set<string> {
   const names = new Set(HOP_BY_HOP);
-  const connection = getHeaderList(pairs, 'connection');
-  if (connection) {
-    for (const token of connection.split(',')) {
-      const n = token.trim().toLowerCase();
-      if (n) names.add(n);
-    }
-  }
+  for (const n of connectionNamed(pairs) ?? []) names.add(n);
   if (keepUpgrade) for (const n of UPGRADE_FIELDS) names.delete(n);
   return names;
 }
 
+export interface EndToEndOptions {
+  /** Keep `Upgrade` and send `Connection: upgrade` alone (a WebSocket upgrade). */
+  keepUpgrade?: boolean;
+  /** More fields to drop (lower case). */
+  alsoDrop?: ReadonlySet<string>;
+}
+
 /**
- * The pairs without hop-by-hop fields, and without `alsoDrop` (lower case).
- * An upgrade keeps `Upgrade` and sends `Connection: upgrade` alone.
+ * The pairs without hop-by-hop fields (the fixed list and those a
+ * `Connection` header names), and without `alsoDrop`. An upgrade keeps
+ * `Upgrade` and sends `Connection: upgrade` alone. One pass: this runs for
+ * every request and response.
  */
-export function endToEnd(pairs: HeaderPairs, options: { keepUpgrade?: boolean; alsoDrop?: Iterable<string> } = {}): string[] {
-  const drop = hopByHopFields(pairs, options.keepUpgrade);
-  if (options.alsoDrop) for (const n of options.alsoDrop) drop.add(n);
-  if (options.keepUpgrade) drop.add('connection');
-  const out = withoutHeaders(pairs, drop);
-  if (options.keepUpgrade) out.push('Connection', 'upgrade');
+export function endToEnd(pairs: HeaderPairs, options: EndToEndOptions = {}): string[] {
+  const named = connectionNamed(pairs);
+  const { keepUpgrade = false, alsoDrop } = options;
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const n = pairs[i].toLowerCase();
+    if (HOP_BY_HOP.has(n) ? !(keepUpgrade && n === 'upgrade') : named?.has(n) && !(keepUpgrade && n === 'upgrade')) continue;
+    if (alsoDrop?.has(n)) continue;
+    out.push(pairs[i], pairs[i + 1]);
+  }
+  if (keepUpgrade) out.push('Connection', 'upgrade');
   return out;
 }
 

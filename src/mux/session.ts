@@ -66,6 +66,9 @@ export interface MuxSessionEvents {
 
 export class MuxSession extends EventEmitter<MuxSessionEvents> implements ExchangeSink {
   readonly options: SessionOptions;
+  /** Body bytes (DATA payloads) received from and sent to the peer. */
+  bytesIn = 0;
+  bytesOut = 0;
   private readonly ws: WebSocket;
   private readonly exchanges = new Map<number, Exchange>();
   private nextId: number;
@@ -169,6 +172,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   sendData(id: number, chunk: Buffer, end: boolean): void {
+    this.bytesOut += chunk.length;
     const header = encodeHeader(FrameType.DATA, end ? FLAG_END : 0, id, chunk.length);
     this.enqueue(chunk.length === 0 ? [header] : [header, chunk]);
   }
@@ -287,6 +291,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
         break;
       }
       case FrameType.DATA:
+        this.bytesIn += frame.payload.length;
         exchange.onData(frame.payload, frame.shared, frame.flags === FLAG_END);
         break;
       case FrameType.RESET:

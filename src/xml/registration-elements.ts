@@ -1,5 +1,5 @@
 /**
- * The URL elements of a Client Tracker registration (PROTOCOL.md §1), with no
+ * The URL elements of a Client Tracker registration (docs/client-tracker-protocol.md §1), with no
  * dependencies, so config validation can name them without loading the XML code.
  */
 

@@ -180,7 +180,7 @@ describe('Client Tracker → provider through the relay', () => {
       expect(line.action).toBe('passed through');
       // …and counted, for monitoring.
       const metrics = await new Promise<string>((resolve, reject) =>
-        http.get(`${relay.url}/metrics`, (res) => {
+        http.get(`${relay.adminUrl}/metrics`, (res) => {
           let b = '';
           res.setEncoding('utf8').on('data', (c: string) => (b += c));
           res.on('end', () => resolve(b));

@@ -33,7 +33,7 @@ it('refuses egress for a tunnel that is not a clienttracker tunnel, and the rela
   expect(r.headers['x-ctbridge-error']).toBe('CTB_TUNNEL_NOT_ALLOWED');
   expect(r.body).toMatch(/<error>/);
   // Still alive and answering.
-  const health = await new Promise<number>((resolve, reject) => http.get(`${relay.url}/healthz`, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
+  const health = await new Promise<number>((resolve, reject) => http.get(`${relay.adminUrl}/healthz`, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
   expect(health).toBe(200);
   expect(relay.proc.child.exitCode).toBeNull();
 });

@@ -86,15 +86,19 @@ describe('limits', () => {
     expect(JSON.parse(r.body).url).toBe('/echo?via=host');
   });
 
-  it('answers /healthz', async () => {
-    const r = await send('/healthz');
-    expect(r.status).toBe(200);
-    expect(JSON.parse(r.body)).toMatchObject({ status: 'ok', agents: 1 });
+  it('answers /healthz and /readyz on the admin listener, and neither on the public port', async () => {
+    const health = await fetch(`${relay.adminUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'alive' });
+    expect((await fetch(`${relay.adminUrl}/readyz`)).status).toBe(200);
+    expect((await send('/healthz')).status).toBe(404);
   });
 
-  it('serves Prometheus metrics to loopback, with only known tunnels as labels', async () => {
+  it('serves Prometheus metrics on the admin listener, with only known tunnels as labels; not on the public port', async () => {
     await send('/t/no-such-tunnel/x');
-    const r = await send('/metrics');
+    expect((await send('/metrics')).status).toBe(404);
+    const m = await fetch(`${relay.adminUrl}/metrics`);
+    const r = { status: m.status, body: await m.text() };
     expect(r.status).toBe(200);
     expect(r.body).toMatch(/ctbridge_requests_total\{tunnel="ucws",status="200"\} \d+/);
     expect(r.body).toMatch(/ctbridge_agents_connected 1/);

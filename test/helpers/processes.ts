@@ -103,6 +103,15 @@ export class CtbridgeProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
+  /** The config file it was started with, when a helper wrote one. */
+  configFile: string | undefined;
+
+  /** The admin listener's base URL, from its 'admin listening' line. */
+  async adminUrl(): Promise<string> {
+    const line = await this.waitForLog('admin listening');
+    return `http://${String(line.listen)}`;
+  }
+
   /** Resolves with the first log line (past or future) that matches. */
   waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs = 15_000): Promise<LogLine> {
     const fn = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;

@@ -11,6 +11,8 @@ export interface RelayInfo {
   proc: CtbridgeProcess;
   port: number;
   url: string;
+  /** The admin listener (health, readiness, metrics, status, reload). */
+  adminUrl: string;
   dir: string;
   configFile: string;
 }
@@ -21,12 +23,14 @@ export async function startRelayProcess(overrides: Record<string, unknown> = {},
     listen: `127.0.0.1:${port}`,
     auth: { secret: TEST_SECRET },
     log: { level: 'info' },
+    // Many relays run at once in the tests: any free port.
+    admin: { listen: '127.0.0.1:0' },
     ...overrides,
   });
   const proc = runCli('relay', ['relay', '--config', configFile]);
   const line = await proc.waitForLog('relay listening');
   const actualPort = Number(String(line.listen).split(':').pop());
-  return { proc, port: actualPort, url: `http://127.0.0.1:${actualPort}`, dir, configFile };
+  return { proc, port: actualPort, url: `http://127.0.0.1:${actualPort}`, adminUrl: await proc.adminUrl(), dir, configFile };
 }
 
 export async function tokenFor(tunnels: string[], agentId = 'acme-1', ttlMs = 3600_000, secret = TEST_SECRET): Promise<string> {
@@ -51,10 +55,12 @@ export async function startAgentProcess(opts: AgentOptions): Promise<CtbridgePro
     token,
     reconnect: { initialDelay: '100ms', maxDelay: '1s' },
     log: { level: 'info' },
+    admin: { listen: '127.0.0.1:0' },
     tunnels: opts.tunnels,
     ...opts.extra,
   });
   const proc = runCli('agent', ['agent', '--config', configFile], opts.env);
+  proc.configFile = configFile;
   if (opts.waitReady !== false) await proc.waitForLog('tunnel ready');
   return proc;
 }

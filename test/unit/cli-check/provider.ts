@@ -53,7 +53,7 @@ export function registrationXml(urls: RegistrationUrls, options: { ns?: string; 
   );
 }
 
-/** The registration of the PROTOCOL.md example, with every URL on `base`. */
+/** The registration of the docs/client-tracker-protocol.md example (section 1), with every URL on `base`. */
 export function fullUrls(base: string): Required<RegistrationUrls> {
   return {
     launchURL: `${base}/ct/ctlaunch.asp?ctid=[CTID]&login=[LOGIN]&key=[KEY]`,

@@ -18,7 +18,7 @@ function fixtures(validity: 'valid' | 'invalid', kind: string): { name: string; 
 
 /** Fixtures that are invalid only as the kind they are filed under: by their own root they are a fine answer. */
 const OTHER_KIND = new Set(['registration/wrong-root.xml', 'resourceInfo/registration-answer.xml']);
-/** Passed on in every mode (PROTOCOL.md). */
+/** Passed on in every mode (docs/client-tracker-protocol.md, "Conventions"). */
 const QUIRK = 'resourceInfo/https-namespace-quirk.xml';
 
 describe('processAnswer on the schema fixtures', () => {

@@ -223,7 +223,7 @@ describe('clienttracker kind: validation modes', () => {
     expect(h.counts).toContainEqual({ name: CT_METRICS.answerProblems, labels: { tunnel: 'cioc', reason: 'namespace-quirk', mode: 'report' } });
   });
 
-  it('enforce: still passes the quirk (PROTOCOL.md: never an outage for it)', async () => {
+  it('enforce: still passes the quirk (docs/client-tracker-protocol.md: never an outage for it)', async () => {
     const h = await harness({ validation: 'enforce' });
     h.provider = xmlAnswer(QUIRK);
     const res = await h.get('/ct/ctfetch.asp?num=1');

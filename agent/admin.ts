@@ -1,0 +1,130 @@
+/**
+ * What the agent's admin listener shows (src/admin/server.ts): readiness
+ * (connected, with every tunnel accepted), the status as JSON and as a
+ * page (relay connections, tunnels and their targets, recent target
+ * failures), and the metrics.
+ */
+import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
+import { ago, bytes, facts, page, table } from '../src/admin/page.js';
+import type { AgentConfig } from '../src/config/index.js';
+import { SOFTWARE_VERSION } from '../src/protocol.js';
+import { redactUrl } from '../src/redact.js';
+import type { AgentMetrics } from './metrics.js';
+import type { RelayConnectionStatus } from './relay-connection.js';
+import type { RecentFailure, TunnelCounts } from './tunnel-requests.js';
+
+export interface AgentStatusTunnel {
+  name: string;
+  target: string;
+  publicUrl: string | undefined;
+  requests: number;
+  failures: number;
+  open: number;
+}
+
+export interface AgentStatus {
+  role: 'agent';
+  software: string;
+  config: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  readiness: string;
+  agentId: string | undefined;
+  tokenId: string | undefined;
+  tokenExpiresAt: string | undefined;
+  relays: RelayConnectionStatus[];
+  tunnels: AgentStatusTunnel[];
+  recentFailures: RecentFailure[];
+}
+
+export interface AgentAdminDeps {
+  started: Date;
+  config(): AgentConfig;
+  token(): { agentId: string | undefined; tokenId: string | undefined; expiresAt: Date | undefined };
+  relays(): RelayConnectionStatus[];
+  publicUrls(): Record<string, string>;
+  counts(): ReadonlyMap<string, TunnelCounts>;
+  recentFailures(): readonly RecentFailure[];
+  metrics: AgentMetrics;
+  ready(): Readiness;
+  reload(): Promise<ReloadResult>;
+}
+
+export function agentStatus(d: AgentAdminDeps): AgentStatus {
+  const config = d.config();
+  const token = d.token();
+  const counts = d.counts();
+  const urls = d.publicUrls();
+  const r = d.ready();
+  return {
+    role: 'agent',
+    software: SOFTWARE_VERSION,
+    config: config.file,
+    startedAt: d.started.toISOString(),
+    uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
+    ready: r.ready,
+    readiness: r.reason,
+    agentId: token.agentId,
+    tokenId: token.tokenId,
+    tokenExpiresAt: token.expiresAt?.toISOString(),
+    relays: d.relays(),
+    tunnels: Object.values(config.tunnels).map((t) => ({
+      name: t.name,
+      target: redactUrl(t.target),
+      publicUrl: urls[t.name],
+      requests: counts.get(t.name)?.requests ?? 0,
+      failures: counts.get(t.name)?.failures ?? 0,
+      open: counts.get(t.name)?.open ?? 0,
+    })),
+    recentFailures: [...d.recentFailures()],
+  };
+}
+
+function agentPage(s: AgentStatus): string {
+  const now = new Date();
+  return page(`ctbridge agent ${s.agentId ?? ''}`.trim(), { ready: s.ready, reason: s.readiness }, [
+    ['Agent', facts([
+      ['agent id', s.agentId],
+      ['token', s.tokenId ? `${s.tokenId}, expires ${s.tokenExpiresAt?.replace(/\.\d{3}Z$/, 'Z') ?? '?'}` : s.tokenExpiresAt],
+      ['config', s.config],
+      ['software', s.software],
+      ['up', ago(new Date(s.startedAt), now)],
+    ])],
+    ['Relay connections', table(s.relays, [
+      { title: 'relay', cell: (r) => r.relay },
+      { title: 'state', cell: (r) => r.state },
+      { title: 'connected', cell: (r) => (r.connectedSince ? `${ago(new Date(r.connectedSince), now)} ago` : '') },
+      { title: 'connection id', cell: (r) => r.connectionId },
+      { title: 'open', cell: (r) => r.openExchanges, numeric: true },
+      { title: 'in', cell: (r) => bytes(r.bytesIn), numeric: true },
+      { title: 'out', cell: (r) => bytes(r.bytesOut), numeric: true },
+      { title: 'reconnects', cell: (r) => r.reconnects, numeric: true },
+      { title: 'last problem', cell: (r) => (r.lastProblem ? `${r.lastProblem.message} (${ago(new Date(r.lastProblem.at), now)} ago)` : '') },
+    ], 'No relay is configured.')],
+    ['Tunnels', table(s.tunnels, [
+      { title: 'tunnel', cell: (t) => t.name },
+      { title: 'target', cell: (t) => t.target },
+      { title: 'public URL', cell: (t) => t.publicUrl },
+      { title: 'requests', cell: (t) => t.requests, numeric: true },
+      { title: 'failed', cell: (t) => t.failures, numeric: true },
+      { title: 'open', cell: (t) => t.open, numeric: true },
+    ], 'No tunnel is configured.')],
+    ['Recent target failures', table(s.recentFailures, [
+      { title: 'when', cell: (f) => `${ago(new Date(f.at), now)} ago` },
+      { title: 'tunnel', cell: (f) => f.tunnel },
+      { title: 'code', cell: (f) => f.code },
+      { title: 'what happened', cell: (f) => f.message },
+    ], 'None since the agent started.')],
+  ]);
+}
+
+export function agentAdminRoutes(d: AgentAdminDeps): AdminRoutes {
+  return {
+    ready: d.ready,
+    status: () => agentStatus(d),
+    page: () => agentPage(agentStatus(d)),
+    metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
+    reload: d.reload,
+  };
+}

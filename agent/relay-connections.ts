@@ -1,0 +1,149 @@
+/**
+ * The agent's connections to its relays: one per URL in `relay:`. A reload
+ * that changes how the agent talks to a relay (token, tunnels, proxy, CA,
+ * windows, the URL list) replaces connections make-before-break: the new
+ * one starts beside the old; once it is ready, the old one drains (the
+ * relay opens nothing more on it), finishes what it carries, and closes. A
+ * new connection that is never accepted (a refused token, say) leaves the
+ * old one serving, and the log says why.
+ */
+import { EventEmitter } from 'node:events';
+import type { AgentConfig } from '../src/config/index.js';
+import type { Logger } from '../src/log.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import type { MuxSession } from '../src/mux/session.js';
+import { redactUrl } from '../src/redact.js';
+import { decodeTokenUnverified } from '../src/token.js';
+import { createRelayDial } from './forward-proxy.js';
+import { RelayConnection, type ReadyInfo, type RelayConnectionStatus } from './relay-connection.js';
+import type { RelayContext } from './relay-errors.js';
+
+export interface RelayConnectionsEvents {
+  ready: [info: ReadyInfo];
+  disconnect: [code: number, reason: string];
+}
+
+/** How long a drain waits for the relay's confirmation. */
+const DRAIN_CONFIRM_MS = 5000;
+/** How long close() waits for the relay to answer the WebSocket close. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
+/** What decides how a connection talks to its relay: a change needs a new connection. */
+function linkKey(config: AgentConfig, relay: string): string {
+  return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
+}
+
+export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
+  private links: { key: string; connection: RelayConnection }[] = [];
+  private readonly retiring = new Set<RelayConnection>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly onExchange: (exchange: Exchange) => void,
+  ) {
+    super();
+  }
+
+  /** Connected to at least one relay. */
+  get connected(): boolean {
+    return this.links.some((l) => l.connection.connected) || [...this.retiring].some((c) => c.connected);
+  }
+
+  /** A session to send provider messages on: the first relay listed that is connected. */
+  readySession(): MuxSession | undefined {
+    return this.links.map((l) => l.connection.readySession).find((s) => s !== undefined);
+  }
+
+  status(): RelayConnectionStatus[] {
+    return this.links.map((l) => l.connection.status());
+  }
+
+  /** Connects to every relay of `config`, keeping connections that `config` does not change. */
+  apply(config: AgentConfig): { started: number; kept: number; retired: number } {
+    const token = tokenContext(config, this.log);
+    const next: { key: string; connection: RelayConnection }[] = [];
+    const old = new Map(this.links.map((l) => [l.key, l]));
+    let started = 0;
+    for (const relay of config.relays) {
+      const key = linkKey(config, relay);
+      const kept = old.get(key);
+      if (kept) {
+        old.delete(key);
+        next.push(kept);
+        continue;
+      }
+      const one: AgentConfig = { ...config, relay };
+      const dial = createRelayDial(one);
+      const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
+      // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
+      const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
+      const connection = new RelayConnection(one, log, dial, ctx, this.onExchange);
+      connection.on('ready', (info) => this.emit('ready', info));
+      connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
+      next.push({ key, connection });
+      started++;
+    }
+    // The connections being replaced serve on until their successors are ready.
+    const replaced = [...old.values()].map((l) => l.connection);
+    const successors = next.filter((l) => !this.links.includes(l)).map((l) => l.connection);
+    this.links = next;
+    for (const c of successors) c.start();
+    for (const c of replaced) this.retireWhenReplaced(c, successors, config.timeouts.shutdownGrace);
+    return { started, kept: next.length - started, retired: replaced.length };
+  }
+
+  /** Stops every connection from reconnecting (shutdown). */
+  stopReconnecting(): void {
+    for (const c of this.all()) c.stopReconnecting();
+  }
+
+  /** Drains every connection: resolves when each relay confirmed (or `ms` passed). */
+  drainAll(reason: string, ms: number): Promise<void> {
+    return Promise.all(this.all().map((c) => c.drain(reason, Math.min(DRAIN_CONFIRM_MS, ms)))).then(() => undefined);
+  }
+
+  closeAll(reason: string): Promise<void> {
+    return Promise.all(this.all().map((c) => c.close(reason, CLOSE_HANDSHAKE_MS))).then(() => undefined);
+  }
+
+  private all(): RelayConnection[] {
+    return [...this.links.map((l) => l.connection), ...this.retiring];
+  }
+
+  /**
+   * Waits until one of `successors` is ready (none: at once), then drains
+   * `old`, lets its exchanges finish (≤ `grace`) and closes it.
+   */
+  private retireWhenReplaced(old: RelayConnection, successors: RelayConnection[], grace: number): void {
+    this.retiring.add(old);
+    const retire = async (): Promise<void> => {
+      old.stopReconnecting();
+      await old.drain('agent reloaded its config', DRAIN_CONFIRM_MS);
+      const deadline = Date.now() + grace;
+      while (old.openExchanges > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await old.close('agent reloaded its config', CLOSE_HANDSHAKE_MS);
+      this.retiring.delete(old);
+    };
+    if (successors.length === 0 || !old.connected) {
+      void retire();
+      return;
+    }
+    const onReady = (): void => {
+      for (const s of successors) s.off('ready', onReady);
+      void retire();
+    };
+    for (const s of successors) s.once('ready', onReady);
+  }
+}
+
+/** What the token carries (unverified: only the relay can check it), for log lines and hints. */
+function tokenContext(config: AgentConfig, log: Logger): { agentId: string | undefined; tunnels: string[] } {
+  const configured = Object.keys(config.tunnels);
+  try {
+    const claims = decodeTokenUnverified(config.token);
+    return { agentId: claims.agentId, tunnels: [...new Set([...claims.tunnels, ...configured])] };
+  } catch (err) {
+    log.debug({ err }, 'agent token cannot be read');
+    return { agentId: undefined, tunnels: configured };
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * What the relay's admin listener shows (src/admin/server.ts): readiness,
+ * the status as JSON (what `ctbridge status` prints) and as a page, and
+ * the Prometheus metrics. Everything here is read from the live state when
+ * asked; nothing is kept for it.
+ */
+import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
+import { ago, bytes, facts, page, table } from '../src/admin/page.js';
+import { formatHostPort } from '../src/config/index.js';
+import { SOFTWARE_VERSION } from '../src/protocol.js';
+import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
+import type { LiveConfig } from './live-config.js';
+import type { RelayMetrics } from './metrics.js';
+
+export interface RelayStatusAgent {
+  connectionId: string;
+  agentId: string;
+  tunnels: readonly string[];
+  remoteAddress: string;
+  since: string | undefined;
+  software: string | undefined;
+  hostname: string | undefined;
+  openExchanges: number;
+  bytesIn: number;
+  bytesOut: number;
+  tokenId: string | undefined;
+  keyId: string | undefined;
+  tokenExpiresAt: string | undefined;
+  draining: boolean;
+}
+
+export interface RelayStatusTunnel {
+  name: string;
+  kind: string;
+  /** Listed in relay.yaml (others exist because an agent for them connected). */
+  configured: boolean;
+  agents: number;
+  state: 'serving' | 'no agent' | 'draining';
+}
+
+export interface RelayStatus {
+  role: 'relay';
+  software: string;
+  config: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  readiness: string;
+  listen: string;
+  publicUrl: string;
+  agents: RelayStatusAgent[];
+  tunnels: RelayStatusTunnel[];
+}
+
+export interface RelayAdminDeps {
+  started: Date;
+  live: LiveConfig;
+  registry: AgentRegistry;
+  metrics: RelayMetrics;
+  address: { host: string; port: number };
+  publicUrl(): string;
+  ready(): Readiness;
+  reload(): Promise<ReloadResult>;
+}
+
+function agentStatus(a: ConnectedAgent): RelayStatusAgent {
+  return {
+    connectionId: a.connectionId,
+    agentId: a.agentId,
+    tunnels: a.tunnels,
+    remoteAddress: a.remoteAddress,
+    since: a.since?.toISOString(),
+    software: a.software,
+    hostname: a.hostname,
+    openExchanges: a.session.exchangeCount,
+    bytesIn: a.session.bytesIn,
+    bytesOut: a.session.bytesOut,
+    tokenId: a.claims?.tokenId,
+    keyId: a.claims?.keyId,
+    tokenExpiresAt: a.claims?.expiresAt.toISOString(),
+    draining: a.draining,
+  };
+}
+
+export function relayStatus(d: RelayAdminDeps): RelayStatus {
+  const config = d.live.config;
+  const agents = d.registry.all();
+  const names = new Set([...Object.keys(config.tunnels), ...agents.flatMap((a) => a.tunnels)]);
+  const tunnels = [...names].sort().map((name): RelayStatusTunnel => {
+    const serving = d.registry.agentsOf(name);
+    const up = serving.filter((a) => !a.draining).length;
+    return {
+      name,
+      kind: Object.hasOwn(config.tunnels, name) ? config.tunnels[name].kind : 'http',
+      configured: Object.hasOwn(config.tunnels, name),
+      agents: serving.length,
+      state: up > 0 ? 'serving' : serving.length > 0 ? 'draining' : 'no agent',
+    };
+  });
+  const r = d.ready();
+  return {
+    role: 'relay',
+    software: SOFTWARE_VERSION,
+    config: config.file,
+    startedAt: d.started.toISOString(),
+    uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
+    ready: r.ready,
+    readiness: r.reason,
+    listen: formatHostPort(d.address),
+    publicUrl: d.publicUrl(),
+    agents: agents.map(agentStatus),
+    tunnels,
+  };
+}
+
+function relayPage(s: RelayStatus): string {
+  const now = new Date();
+  return page(`ctbridge relay ${s.listen}`, { ready: s.ready, reason: s.readiness }, [
+    ['Relay', facts([['public URL', s.publicUrl], ['config', s.config], ['software', s.software], ['up', ago(new Date(s.startedAt), now)]])],
+    ['Tunnels', table(s.tunnels, [
+      { title: 'tunnel', cell: (t) => t.name },
+      { title: 'kind', cell: (t) => t.kind },
+      { title: 'state', cell: (t) => t.state },
+      { title: 'agents', cell: (t) => t.agents, numeric: true },
+      { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : 'no') },
+    ], 'No tunnel is configured and no agent is connected.')],
+    [`Connected agents (${s.agents.length})`, table(s.agents, [
+      { title: 'agent', cell: (a) => a.agentId },
+      { title: 'tunnels', cell: (a) => a.tunnels.join(', ') },
+      { title: 'from', cell: (a) => a.remoteAddress },
+      { title: 'connected', cell: (a) => (a.since ? `${ago(new Date(a.since), now)} ago` : '') },
+      { title: 'software', cell: (a) => a.software },
+      { title: 'open', cell: (a) => a.openExchanges, numeric: true },
+      { title: 'in', cell: (a) => bytes(a.bytesIn), numeric: true },
+      { title: 'out', cell: (a) => bytes(a.bytesOut), numeric: true },
+      { title: 'token expires', cell: (a) => a.tokenExpiresAt?.replace(/\.\d{3}Z$/, 'Z') },
+      { title: 'state', cell: (a) => (a.draining ? 'leaving' : 'serving') },
+    ], 'No agent is connected.')],
+  ]);
+}
+
+export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
+  return {
+    ready: d.ready,
+    status: () => relayStatus(d),
+    page: () => relayPage(relayStatus(d)),
+    metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
+    reload: d.reload,
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The admin listener of a relay or an agent (`admin.listen`, loopback by
+ * default), separate from any public port:
+ *
+ *   GET  /healthz      200 while the process runs (liveness)
+ *   GET  /readyz       200 when ready to serve, else 503 with the reason
+ *   GET  /metrics      Prometheus text
+ *   GET  /api/status   the status as JSON (what `ctbridge status` prints)
+ *   GET  /             the status page, for people
+ *   POST /reload       read the config file again (what SIGHUP does; Windows has no SIGHUP)
+ *
+ * Only callers in `admin.allowFrom` get an answer; others get 403.
+ */
+import http from 'node:http';
+import type { AdminConfig } from '../config/common.js';
+import { formatHostPort } from '../config/units.js';
+import { peerAddress } from '../http/client-address.js';
+import { listenOrExplain } from '../listen.js';
+import type { Logger } from '../log.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not (or what it is ready for). */
+  reason: string;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  message: string;
+}
+
+export interface AdminRoutes {
+  ready(): Readiness;
+  status(): unknown;
+  page(): string;
+  metrics(): Promise<{ contentType: string; text: string }>;
+  reload(): Promise<ReloadResult>;
+}
+
+export interface AdminHandle {
+  readonly address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+const json = (res: http.ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
+
+export async function startAdminServer(admin: AdminConfig, file: string, log: Logger, routes: AdminRoutes): Promise<AdminHandle | undefined> {
+  if (!admin.listen) return undefined;
+  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+    if (!admin.allowFrom.contains(peerAddress(req.socket))) {
+      json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && path === '/healthz') return json(res, 200, { status: 'alive' });
+    if (get && path === '/readyz') {
+      const r = routes.ready();
+      return json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+    }
+    if (get && path === '/metrics') {
+      void routes.metrics().then(
+        (m) => send(res, 200, m.contentType, m.text),
+        (err: unknown) => json(res, 500, { error: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
+    }
+    if (get && path === '/api/status') return json(res, 200, routes.status());
+    if (get && (path === '/' || path === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', routes.page());
+    if (req.method === 'POST' && path === '/reload') {
+      req.resume();
+      void routes.reload().then((r) => json(res, r.ok ? 200 : 409, r));
+      return;
+    }
+    json(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/api/status', '/', 'POST /reload'] });
+  });
+  const bound = await listenOrExplain(server, admin.listen, { file, key: 'admin.listen' });
+  const address = { host: bound.address, port: bound.port };
+  log.info({ listen: formatHostPort(address), allowFrom: admin.allowFrom.toJSON() }, 'admin listening');
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
