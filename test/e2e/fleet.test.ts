@@ -1,0 +1,202 @@
+/**
+ * Fleet control with real processes: a token's expiry and a revocation cut
+ * a live agent off; signing keys rotate and agents renew their tokens by
+ * reload without a dropped request; a reload with a broken file keeps the
+ * running config; readiness means connected.
+ */
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../cli/demo/free-port.js';
+import { signAgentToken } from '../../src/token.js';
+import { startBackend, type Backend } from '../helpers/backend.js';
+import { stopAll, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
+import { TEST_SECRET, startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
+
+let backend: Backend;
+beforeAll(async () => {
+  backend = await startBackend();
+});
+afterAll(async () => {
+  await stopAll();
+  await backend.close();
+});
+
+const SECRET_1 = 'rotation-secret-one-0123456789abcdef-0123';
+const SECRET_2 = 'rotation-secret-two-0123456789abcdef-0123';
+
+function get(url: string, agent?: http.Agent): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(-1));
+    });
+    req.on('error', () => resolve(-1));
+  });
+}
+
+/** The relay's config file rewritten, and a reload asked for with SIGHUP; resolves on its log line. */
+async function reloadRelay(relay: RelayInfo, config: Record<string, unknown>, expect: 'config reloaded' | 'reload refused: the config is invalid; the running config stays' = 'config reloaded') {
+  const before = relay.proc.countLogs(expect);
+  writeYaml(relay.dir, 'relay.yaml', { listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, log: { level: 'info' }, ...config });
+  relay.proc.child.kill('SIGHUP');
+  return relay.proc.waitForLog((l) => l.msg === expect && relay.proc.countLogs(expect) > before);
+}
+
+/** The agent's config file rewritten with `token`, and a reload asked for with SIGHUP. */
+async function reloadAgent(agent: CtbridgeProcess, relayUrl: string, token: string, tunnels: Record<string, unknown>) {
+  const before = agent.countLogs('config reloaded');
+  const file = agent.configFile!;
+  writeYaml(file.slice(0, file.lastIndexOf('/')), 'agent.yaml', {
+    relay: relayUrl.replace(/^http/, 'ws'), token, reconnect: { initialDelay: '100ms', maxDelay: '1s' },
+    admin: { listen: '127.0.0.1:0' }, log: { level: 'info' }, tunnels,
+  });
+  agent.child.kill('SIGHUP');
+  await agent.waitForLog((l) => l.msg === 'config reloaded' && agent.countLogs('config reloaded') > before);
+}
+
+/** A bounded loop of requests from `workers` callers until stopped; counts answers by status. */
+function load(url: string, workers: number) {
+  const statuses = new Map<number, number>();
+  let answered = 0;
+  let stopped = false;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+  const loops = Array.from({ length: workers }, async () => {
+    for (let i = 0; i < 5000 && !stopped; i++) {
+      const status = await get(`${url}?i=${i}`, agent);
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      answered++;
+      for (const w of waiters.filter((x) => answered >= x.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  return {
+    statuses,
+    get answered() {
+      return answered;
+    },
+    more(n: number): Promise<void> {
+      const target = answered + n;
+      return new Promise((resolve) => (answered >= target ? resolve() : waiters.push({ n: target, resolve })));
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await Promise.all(loops);
+      agent.destroy();
+    },
+  };
+}
+
+describe('token expiry and revocation on live connections', () => {
+  it('regression: an agent whose token expires is cut off within seconds of exp, and told what to do', async () => {
+    const relay = await startRelayProcess({ tunnels: { t: {} } });
+    const token = await signAgentToken({ agentId: 'short-lived', tunnels: ['t'], ttlMs: 3000, key: { secret: TEST_SECRET } });
+    const exp = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp * 1000;
+    const agent = await startAgentProcess({ relayUrl: relay.url, token, tunnels: { t: { target: backend.url } } });
+    expect(await get(`${relay.url}/t/t/before`)).toBe(200);
+    const cut = await relay.proc.waitForLog((l) => l.msg === 'agent cut off: its token no longer holds' && l.agentId === 'short-lived', 20_000);
+    expect(cut.reason).toBe('expired');
+    // The relay allows 5 s of clock skew past exp; the cut follows within seconds of that.
+    expect(Date.parse(String(cut.time)) - exp).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(String(cut.time)) - exp).toBeLessThan(15_000);
+    const told = await agent.waitForLog('relay refused the agent token');
+    expect(String(told.hint)).toMatch(/ctbridge token/);
+    expect(await get(`${relay.url}/t/t/after`)).toBe(502);
+  });
+
+  it('revoking an agent id or a token id on reload cuts those connections and refuses them again; others serve on', async () => {
+    const relay = await startRelayProcess({ tunnels: { t: {} } });
+    const tunnels = { t: { target: backend.url } };
+    await startAgentProcess({ relayUrl: relay.url, token: await tokenFor(['t'], 'alpha'), tunnels });
+    const betaToken = await tokenFor(['t'], 'beta');
+    const betaId = JSON.parse(Buffer.from(betaToken.split('.')[1], 'base64url').toString()).jti as string;
+    await startAgentProcess({ relayUrl: relay.url, token: betaToken, tunnels });
+    await startAgentProcess({ relayUrl: relay.url, token: await tokenFor(['t'], 'gamma'), tunnels });
+
+    const reloaded = await reloadRelay(relay, { auth: { secret: TEST_SECRET, revoked: { agents: ['alpha'], tokens: [betaId] } }, tunnels: { t: {} } });
+    expect(reloaded.agentsCutOff).toBe(2);
+    const cut = relay.proc.lines.filter((l) => l.msg === 'agent cut off: its token no longer holds').map((l) => [l.agentId, l.reason]);
+    expect(cut).toEqual(expect.arrayContaining([['alpha', 'revoked'], ['beta', 'revoked']]));
+    // Their reconnects are refused; gamma serves every request.
+    await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.reason === 'revoked');
+    for (let i = 0; i < 6; i++) expect(await get(`${relay.url}/t/t/after-revoke-${i}`)).toBe(200);
+    const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { agents: { agentId: string }[] };
+    expect(status.agents.map((a) => a.agentId)).toEqual(['gamma']);
+  });
+});
+
+describe('key rotation and reload', () => {
+  it('rotates the signing key with two agents under load and drops no request', async () => {
+    const port = await freePort();
+    const relay = await startRelayProcess({ auth: { keys: [{ id: 'k1', secret: SECRET_1 }] }, tunnels: { t: {} } }, port);
+    const relayConf = (keys: { id: string; secret: string }[]) => ({ listen: `127.0.0.1:${port}`, auth: { keys }, tunnels: { t: {} } });
+    const tunnels = { t: { target: backend.url } };
+    const sign = (agentId: string, id: string, secret: string) => signAgentToken({ agentId, tunnels: ['t'], ttlMs: 3600_000, key: { id, secret } });
+    const a = await startAgentProcess({ relayUrl: relay.url, token: await sign('a', 'k1', SECRET_1), tunnels });
+    const b = await startAgentProcess({ relayUrl: relay.url, token: await sign('b', 'k1', SECRET_1), tunnels });
+    const traffic = load(`${relay.url}/t/t/rotation`, 10);
+    await traffic.more(50);
+
+    // 1. The new key goes first; the old one still verifies.
+    expect((await reloadRelay(relay, relayConf([{ id: 'k2', secret: SECRET_2 }, { id: 'k1', secret: SECRET_1 }]))).agentsCutOff).toBe(0);
+    await traffic.more(50);
+    // 2. Each agent gets a token signed with the new key, by reload: make-before-break.
+    await reloadAgent(a, relay.url, await sign('a', 'k2', SECRET_2), tunnels);
+    await a.waitForLog((l) => l.msg === 'tunnel ready' && a.countLogs('tunnel ready') >= 2);
+    await reloadAgent(b, relay.url, await sign('b', 'k2', SECRET_2), tunnels);
+    await b.waitForLog((l) => l.msg === 'tunnel ready' && b.countLogs('tunnel ready') >= 2);
+    // The old connections finish what they carry and leave (the status page's key column shows it).
+    await relay.proc.waitForLog((l) => l.msg === 'agent disconnected' && l.agentId === 'a');
+    await relay.proc.waitForLog((l) => l.msg === 'agent disconnected' && l.agentId === 'b');
+    await traffic.more(50);
+    // 3. The old key goes; nobody uses it any more.
+    expect((await reloadRelay(relay, relayConf([{ id: 'k2', secret: SECRET_2 }]))).agentsCutOff).toBe(0);
+    await traffic.more(50);
+    await traffic.stop();
+
+    expect(Object.fromEntries(traffic.statuses)).toEqual({ 200: traffic.answered });
+    const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { agents: { agentId: string; keyId: string }[] };
+    expect(status.agents.map((x) => [x.agentId, x.keyId]).sort()).toEqual([['a', 'k2'], ['b', 'k2']]);
+  });
+
+  it('a relay reload with a broken file is refused with a log line, and the relay keeps serving', async () => {
+    const relay = await startRelayProcess({ tunnels: { t: {} } });
+    await startAgentProcess({ relayUrl: relay.url, tunnels: { t: { target: backend.url } } });
+    const refused = await reloadRelay(relay, { auth: { secret: 'too-short' }, tunnels: { t: {} } }, 'reload refused: the config is invalid; the running config stays');
+    expect(String(refused.err)).toMatch(/auth\.secret/);
+    expect(await get(`${relay.url}/t/t/still`)).toBe(200);
+  });
+
+  it('POST /reload on the admin listener does what SIGHUP does (Windows has no SIGHUP)', async () => {
+    const relay = await startRelayProcess({ tunnels: { t: {} } });
+    writeYaml(relay.dir, 'relay.yaml', { listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, auth: { secret: TEST_SECRET }, tunnels: { t: {}, added: {} } });
+    const r = await fetch(`${relay.adminUrl}/reload`, { method: 'POST' });
+    expect(r.status).toBe(200);
+    expect((await r.json() as { ok: boolean }).ok).toBe(true);
+    const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { tunnels: { name: string }[] };
+    expect(status.tunnels.map((t) => t.name)).toContain('added');
+  });
+});
+
+describe('readiness', () => {
+  it('an agent is ready only while connected with its tunnels accepted', async () => {
+    const port = await freePort();
+    const agent = await startAgentProcess({ relayUrl: `http://127.0.0.1:${port}`, tunnels: { t: { target: backend.url } }, waitReady: false });
+    const admin = await agent.adminUrl();
+    const notYet = await fetch(`${admin}/readyz`);
+    expect(notYet.status).toBe(503);
+    expect((await notYet.json() as { reason: string }).reason).toMatch(/relay|connect/);
+
+    const relay = await startRelayProcess({ tunnels: { t: {} } }, port);
+    await agent.waitForLog('tunnel ready');
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    expect((await fetch(`${relay.adminUrl}/readyz`)).status).toBe(200);
+
+    await relay.proc.stop('SIGKILL');
+    await agent.waitForLog('disconnected from relay');
+    expect((await fetch(`${admin}/readyz`)).status).toBe(503);
+  });
+});
