@@ -80,6 +80,7 @@ export const TARGET_FAILURES: Readonly<Record<string, Failure>> = {
   UND_ERR_DESTROYED: (err) => new CtbridgeError('CTB_SHUTTING_DOWN', 'the agent is shutting down', { cause: err }),
   // Proxies, balanced pools and retries: features the agent does not use towards targets.
   UND_ERR_PRX_TLS: (err, ctx) => fail('CTB_TARGET_UNREACHABLE', `${named(ctx)}: ${err.message}`, `check ${key(ctx)}.target`, err),
+  UND_ERR_SOCKS5: (err, ctx) => fail('CTB_TARGET_UNREACHABLE', `${named(ctx)}: ${err.message}`, `check ${key(ctx)}.target`, err),
   UND_ERR_BPL_MISSING_UPSTREAM: (err, ctx) => fail('CTB_TARGET_UNREACHABLE', `${named(ctx)}: ${err.message}`, `check ${key(ctx)}.target`, err),
   UND_ERR_REQ_RETRY: (err, ctx) => fail('CTB_TARGET_UNREACHABLE', `${named(ctx)}: ${err.message}`, `check ${key(ctx)}.target`, err),
   UND_ERR_MAX_ORIGINS_REACHED: (err, ctx) => fail('CTB_TARGET_UNREACHABLE', `${named(ctx)}: ${err.message}`, `check ${key(ctx)}.target`, err),

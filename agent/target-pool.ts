@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { AgentConfig, AgentTunnelConfig } from '../src/config/index.js';
 
 export interface TunnelTarget {
@@ -39,10 +39,14 @@ export function createTunnelTarget(tunnel: AgentTunnelConfig, maxConnections: nu
       servername: isIP(hostname) ? undefined : hostname,
     }
     : {};
+  const connector = buildConnector({ timeout: tunnel.timeouts.connect, ...tls });
   const pool = new Pool(origin, {
     connections: maxConnections,
     pipelining: 1,
-    connect: { timeout: tunnel.timeouts.connect, ...tls },
+    // undici takes each request's TLS server name from its Host header, which
+    // under `hostHeader: preserve` or a literal is not the target's name: the
+    // connection always names (SNI) and verifies the target URL's host.
+    connect: (options, callback) => connector({ ...options, servername: undefined }, callback),
     headersTimeout: tunnel.timeouts.idle,
     bodyTimeout: tunnel.timeouts.idle,
   });

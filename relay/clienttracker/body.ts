@@ -29,6 +29,11 @@ export function collectExchange(ex: Exchange, limit: number, done: (result: Body
     finished = true;
     done(result);
   };
+  // An OPEN (or REPLY) that carried END has no body and no 'end' event to come.
+  if (ex.peerEnded) {
+    finish({ ok: true, body: Buffer.alloc(0) });
+    return;
+  }
   ex.on('data', (chunk) => {
     if (finished) return;
     length += chunk.length;

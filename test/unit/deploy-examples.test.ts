@@ -90,6 +90,9 @@ describe('deploy/relay.example.yaml', () => {
     expect(cfg.heartbeat).toEqual(def.heartbeat);
     expect(cfg.streamWindow).toBe(def.streamWindow);
     expect(cfg.log).toEqual(def.log);
+    expect(cfg.admin.listen).toEqual(def.admin.listen);
+    expect(cfg.admin.allowFrom.toJSON()).toEqual(def.admin.allowFrom.toJSON());
+    expect(cfg.cluster).toBeUndefined();
     expect(cfg.tunnels.cioc?.clientTracker).toEqual(def.tunnels.cioc?.clientTracker);
     // Per-tunnel overrides are left commented out, so the tunnel inherits.
     expect(cfg.tunnels.cioc?.maxRequestBody).toBe(def.tunnels.cioc?.maxRequestBody);
@@ -108,6 +111,9 @@ describe('deploy/relay.example.yaml', () => {
       ...knownKeys(parse, { ...base, timeouts: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...base, heartbeat: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...base, log: { [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { ...base, admin: { [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { ...base, cluster: { secret: SECRET, peers: { static: ['10.0.0.1:7946'] }, [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { ...base, cluster: { secret: SECRET, peers: { static: ['10.0.0.1:7946'], [UNKNOWN]: 1 } } }),
       ...knownKeys(parse, { ...base, tunnels: { cioc: { ...ctTunnel, [UNKNOWN]: 1 } } }),
       ...knownKeys(parse, { ...base, tunnels: { cioc: { ...ctTunnel, timeouts: { [UNKNOWN]: 1 } } } }),
       ...knownKeys(parse, { ...base, tunnels: { cioc: { kind: 'clienttracker', clientTracker: { ...ctTunnel.clientTracker, [UNKNOWN]: 1 } } } }),
@@ -146,6 +152,8 @@ describe('deploy/agent.example.yaml', () => {
     expect(cfg.timeouts).toEqual(def.timeouts);
     expect(cfg.streamWindow).toBe(def.streamWindow);
     expect(cfg.log).toEqual(def.log);
+    expect(cfg.admin.listen).toEqual(def.admin.listen);
+    expect(cfg.admin.allowFrom.toJSON()).toEqual(def.admin.allowFrom.toJSON());
     const tunnel = cfg.tunnels.cioc!;
     const defTunnel = def.tunnels.cioc!;
     expect(tunnel.hostHeader).toEqual(defTunnel.hostHeader);
@@ -164,6 +172,7 @@ describe('deploy/agent.example.yaml', () => {
       ...knownKeys(parse, { ...minimal, limits: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...minimal, timeouts: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...minimal, log: { [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { ...minimal, admin: { [UNKNOWN]: 1 } }),
     ];
     const mentioned = keysIn(text('agent.example.yaml'));
     expect(known.filter((k) => !mentioned.has(k))).toEqual([]);

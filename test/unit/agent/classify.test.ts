@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkPath } from '../../../agent/allow-paths.js';
 import { describeClose, describeConnectError, type RelayContext } from '../../../agent/relay-errors.js';
-import { targetError } from '../../../agent/target-errors.js';
-import { TargetConnectTimeout, createTunnelTarget } from '../../../agent/target-tunnels.js';
-import { parseAgentConfig } from '../../../src/config/index.js';
 
 describe('checkPath', () => {
   const allow = ['/ct/ctregister.asp', '/api/'];
@@ -28,32 +25,6 @@ describe('checkPath', () => {
 
   it('allows everything without allowPaths', () => {
     expect(checkPath('/anything/../at%all', undefined)).toBe('allowed');
-  });
-});
-
-describe('targetError', () => {
-  const config = parseAgentConfig({
-    relay: 'wss://relay.example.com', token: 'a.b.c', tunnels: { ucws: { target: 'http://user:pw@127.0.0.1:7224/base' } },
-  }, 'agent.yaml', {});
-  const target = createTunnelTarget(config.tunnels.ucws);
-  const ctx = { target, file: 'agent.yaml', idleTimedOut: false, responseStarted: false };
-  const errno = (code: string) => Object.assign(new Error(`x ${code}`), { code });
-
-  it('names tunnel and target origin (never the credentials) on connection refused', () => {
-    const e = targetError(errno('ECONNREFUSED'), ctx);
-    expect(e.code).toBe('CTB_TARGET_UNREACHABLE');
-    expect(e.userMessage).toBe(
-      "the agent could not connect to http://127.0.0.1:7224 for tunnel 'ucws': connection refused. check that the service is running and that agent.yaml's tunnels.ucws.target is right",
-    );
-    expect(target.auth).toBe('user:pw');
-    expect(target.basePath).toBe('/base');
-  });
-
-  it('classifies DNS, TLS and timeouts', () => {
-    expect(targetError(errno('ENOTFOUND'), ctx).message).toContain('host name not found');
-    expect(targetError(errno('SELF_SIGNED_CERT_IN_CHAIN'), ctx).hint).toContain('tunnels.ucws.ca');
-    expect(targetError(new TargetConnectTimeout(2000), ctx)).toMatchObject({ code: 'CTB_TARGET_TIMEOUT' });
-    expect(targetError(errno('ECONNRESET'), { ...ctx, idleTimedOut: true })).toMatchObject({ code: 'CTB_TARGET_TIMEOUT' });
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Test doubles for the agent: a fake relay (ws server + relay-role
- * MuxSession), a log capture, a target service, and HTTP over a tunnel stream.
+ * MuxSession), a log capture, a target service, and requests as the relay
+ * sends them (one exchange each).
  */
 import { EventEmitter, once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
@@ -11,9 +12,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { parseAgentConfig, type AgentConfig } from '../../../src/config/index.js';
 import { createLogger, type Logger } from '../../../src/log.js';
 import { MuxSession } from '../../../src/mux/session.js';
-import type { TunnelStream } from '../../../src/mux/stream.js';
-import { PROTOCOL_VERSION, type HelloMessage } from '../../../src/protocol.js';
+import { PROTOCOL_VERSION, type DrainedMessage, type HelloMessage, type ReadyMessage } from '../../../src/protocol.js';
+import type { ExchangeKind } from '../../../src/mux/heads.js';
 import { signAgentToken } from '../../../src/token.js';
+import { exchange, type Pending } from '../../helpers/exchange.js';
+export type { Outcome, Pending } from '../../helpers/exchange.js';
 export { freePort } from '../../../cli/demo/free-port.js';
 import { freePort } from '../../../cli/demo/free-port.js';
 
@@ -72,6 +75,16 @@ export interface RelayConn {
   controls: Record<string, unknown>[];
   closed: Promise<[number, string]>;
   ready(publicUrls?: Record<string, string>): void;
+  /** Resolves when the agent sends `drain`. */
+  drain: Promise<Record<string, unknown>>;
+  /**
+   * Called when the agent sends `drain`, before the relay answers `drained`
+   * (as the real relay does); set `answerDrain` false to answer by hand.
+   */
+  beforeDrained?: () => void;
+  answerDrain: boolean;
+  /** Sends `drained`. */
+  drained(): void;
 }
 
 export class FakeRelay {
@@ -82,20 +95,38 @@ export class FakeRelay {
   private constructor(wss: WebSocketServer) {
     this.wss = wss;
     wss.on('connection', (ws, req) => {
-      const session = new MuxSession(ws, { role: 'relay', window: 256 * 1024, maxIncomingStreams: 100, heartbeat: { interval: 0, timeout: 0 } });
+      const session = new MuxSession(ws, { role: 'relay', window: 256 * 1024, maxIncoming: 100, heartbeat: { interval: 0, timeout: 0 } });
       const controls: Record<string, unknown>[] = [];
-      const hello = new Promise<HelloMessage>((resolve) => {
-        session.on('control', (m) => {
-          controls.push(m);
-          if (m.type === 'hello') resolve(m as unknown as HelloMessage);
-        });
-      });
       const index = this.conns.length;
       const closed = new Promise<[number, string]>((resolve) => session.on('close', (code, reason) => resolve([code, reason])));
+      let onHello!: (m: HelloMessage) => void;
+      let onDrain!: (m: Record<string, unknown>) => void;
       const conn: RelayConn = {
-        ws, headers: req.headers, session, hello, controls, closed,
-        ready: (publicUrls = {}) => session.sendControl({ type: 'ready', version: PROTOCOL_VERSION, connectionId: `c${index}`, publicUrls }),
+        ws, headers: req.headers, session, controls, closed,
+        hello: new Promise<HelloMessage>((resolve) => (onHello = resolve)),
+        drain: new Promise((resolve) => (onDrain = resolve)),
+        answerDrain: true,
+        ready: (publicUrls = {}) => {
+          const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId: `c${index}`, publicUrls, window: 256 * 1024 };
+          session.sendControl(ready);
+        },
+        drained: () => {
+          const drained: DrainedMessage = { type: 'drained' };
+          session.sendControl(drained);
+        },
       };
+      session.on('control', (m) => {
+        controls.push(m);
+        if (m.type === 'hello') {
+          session.setPeerWindow(m.window); // as the relay does
+          onHello(m as unknown as HelloMessage);
+        }
+        if (m.type === 'drain') {
+          onDrain(m);
+          conn.beforeDrained?.();
+          if (conn.answerDrain) conn.drained();
+        }
+      });
       this.conns.push(conn);
       this.events.emit('conn', conn);
     });
@@ -175,6 +206,7 @@ export async function testConfig(relayUrl: string, tunnels: Record<string, unkno
     reconnect: { initialDelay: '10ms', maxDelay: '50ms' },
     heartbeat: { interval: '5s', timeout: '15s' },
     timeouts: { connect: '2s', shutdownGrace: '2s' },
+    admin: { listen: 'off' },
     ...extra,
   }, 'agent.yaml', {});
 }
@@ -211,33 +243,26 @@ export async function startTarget(handler?: (req: IncomingMessage, res: http.Ser
 }
 
 
-export interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** One HTTP/1.1 request over a new tunnel stream, as the relay would send it. */
+/**
+ * One request as the relay sends it: an exchange whose head names the
+ * tunnel, then the body and END (`body: 'open'`: the test sends and ends);
+ * resolves with the reply head and body, or the reset that ended the
+ * exchange.
+ */
 export function tunnelRequest(
   session: MuxSession,
   tunnel: string,
-  options: { method?: string; path?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Reply> & { stream: TunnelStream } {
-  const stream = session.openStream({ kind: 'http', tunnel });
-  const promise = new Promise<Reply>((resolve, reject) => {
-    const req = http.request({
-      createConnection: () => stream as never,
-      method: options.method ?? 'GET',
-      path: options.path ?? '/',
-      headers: { host: 'relay.example', ...options.headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-  return Object.assign(promise, { stream });
+  options: { kind?: ExchangeKind; method?: string; path?: string; headers?: Record<string, string> | string[]; body?: string | Buffer | 'open'; requestId?: string } = {},
+): Pending {
+  const headers = Array.isArray(options.headers)
+    ? options.headers
+    : Object.entries({ host: 'relay.example', ...options.headers }).flat();
+  return exchange(session, {
+    kind: options.kind ?? 'http',
+    tunnel,
+    method: options.method ?? 'GET',
+    target: options.path ?? '/',
+    headers,
+    requestId: options.requestId ?? 'req-1',
+  }, options.body);
 }

@@ -131,7 +131,7 @@ describe('agent relay connection', () => {
     expect(logs.find('agent token expires soon')).toMatchObject({ level: 40 });
   });
 
-  it('close() sends goaway, lets in-flight requests finish, then closes with 1000', async () => {
+  it('close() sends drain, waits for drained, lets in-flight requests finish, then closes with 1000', async () => {
     const t = await startTarget((_req, res) => setTimeout(() => res.end('done'), 150));
     cleanups.push(t.close);
     const r = await relay();
@@ -141,10 +141,11 @@ describe('agent relay connection', () => {
     const pending = tunnelRequest(conn.session, 't1');
     await new Promise<void>((resolve) => t.server.once('request', () => resolve()));
     const closing = agent.close();
+    expect(await conn.drain).toEqual({ type: 'drain', reason: 'agent shutting down' });
     const reply = await pending;
-    expect(reply.body).toBe('done');
+    expect(reply).toMatchObject({ status: 200, text: 'done', error: undefined });
     await closing;
-    expect(conn.controls).toContainEqual({ type: 'goaway', reason: 'agent shutting down' });
+    expect(conn.controls.filter((m) => m.type !== 'hello')).toEqual([{ type: 'drain', reason: 'agent shutting down' }]);
     expect(await conn.closed).toEqual([1000, 'agent shutting down']);
     expect(agent.connected).toBe(false);
     await expect(agent.whenReady()).rejects.toMatchObject({ code: 'CTB_SHUTTING_DOWN' });
@@ -152,20 +153,50 @@ describe('agent relay connection', () => {
     expect(logs.find('reconnecting')).toBeUndefined();
   });
 
-  it('close() ends idle keep-alive tunnel streams and refuses new ones', async () => {
+  it('close() serves every exchange the relay opened before drained, and refuses the ones after it', async () => {
+    const held: (() => void)[] = [];
+    const t = await startTarget((req, res) => {
+      if (req.url === '/hold') held.push(() => res.end('held'));
+      else res.end(`served ${req.url}`);
+    });
+    cleanups.push(t.close);
+    const r = await relay();
+    const { agent } = await agentFor(r.url, { t1: { target: t.url } });
+    const conn = await r.accept(0);
+    await agent.whenReady();
+    // One request keeps the agent busy, so close() waits for it after the drain.
+    const holding = tunnelRequest(conn.session, 't1', { path: '/hold' });
+    await new Promise<void>((resolve) => t.server.once('request', () => resolve()));
+    // The relay had one more exchange under way when the drain came: it goes out just before drained.
+    let lastBefore!: ReturnType<typeof tunnelRequest>;
+    conn.beforeDrained = () => {
+      lastBefore = tunnelRequest(conn.session, 't1', { path: '/just-before' });
+    };
+    const closing = agent.close();
+    await conn.drain;
+    expect(await lastBefore).toMatchObject({ status: 200, text: 'served /just-before' });
+    // After drained, an exchange (a relay breaking the handshake) is refused, not served.
+    const after = await tunnelRequest(conn.session, 't1', { path: '/after' });
+    expect(after.error).toMatchObject({ code: 'CTB_SHUTTING_DOWN', message: 'the agent is shutting down and takes no new requests' });
+    expect(t.seen.map((s) => s.url)).not.toContain('/after');
+    held.splice(0).forEach((release) => release());
+    expect((await holding).text).toBe('held');
+    await closing;
+    expect(await conn.closed).toEqual([1000, 'agent shutting down']);
+  });
+
+  it('close() goes on without drained from a relay that never confirms, within shutdownGrace', async () => {
     const t = await startTarget();
     cleanups.push(t.close);
     const r = await relay();
-    const { agent } = await agentFor(r.url, { t1: { target: t.url } }, { timeouts: { shutdownGrace: '1s' } });
+    const { agent } = await agentFor(r.url, { t1: { target: t.url } }, { timeouts: { shutdownGrace: '300ms' } });
     const conn = await r.accept(0);
     await agent.whenReady();
-    const idle = conn.session.openStream({ kind: 'http', tunnel: 't1' }).on('error', () => {});
-    idle.write('GET /x HTTP/1.1\r\nhost: relay.example\r\n\r\n');
-    await once(idle, 'data');
-    const ended = once(idle, 'end');
-    idle.resume();
+    conn.answerDrain = false;
     const closing = agent.close();
-    await ended; // the agent half-closed the idle stream
+    await conn.drain;
+    // Until drained comes (or the wait is over), exchanges are still served.
+    expect((await tunnelRequest(conn.session, 't1', { path: '/late' })).status).toBe(200);
     await closing;
     expect(await conn.closed).toEqual([1000, 'agent shutting down']);
   });
@@ -178,11 +209,13 @@ describe('agent relay connection', () => {
     const conn = await r.accept(0);
     await agent.whenReady();
     const pending = tunnelRequest(conn.session, 't1');
-    pending.catch(() => {});
     await new Promise<void>((resolve) => t.server.once('request', () => resolve()));
     await agent.close();
     expect(logs.find('shutdown grace period over; cutting requests still in flight')).toMatchObject({ inFlight: 1 });
-    await expect(pending).rejects.toThrow();
+    const cut = await pending;
+    expect(cut.response).toBeUndefined();
+    expect(cut.error).toMatchObject({ code: 'CTB_AGENT_DISCONNECTED' });
+    expect(cut.error?.message).toContain('code 1000: agent shutting down');
   });
 
   it('close() while the relay is unreachable stops retrying and resolves', async () => {

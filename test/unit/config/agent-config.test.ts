@@ -36,6 +36,7 @@ describe('parseAgentConfig defaults', () => {
       relays: ['ws://127.0.0.1:8080/_ctbridge/agent'],
       token: TOKEN,
       tokenSource: 'config',
+      admin: { listen: { host: '127.0.0.1', port: 9091 }, allowFrom: expect.anything() },
       ca: undefined,
       proxy: { mode: 'env' },
       tunnels: {
@@ -136,7 +137,7 @@ describe('parseAgentConfig env overrides', () => {
   it('says both ways to give a token when there is none', () => {
     const { token: _, ...withoutToken } = minimal();
     expect(problems(withoutToken)).toEqual([
-      'agent.yaml: token: missing; set token in agent.yaml or the CTBRIDGE_AGENT_TOKEN environment variable',
+      'agent.yaml: token: missing; set token or tokenFile in agent.yaml, or the CTBRIDGE_AGENT_TOKEN environment variable',
     ]);
   });
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { resolveForwarded, setForwardedHeaders } from '../../../relay/forwarded.js';
+import { forwardedPairs, RELAY_OWNED, resolveForwarded } from '../../../relay/forwarded.js';
 import { CidrList } from '../../../src/config/index.js';
 
 function req(remoteAddress: string, headers: Record<string, string>): IncomingMessage {
@@ -15,10 +15,22 @@ describe('forwarded headers', () => {
     const r = req('198.51.100.7', { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'https', forwarded: 'for=1.2.3.4', 'x-real-ip': '1.2.3.4' });
     const info = resolveForwarded(r, none, false);
     expect(info).toEqual({ client: '198.51.100.7', proto: 'http', host: 'relay.example' });
-    setForwardedHeaders(r.headers, info);
-    expect(r.headers['x-forwarded-for']).toBe('198.51.100.7');
-    expect(r.headers.forwarded).toBeUndefined();
-    expect(r.headers['x-real-ip']).toBeUndefined();
+    // The relay's own pairs name only the peer; every header the client could forge them with is relay-owned (dropped from the caller's).
+    expect(forwardedPairs(info, 'rid-1')).toEqual([
+      'X-Forwarded-For', '198.51.100.7', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'relay.example', 'X-Ctbridge-Request-Id', 'rid-1',
+    ]);
+    for (const name of Object.keys(r.headers).filter((h) => h !== 'host')) expect(RELAY_OWNED.has(name), name).toBe(true);
+  });
+
+  it('leaves X-Forwarded-Host out when the caller sent no Host', () => {
+    const r = { socket: { remoteAddress: '198.51.100.7' }, headers: {} } as unknown as IncomingMessage;
+    const info = resolveForwarded(r, none, true);
+    expect(info).toEqual({ client: '198.51.100.7', proto: 'https', host: '' });
+    expect(forwardedPairs(info, 'rid-2')).toEqual(['X-Forwarded-For', '198.51.100.7', 'X-Forwarded-Proto', 'https', 'X-Ctbridge-Request-Id', 'rid-2']);
+  });
+
+  it('relay-owned names are lower case and cover every forwarding header', () => {
+    expect([...RELAY_OWNED].sort()).toEqual(['forwarded', 'x-ctbridge-request-id', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip']);
   });
 
   it('believes a trusted load balancer and takes the rightmost untrusted address', () => {

@@ -1,9 +1,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../../../src/errors.js';
+import { CtbridgeError, ERROR_CODES, type ErrorParams } from '../../../../src/errors.js';
+import { fromWire, toWire } from '../../../../src/mux/wire-error.js';
 import { processAnswer } from '../../../../relay/clienttracker/answer.js';
-import { egressErrorText, errorText, paramsFromError } from '../../../../relay/clienttracker/error-text.js';
+import { errorText } from '../../../../relay/clienttracker/error-text.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../test/fixtures/xml/', import.meta.url));
 /** What a provider answers to Client Tracker's GETs. */
@@ -68,6 +69,12 @@ describe('processAnswer on the schema fixtures', () => {
   });
 });
 
+/** The text a CT user reads for an error that came from the other process (a RESET): code and params only. */
+function textAfterTheWire(code: ConstructorParameters<typeof CtbridgeError>[0], message: string, params?: ErrorParams): string {
+  const err = fromWire(JSON.parse(JSON.stringify(toWire(new CtbridgeError(code, message, params ? { params } : {})))), 'the agent');
+  return errorText(err.code, { tunnel: 'cioc', ...err.params });
+}
+
 describe('error texts', () => {
   it('has a sentence for every error code, naming the tunnel, ending in a full stop', () => {
     for (const code of Object.keys(ERROR_CODES)) {
@@ -77,18 +84,38 @@ describe('error texts', () => {
       expect(text, code).not.toMatch(/undefined|\(\)|\s{2}/);
     }
     expect(errorText('CTB_FROM_THE_FUTURE', { tunnel: 'cioc' })).toContain('(CTB_FROM_THE_FUTURE)');
-    expect(egressErrorText('CTB_CT_UNREACHABLE', { tunnel: 'cioc' })).toBe(errorText('CTB_CT_UNREACHABLE', { tunnel: 'cioc' }));
+    expect(errorText('<b>CTB_X</b>', { tunnel: 'cioc' })).toContain('(CTB_X)');
   });
 
-  it('reads numbers out of bridge messages', () => {
-    expect(paramsFromError({ code: 'CTB_REQUEST_TIMEOUT', message: 'within 300000 ms' }, 'cioc')).toEqual({ tunnel: 'cioc', seconds: 300 });
-    expect(paramsFromError({ code: 'CTB_TARGET_TIMEOUT', message: 'no answer in 2.5 s' }, 'cioc')).toEqual({ tunnel: 'cioc', seconds: 2.5 });
-    expect(paramsFromError({ code: 'CTB_BODY_TOO_LARGE', message: 'the request body is larger than the limit of 1024 bytes' }, 'cioc')).toEqual({
-      tunnel: 'cioc',
-      bytes: 1024,
-      body: 'request',
-    });
-    expect(errorText('CTB_TARGET_TIMEOUT', { tunnel: 'cioc', seconds: 1 })).toContain('within 1 second;');
-    expect(errorText('CTB_TARGET_TIMEOUT', { tunnel: 'cioc' })).toContain('did not answer in time;');
+  it('renders the numbers an error carries as data, after they crossed the wire', () => {
+    expect(textAfterTheWire('CTB_REQUEST_TIMEOUT', 'x', { seconds: 300 })).toContain("The provider behind 'cioc' did not answer within 300 seconds;");
+    expect(textAfterTheWire('CTB_TARGET_TIMEOUT', 'x', { seconds: 2.5 })).toContain('did not answer within 2.5 seconds;');
+    expect(textAfterTheWire('CTB_TARGET_TIMEOUT', 'x', { seconds: 1 })).toContain('within 1 second;');
+    expect(textAfterTheWire('CTB_BODY_TOO_LARGE', 'x', { bytes: 1024, body: 'request' })).toBe(
+      "The request to the provider behind 'cioc' is larger than the bridge allows (1024 bytes); it was not sent.",
+    );
+    expect(textAfterTheWire('CTB_BODY_TOO_LARGE', 'x', { bytes: 2048, body: 'answer' })).toBe(
+      "The provider's answer for 'cioc' is larger than the bridge allows (2048 bytes); ask the relay operator to raise the limit if such answers are expected.",
+    );
+    expect(textAfterTheWire('CTB_CT_UNREACHABLE', 'x', { ctOrigin: 'https://ct.example', problem: 'connection refused' })).toContain(
+      'could not reach Client Tracker at https://ct.example (connection refused);',
+    );
+    expect(textAfterTheWire('CTB_XML_INVALID', 'x', { problem: 'line 3, element <ctid>: too long' })).toContain('(line 3, element <ctid>: too long)');
+  });
+
+  it('never reads numbers (or anything else) out of the English message', () => {
+    const timeout = textAfterTheWire('CTB_REQUEST_TIMEOUT', "tunnel 'cioc' did not complete the request within 300000 ms");
+    expect(timeout).toContain('did not answer in time;');
+    expect(timeout).not.toMatch(/\d/);
+    const large = textAfterTheWire('CTB_BODY_TOO_LARGE', 'the request body is larger than the limit of 1024 bytes');
+    expect(large).not.toContain('1024');
+    const bad = textAfterTheWire('CTB_BAD_REQUEST', 'path "/ct/x?key=SECRETKEY" contains a ".." segment');
+    expect(bad).not.toContain('SECRETKEY');
+  });
+
+  it("shows a peer's problem text cleaned and capped (fromWire), never raw", () => {
+    const text = textAfterTheWire('CTB_UPSTREAM_INVALID', 'x', { problem: `line 1\r\n<script>${'p'.repeat(500)}` });
+    expect(text).not.toMatch(/[\r\n]/);
+    expect(text.length).toBeLessThan(600);
   });
 });

@@ -1,15 +1,13 @@
-import { once } from 'node:events';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CtbridgeError } from '../../../../src/errors.js';
-import type { MuxSession } from '../../../../src/mux/session.js';
-import type { TunnelStream } from '../../../../src/mux/stream.js';
-import { shortHash } from '../../../../src/redact.js';
-import { validateXml } from '../../../../src/xml/validate.js';
 import type { ConnectedAgent } from '../../../../relay/agent-registry.js';
-import { createEgressHandler, CT_METRICS, MAX_EGRESS_BODY } from '../../../../relay/clienttracker/index.js';
+import { createEgressHandler, CT_METRICS } from '../../../../relay/clienttracker/index.js';
+import type { MuxSession } from '../../../../src/mux/session.js';
+import { shortHash } from '../../../../src/redact.js';
+import { MAX_EGRESS_BODY } from '../../../../src/xml/egress-messages.js';
+import { exchange, until, type Pending } from '../../../helpers/exchange.js';
 import { sessionPair } from '../../../helpers/ws-pair.js';
-import { captureLog, errorTextOf, listen, relayConfig, request, type LogLine, type TestServer } from './helpers.js';
+import { captureLog, listen, relayConfig, type LogLine, type TestServer } from './helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
 const PUSH = Buffer.from(
@@ -52,10 +50,12 @@ interface Setup {
   agent: MuxSession;
   lines: LogLine[];
   counts: { name: string; labels: Record<string, string> }[];
-  /** POST (or other) through an egress stream for `tunnel`. */
-  send(path: string, options?: { tunnel?: string; method?: string; body?: Buffer | string }): ReturnType<typeof request>;
-  open(meta: Record<string, unknown>): TunnelStream;
+  close(): void;
+  /** A message on a new egress exchange for `tunnel`, as the agent sends it. */
+  send(target: string, options?: { tunnel?: string; method?: string; body?: Buffer | string | null; requestId?: string }): Pending;
 }
+
+let ids = 0;
 
 async function setup(rpcUrl: string, opts: { agentTunnels?: string[]; timeoutMs?: number } = {}): Promise<Setup> {
   const config = relayConfig({
@@ -67,7 +67,7 @@ async function setup(rpcUrl: string, opts: { agentTunnels?: string[]; timeoutMs?
   });
   const { lines, log } = captureLog();
   const counts: Setup['counts'] = [];
-  const egress = createEgressHandler(config, log, {
+  const egress = createEgressHandler({ config }, log, {
     metrics: { increment: (name, labels) => counts.push({ name, labels }) },
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
   });
@@ -82,45 +82,33 @@ async function setup(rpcUrl: string, opts: { agentTunnels?: string[]; timeoutMs?
     remoteAddress: '127.0.0.1',
     tunnels: opts.agentTunnels ?? ['cioc', 'plain'],
     session: pair.relay,
-    draining: false, idleStreams: 0,
+    draining: false,
   };
-  pair.relay.on('stream', (s) => egress(s, connected));
-  const open = (meta: Record<string, unknown>): TunnelStream => pair.agent.openStream(meta);
+  pair.relay.on('exchange', (ex) => egress(ex, connected));
   return {
     agent: pair.agent,
     lines,
     counts,
-    open,
-    send: (path, o = {}) => {
-      const stream = open({ kind: 'egress', tunnel: o.tunnel ?? 'cioc' });
-      const body = o.body ?? PUSH;
-      return request(`http://relay${path}`, {
-        method: o.method ?? 'POST',
-        headers: { 'content-type': 'application/xml; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-forwarded-for': '10.9.9.9' },
-        body,
-        createConnection: () => stream,
-      });
+    close: () => egress.close(),
+    send: (target, o = {}) => {
+      const body = o.body === undefined ? PUSH : o.body === null ? undefined : Buffer.from(o.body);
+      const headers = ['Content-Type', 'application/xml; charset=utf-8', 'Content-Length', String(body?.length ?? 0), 'X-Forwarded-For', '10.9.9.9'];
+      return exchange(pair.agent, { kind: 'egress', tunnel: o.tunnel ?? 'cioc', method: o.method ?? 'POST', target, headers, requestId: o.requestId ?? `e${++ids}` }, body);
     },
   };
-}
-
-function expectXmlError(answer: Awaited<ReturnType<typeof request>>, code: string, status: number): string {
-  expect(answer.status).toBe(status);
-  expect(answer.headers['x-ctbridge-error']).toBe(code);
-  expect(answer.headers['content-type']).toBe('application/xml; charset=utf-8');
-  expect(answer.headers['x-ctbridge-request-id']).toMatch(/^[0-9a-f]{16}$/);
-  expect(validateXml('pushResourceResponse', answer.body)).toEqual({ ok: true });
-  return errorTextOf(answer.text) ?? '';
 }
 
 describe('egress: provider → Client Tracker', () => {
   it('POSTs the exact bytes to <rpcUrl><message> and returns status, content type and body unchanged', async () => {
     const ct = await fakeCt();
     const s = await setup(`${ct.url}/rpc/v1/`);
-    const res = await s.send('/add_resource?debug=1&key=QUERYKEY');
+    const res = await s.send('/add_resource?debug=1&key=QUERYKEY', { requestId: 'e-msg-1' });
+    expect(res.error).toBeUndefined();
     expect(res.status).toBe(200);
-    expect(res.headers['content-type']).toBe('text/xml; charset=UTF-8');
-    expect(res.headers['x-ct-internal']).toBeUndefined();
+    expect(res.header('content-type')).toBe('text/xml; charset=UTF-8');
+    expect(res.header('x-ct-internal')).toBeUndefined();
+    expect(res.header('x-ctbridge-request-id')).toBe('e-msg-1');
+    expect(res.header('content-length')).toBe(String(Buffer.byteLength(CT_ANSWER)));
     expect(res.text).toBe(CT_ANSWER);
     expect(ct.seen).toHaveLength(1);
     const [got] = ct.seen;
@@ -133,6 +121,7 @@ describe('egress: provider → Client Tracker', () => {
     const line = s.lines.find((l) => l.msg === 'client tracker message');
     expect(line).toMatchObject({
       level: 30,
+      requestId: 'e-msg-1',
       tunnel: 'cioc',
       message: 'add_resource',
       status: 200,
@@ -159,61 +148,93 @@ describe('egress: provider → Client Tracker', () => {
     expect((await s.send('/is_in_request')).status).toBe(200);
     const removed = await s.send('/remove_resource');
     expect(removed.status).toBe(500);
-    expect(removed.headers['x-ctbridge-error']).toBeUndefined();
+    expect(removed.error).toBeUndefined();
+    expect(removed.text).toBe(`<response xmlns="${NS}"><no/></response>`);
     expect(ct.seen.map((x) => x.url)).toEqual(['/is_in_request', '/remove_resource']);
   });
 
-  it('answers an unknown message path with a 404 XML error and sends nothing to CT', async () => {
-    const ct = await fakeCt();
-    const s = await setup(`${ct.url}/rpc/`);
-    const text = expectXmlError(await s.send('/../admin/delete_all'), 'CTB_PATH_NOT_ALLOWED', 404);
-    expect(text).toContain("The relay forwards only is_in_request, add_resource and remove_resource to Client Tracker for 'cioc'");
-    expectXmlError(await s.send('/add_resource/'), 'CTB_PATH_NOT_ALLOWED', 404);
-    expectXmlError(await s.send('/add_resource', { method: 'PUT' }), 'CTB_BAD_REQUEST', 400);
-    expect(ct.seen).toEqual([]);
+  it('carries an empty answer as a REPLY with END', async () => {
+    const ct = await fakeCt((_req, res) => res.writeHead(204).end());
+    const s = await setup(`${ct.url}/`);
+    const res = await s.send('/add_resource');
+    expect(res).toMatchObject({ status: 204, text: '', error: undefined });
+    expect(res.header('content-type')).toBeUndefined();
   });
 
-  it('refuses a message over 1 MiB with 413', async () => {
+  it('takes a message whose OPEN carries END (no body) and sends it on', async () => {
     const ct = await fakeCt();
     const s = await setup(`${ct.url}/rpc/`);
-    const text = expectXmlError(await s.send('/add_resource', { body: Buffer.alloc(MAX_EGRESS_BODY + 1, 0x20) }), 'CTB_BODY_TOO_LARGE', 413);
-    expect(text).toContain(`(${MAX_EGRESS_BODY} bytes)`);
-    expect(ct.seen).toEqual([]);
+    const res = await s.send('/is_in_request', { body: null });
+    expect(res.error).toBeUndefined();
+    expect(res.status).toBe(200);
+    expect(ct.seen).toHaveLength(1);
+    expect(ct.seen[0].body.length).toBe(0);
   });
 
-  it('CT down: 502 XML error naming CT by origin only', async () => {
+  it('refuses an unknown message path or another method, with the offending part as data, and sends nothing to CT', async () => {
+    const ct = await fakeCt();
+    const s = await setup(`${ct.url}/rpc/`);
+    const path = await s.send('/../admin/delete_all');
+    expect(path.response).toBeUndefined();
+    expect(path.error).toMatchObject({ code: 'CTB_PATH_NOT_ALLOWED', params: { problem: '/../admin/delete_all' } });
+    expect(path.error?.status).toBe(404);
+    expect(path.error?.message).toBe('the relay forwards only is_in_request, add_resource and remove_resource, not /../admin/delete_all');
+    expect((await s.send('/add_resource/')).error).toMatchObject({ code: 'CTB_PATH_NOT_ALLOWED', params: { problem: '/add_resource/' } });
+    const long = await s.send(`/${'x'.repeat(100)}`);
+    expect(long.error?.params.problem).toBe(`/${'x'.repeat(56)}...`);
+    const put = await s.send('/add_resource', { method: 'PUT' });
+    expect(put.error).toMatchObject({ code: 'CTB_BAD_REQUEST', params: { problem: 'PUT' }, message: 'Client Tracker messages are sent with POST, not PUT' });
+    expect(ct.seen).toEqual([]);
+    expect(s.lines.filter((l) => l.msg === 'egress refused: not a Client Tracker message')).toHaveLength(4);
+  });
+
+  it('refuses a message over 1 MiB with CTB_BODY_TOO_LARGE, the limit as data', async () => {
+    const ct = await fakeCt();
+    const s = await setup(`${ct.url}/rpc/`);
+    const res = await s.send('/add_resource', { body: Buffer.alloc(MAX_EGRESS_BODY + 1, 0x20) });
+    expect(res.error).toMatchObject({ code: 'CTB_BODY_TOO_LARGE', params: { bytes: MAX_EGRESS_BODY, body: 'request' } });
+    expect(res.error?.status).toBe(413);
+    expect(ct.seen).toEqual([]);
+    // Exactly at the limit is fine.
+    expect((await s.send('/add_resource', { body: Buffer.alloc(MAX_EGRESS_BODY, 0x20) })).status).toBe(200);
+  });
+
+  it("CT down: CTB_CT_UNREACHABLE with CT's origin (never its path) and the problem as data", async () => {
     const gone = await listen(() => undefined);
     await gone.close();
     const s = await setup(`http://127.0.0.1:${gone.port}/rpc/secret-path/`);
-    const text = expectXmlError(await s.send('/add_resource'), 'CTB_CT_UNREACHABLE', 502);
-    expect(text).toBe(
-      `The ctbridge relay could not reach Client Tracker at http://127.0.0.1:${gone.port} (connection refused); try again later, and if it keeps happening ask the relay operator to check the Client Tracker RPC URL for 'cioc'.`,
-    );
-    expect(text).not.toContain('secret-path');
+    const res = await s.send('/add_resource');
+    expect(res.response).toBeUndefined();
+    expect(res.error).toMatchObject({ code: 'CTB_CT_UNREACHABLE', params: { ctOrigin: `http://127.0.0.1:${gone.port}`, problem: 'connection refused' } });
+    expect(res.error?.message).toBe(`the relay could not reach Client Tracker at http://127.0.0.1:${gone.port}: connection refused`);
+    expect(JSON.stringify(res.error)).not.toContain('secret-path');
     expect(s.lines.find((l) => l.msg === 'client tracker message failed')).toMatchObject({ level: 40, code: 'CTB_CT_UNREACHABLE', reason: 'connection refused' });
+    expect(JSON.stringify(s.lines)).not.toContain('secret-path');
   });
 
-  it('CT silent: 502 after the timeout, and the message is sent exactly once', async () => {
-    const ct = await fakeCt(() => undefined); // never answers
+  it('CT silent: CTB_CT_UNREACHABLE after the timeout, and the message is sent exactly once', async () => {
+    let held = 0;
+    const ct = await fakeCt((_req, res) => {
+      if (held++ === 0) return; // the first message is never answered
+      defaultCt(_req, res);
+    });
     const s = await setup(`${ct.url}/rpc/`, { timeoutMs: 300 });
-    const text = expectXmlError(await s.send('/add_resource'), 'CTB_CT_UNREACHABLE', 502);
-    expect(text).toContain('(no answer within 0.3 seconds)');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(ct.seen).toHaveLength(1);
+    const res = await s.send('/add_resource');
+    expect(res.error).toMatchObject({ code: 'CTB_CT_UNREACHABLE', params: { problem: 'no answer within 0.3 seconds' } });
+    // The next message is the second thing CT hears of: no retry of the first came in between.
+    expect((await s.send('/is_in_request')).status).toBe(200);
+    expect(ct.seen.map((x) => x.url)).toEqual(['/rpc/add_resource', '/rpc/is_in_request']);
   });
 
-  it("refuses an egress stream for a tunnel without clientTracker.rpcUrl, or one the agent does not serve", async () => {
+  it('refuses an egress exchange for a tunnel without clientTracker.rpcUrl, or one the agent does not serve', async () => {
     const ct = await fakeCt();
     const s = await setup(`${ct.url}/rpc/`);
     for (const tunnel of ['plain', 'other', 'nope']) {
-      const stream = s.open({ kind: 'egress', tunnel });
-      const [err] = (await once(stream, 'error')) as [CtbridgeError];
-      expect(err.code).toBe('CTB_TUNNEL_NOT_ALLOWED');
+      const res = await s.send('/add_resource', { tunnel });
+      expect(res.error?.code, tunnel).toBe('CTB_TUNNEL_NOT_ALLOWED');
+      expect(res.error?.status).toBe(403);
     }
-    const wrongKind = s.open({ kind: 'http', tunnel: 'cioc' });
-    const [err] = (await once(wrongKind, 'error')) as [CtbridgeError];
-    expect(err.code).toBe('CTB_PROTOCOL');
-    expect(s.lines.filter((l) => l.msg === 'egress stream refused').map((l) => l.reason)).toEqual([
+    expect(s.lines.filter((l) => l.msg === 'egress refused').map((l) => l.reason)).toEqual([
       "tunnel 'plain' has no clientTracker.rpcUrl in the relay config",
       "agent 'acme-1' does not serve tunnel 'other'",
       "agent 'acme-1' does not serve tunnel 'nope'",
@@ -221,44 +242,25 @@ describe('egress: provider → Client Tracker', () => {
     expect(ct.seen).toEqual([]);
   });
 
-  it('caps and cleans what the agent sent before logging it', async () => {
+  it('carries each message on its own exchange, several at once on one connection', async () => {
     const ct = await fakeCt();
     const s = await setup(`${ct.url}/rpc/`);
-    const hostile = `x\u001b[2J${'t'.repeat(10_000)}`;
-    const stream = s.open({ kind: 'egress', tunnel: hostile });
-    await once(stream, 'error');
-    const wrongKind = s.open({ kind: hostile, tunnel: 'cioc' });
-    const [err] = (await once(wrongKind, 'error')) as [CtbridgeError];
-    expect(err.message.length).toBeLessThan(200);
-    const logged = s.lines.filter((l) => l.msg === 'egress stream refused' || l.msg === 'agent stream refused: unknown kind');
-    expect(logged).toHaveLength(2);
-    for (const line of logged) {
-      const text = JSON.stringify(line);
-      expect(text).not.toContain('\\u001b');
-      expect(text.length).toBeLessThan(1000);
-    }
-    expect(logged[0]!.tunnel).toBe(`x\ufffd[2J${'t'.repeat(58)}…[+9942 chars]`);
+    const a = s.send('/is_in_request', { requestId: 'e-a' });
+    const b = s.send('/add_resource', { requestId: 'e-b' });
+    expect(a.exchange.id).not.toBe(b.exchange.id);
+    const [ra, rb] = await Promise.all([a, b]);
+    expect([ra.status, rb.status]).toEqual([200, 200]);
+    expect([ra.header('x-ctbridge-request-id'), rb.header('x-ctbridge-request-id')]).toEqual(['e-a', 'e-b']);
+    expect(ct.seen.map((x) => x.url).sort()).toEqual(['/rpc/add_resource', '/rpc/is_in_request']);
+    expect(s.agent.exchangeCount).toBe(0);
   });
 
-  it('carries several messages over one kept-alive egress stream', async () => {
-    const ct = await fakeCt();
+  it('close() resets the messages still in flight with CTB_SHUTTING_DOWN', async () => {
+    const ct = await fakeCt(() => undefined); // never answers
     const s = await setup(`${ct.url}/rpc/`);
-    const stream = s.open({ kind: 'egress', tunnel: 'cioc' });
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    agent.createConnection = () => stream;
-    for (const path of ['/is_in_request', '/add_resource']) {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: 'relay', path, method: 'POST', agent, headers: { 'content-length': PUSH.length } }, (r) => {
-          r.resume();
-          r.on('end', () => resolve(r.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.end(PUSH);
-      });
-      expect(status).toBe(200);
-    }
-    agent.destroy();
-    expect(ct.seen.map((x) => x.url)).toEqual(['/rpc/is_in_request', '/rpc/add_resource']);
+    const pending = s.send('/add_resource');
+    await until(() => ct.seen.length === 1);
+    s.close();
+    expect((await pending).error).toMatchObject({ code: 'CTB_SHUTTING_DOWN', message: 'the relay is shutting down' });
   });
 });
-

@@ -1,11 +1,13 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TunnelRequests } from '../../../../agent/tunnel-requests.js';
+import { parseAgentConfig } from '../../../../src/config/index.js';
 import { CtbridgeError } from '../../../../src/errors.js';
-import { errorBody } from '../../../../src/http/error-response.js';
 import { validateXml } from '../../../../src/xml/validate.js';
 import { createClientTrackerHandler, CT_METRICS, DEFAULT_MAX_ANSWER } from '../../../../relay/clienttracker/index.js';
 import type { ExchangeContext, KindHandler } from '../../../../relay/tunnel-kind.js';
+import { sessionPair } from '../../../helpers/ws-pair.js';
 import { captureLog, errorTextOf, listen, relayConfig, request, type LogLine, type TestServer } from './helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
@@ -48,11 +50,13 @@ interface Harness {
   handler: KindHandler;
   lines: LogLine[];
   counts: { name: string; labels: Record<string, string> }[];
-  /** What the fake provider (agent) answers. */
+  /** What the fake provider (behind the agent) answers. */
   provider: Provider;
-  /** When set, the next request is answered with this bridge error instead. */
+  /** When set, the next request is answered with this bridge error instead (the relay's own refusal). */
   bridgeError: CtbridgeError | undefined;
-  get(path: string): ReturnType<typeof request>;
+  /** When set, the agent resets each exchange with this error (its failure, as data) instead of serving it. */
+  agentReset: CtbridgeError | undefined;
+  get(path: string, method?: string): ReturnType<typeof request>;
 }
 
 const open: (() => Promise<void>)[] = [];
@@ -68,9 +72,11 @@ function xmlAnswer(body: string | Buffer, status = 200, headers: Record<string, 
 }
 
 /**
- * A front server that does what the request handler does for a
- * clienttracker tunnel: request to the "agent" (here directly the provider),
- * a byte-counting 'data' listener on its response, then handleResponse.
+ * A front server that does what PublicRequests does for a clienttracker
+ * tunnel: one exchange per request over a real session to a real agent
+ * (TunnelRequests) in front of the fake provider, a 'data' listener on the
+ * exchange, then the kind's respond(); a reset before the answer goes to
+ * the kind's sendError().
  */
 async function harness(clientTracker: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<Harness> {
   const config = relayConfig({
@@ -85,25 +91,40 @@ async function harness(clientTracker: Record<string, unknown> = {}, extra: Recor
     metrics: { increment: (name, labels) => counts.push({ name, labels }) },
     maxResponseBody: config.limits.maxResponseBody,
   });
-  const h = { handler, lines, counts, provider: xmlAnswer(REGISTRATION), bridgeError: undefined } as Omit<Harness, 'front' | 'get'> & Partial<Harness>;
+  const h = { handler, lines, counts, provider: xmlAnswer(REGISTRATION), bridgeError: undefined, agentReset: undefined } as Omit<Harness, 'front' | 'get'> & Partial<Harness>;
   const provider = await listen((req, res) => h.provider!(req, res));
+  const pair = await sessionPair();
+  const agentConfig = parseAgentConfig({ relay: 'ws://127.0.0.1:9', token: 'a.b.c', tunnels: { cioc: { target: provider.url } } }, 'agent.yaml', {});
+  const agentLog = captureLog();
+  const requests = new TunnelRequests(agentConfig, agentLog.log);
+  pair.agent.on('exchange', (ex) => (h.agentReset ? ex.reset(h.agentReset) : requests.serve(ex)));
   const front = await listen((req, res) => {
-    const ctx: ExchangeContext = { requestId: 'req-1', tunnel: 'cioc', url: req.url ?? '/' };
-    res.setHeader('x-ctbridge-request-id', ctx.requestId);
+    const ctx: ExchangeContext = { requestId: 'req-1', tunnel: 'cioc', method: req.method ?? 'GET', url: req.url ?? '/' };
     if (h.bridgeError) {
       handler.sendError(res, h.bridgeError, ctx);
       return;
     }
-    const proxyReq = http.request(`${provider.url}${req.url}`, { method: req.method, agent: false }, (proxyRes) => {
-      proxyRes.on('data', () => undefined);
-      handler.handleResponse?.(proxyRes, req, res, ctx);
+    const ex = pair.relay.request({ kind: 'http', tunnel: 'cioc', method: ctx.method, target: ctx.url, headers: ['Host', 'relay.example'], requestId: ctx.requestId }, true);
+    ex.once('response', (head) => {
+      ex.on('data', () => undefined); // the request handler counts bytes here
+      handler.respond(ex, head, res, ctx);
     });
-    proxyReq.on('error', () => res.destroy());
-    req.pipe(proxyReq);
+    ex.once('reset', (err) => {
+      if (res.headersSent) res.destroy();
+      else handler.sendError(res, err, ctx);
+    });
+    res.once('close', () => {
+      if (!ex.closed) ex.reset(new CtbridgeError('CTB_CANCELLED', 'the caller went away'));
+    });
   });
-  open.push(provider.close, front.close);
+  open.push(async () => {
+    await front.close();
+    await requests.destroy();
+    await pair.close();
+    await provider.close();
+  });
   h.front = front;
-  h.get = (path: string) => request(`${front.url}${path}`);
+  h.get = (path: string, method?: string) => request(`${front.url}${path}`, method ? { method } : {});
   return h as Harness;
 }
 
@@ -312,24 +333,48 @@ describe('clienttracker kind: validation modes', () => {
   });
 });
 
-describe('clienttracker kind: errors', () => {
-  it("turns the agent's JSON error into the XML error for its code, keeping the code", async () => {
-    const h = await harness();
-    const agentError = (code: 'CTB_TARGET_UNREACHABLE' | 'CTB_TARGET_TIMEOUT', message: string): Provider => (_req, res) => {
-      const body = JSON.stringify(errorBody(new CtbridgeError(code, message)));
-      res.writeHead(code === 'CTB_TARGET_TIMEOUT' ? 504 : 502, { 'content-type': 'application/json; charset=utf-8', 'x-ctbridge-error': code });
-      res.end(body);
+describe('clienttracker kind: answers without a body', () => {
+  it('passes HEAD and 304 answers through as they are, without reading them as XML', async () => {
+    const h = await harness({ validation: 'enforce' });
+    h.provider = (req, res) => {
+      res.writeHead(req.method === 'HEAD' ? 200 : 304, { 'content-type': 'text/html', etag: '"v1"' });
+      res.end();
     };
-    h.provider = agentError('CTB_TARGET_UNREACHABLE', "tunnel 'cioc': connect ECONNREFUSED 10.0.0.5:80");
+    const head = await h.get('/ct/ctfetch.asp?num=1', 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['x-ctbridge-error']).toBeUndefined();
+    expect(head.headers['content-type']).toBe('text/html');
+    expect(head.headers['x-ctbridge-request-id']).toBe('req-1');
+    const notModified = await h.get('/ct/ctfetch.asp?num=1');
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.etag).toBe('"v1"');
+    expect(h.lines.filter((l) => (l.level ?? 0) >= 40)).toEqual([]);
+  });
+});
+
+describe('clienttracker kind: errors', () => {
+  it("turns the agent's error, carried as data, into the XML error for its code, keeping the code", async () => {
+    const h = await harness();
+    h.agentReset = new CtbridgeError('CTB_TARGET_UNREACHABLE', "tunnel 'cioc': connect ECONNREFUSED 10.0.0.5:80 for /ct/ctfetch.asp?key=SECRETKEY");
     expect(expectXmlError(await h.get('/ct/ctfetch.asp?num=1&key=SECRETKEY'), 'CTB_TARGET_UNREACHABLE')).toBe(
       "The on-premise ctbridge agent for 'cioc' could not reach the provider's server; ask your IT team to check that the provider's web site is running.",
     );
-    h.provider = agentError('CTB_TARGET_TIMEOUT', "tunnel 'cioc': the target did not answer within 10000 ms");
+    h.agentReset = new CtbridgeError('CTB_TARGET_TIMEOUT', "tunnel 'cioc': the target sent nothing for 10s", { params: { seconds: 10 } });
     expect(expectXmlError(await h.get('/x'), 'CTB_TARGET_TIMEOUT')).toContain('did not answer within 10 seconds');
+    h.agentReset = new CtbridgeError('CTB_TARGET_BAD_RESPONSE', 'HPE_INVALID_CONSTANT');
+    expect(expectXmlError(await h.get('/x'), 'CTB_TARGET_BAD_RESPONSE')).toBe(
+      "The provider's server behind 'cioc' sent an answer that is not valid HTTP; ask your IT team to check the provider's web site and its logs.",
+    );
     expect(JSON.stringify(h.lines)).not.toContain('SECRETKEY');
   });
 
-  it('an answer over the limit becomes CTB_BODY_TOO_LARGE (counted and declared lengths)', async () => {
+  it("a real agent failure reaches the caller as XML: the provider's server refusing connections", async () => {
+    const h = await harness();
+    h.provider = (req) => req.socket.destroy(); // closes without answering
+    expect(expectXmlError(await h.get('/ct/ctfetch.asp?num=1'), 'CTB_TARGET_UNREACHABLE')).toContain("could not reach the provider's server");
+  });
+
+  it('an answer over the limit becomes CTB_BODY_TOO_LARGE (chunked, or with a length)', async () => {
     const h = await harness({}, { limits: { maxResponseBody: '1KiB' } });
     h.provider = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/xml' }); // chunked: counted while reading
@@ -345,18 +390,18 @@ describe('clienttracker kind: errors', () => {
     expect(h.lines.find((l) => l.msg === "provider's answer is larger than the limit")).toMatchObject({ limit: 1024 });
   });
 
-  it('caps answers at 10 MiB when limits.maxResponseBody is 0 (unlimited)', async () => {
+  it('caps answers at 10 MiB when limits.maxResponseBody is 0 (unlimited), and abandons the rest', async () => {
     expect(DEFAULT_MAX_ANSWER).toBe(10 * 1024 * 1024);
     const h = await harness();
     let closed: Promise<void> | undefined;
     h.provider = (_req, res) => {
-      // Declares more than the cap, sends a little, then waits: the relay must not wait for the rest.
-      res.writeHead(200, { 'content-type': 'application/xml', 'content-length': String(DEFAULT_MAX_ANSWER + 1) });
-      res.write('<response>');
+      // Declares more than the cap and sends one byte past it, then waits: the relay must not wait for the rest.
+      res.writeHead(200, { 'content-type': 'application/xml', 'content-length': String(DEFAULT_MAX_ANSWER + 100) });
+      res.write(Buffer.alloc(DEFAULT_MAX_ANSWER + 1, 0x20));
       closed = new Promise((resolve) => res.on('close', () => resolve()));
     };
     expect(expectXmlError(await h.get('/x'), 'CTB_BODY_TOO_LARGE')).toContain(`(${DEFAULT_MAX_ANSWER} bytes)`);
-    await closed; // the provider's response was abandoned (stream destroyed)
+    await closed; // the exchange was reset, and the agent abandoned the provider's response
   });
 
   it('sendError: the agent-not-connected sentence, status errorStatus (default 200), code and request id headers', async () => {
@@ -374,14 +419,14 @@ describe('clienttracker kind: errors', () => {
     expectXmlError(await h.get('/x'), 'CTB_TARGET_UNREACHABLE', 502);
   });
 
-  it('sendError: timeouts in seconds, from the message or the tunnel config; never the message itself', async () => {
+  it('sendError: timeouts in seconds from the error\'s params, never from (or with) its message', async () => {
     const h = await harness();
-    h.bridgeError = new CtbridgeError('CTB_REQUEST_TIMEOUT', "tunnel 'cioc' did not complete the request within 45000 ms");
+    h.bridgeError = new CtbridgeError('CTB_REQUEST_TIMEOUT', "tunnel 'cioc' did not complete the request within 45000 ms", { params: { seconds: 45 } });
     expect(expectXmlError(await h.get('/x'), 'CTB_REQUEST_TIMEOUT')).toBe(
       "The provider behind 'cioc' did not answer within 45 seconds; try again, and if it keeps happening ask your IT team to check that the provider's web site is running.",
     );
-    h.bridgeError = new CtbridgeError('CTB_TARGET_TIMEOUT', 'stuck');
-    expect(expectXmlError(await h.get('/x'), 'CTB_TARGET_TIMEOUT')).toContain('did not answer within 20 seconds');
+    h.bridgeError = new CtbridgeError('CTB_TARGET_TIMEOUT', 'stuck for 20000 ms');
+    expect(expectXmlError(await h.get('/x'), 'CTB_TARGET_TIMEOUT')).toContain('did not answer in time;');
     h.bridgeError = new CtbridgeError('CTB_BAD_REQUEST', 'path "/ct/x?key=SECRETKEY" contains a ".." segment');
     const text = expectXmlError(await h.get('/x'), 'CTB_BAD_REQUEST');
     expect(text).not.toContain('SECRETKEY');

@@ -5,13 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { EgressServer } from '../../../agent/egress.js';
-import { startAgent, type AgentHandle } from '../../../agent/index.js';
-import { CtbridgeError, isCtbridgeError } from '../../../src/errors.js';
-import { MuxSession } from '../../../src/mux/session.js';
-import type { TunnelStream } from '../../../src/mux/stream.js';
-import { shortHash } from '../../../src/redact.js';
-import { FakeRelay, LogCapture, TEST_SECRET, testConfig, type RelayConn } from './helpers.js';
+import { EgressServer } from '../../../../agent/clienttracker/egress.js';
+import { startAgent, type AgentHandle } from '../../../../agent/index.js';
+import { CtbridgeError, isCtbridgeError } from '../../../../src/errors.js';
+import { getHeader } from '../../../../src/http/headers.js';
+import type { Exchange } from '../../../../src/mux/exchange.js';
+import type { RequestHead } from '../../../../src/mux/heads.js';
+import { MuxSession } from '../../../../src/mux/session.js';
+import { shortHash } from '../../../../src/redact.js';
+import { FakeRelay, LogCapture, TEST_SECRET, testConfig, type RelayConn } from '../helpers.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -37,53 +39,58 @@ afterEach(async () => {
 });
 
 interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
+  head: RequestHead;
+  /** A request header's first value (name in lower case). */
+  header(name: string): string | undefined;
   body: Buffer;
-  meta: Readonly<Record<string, unknown>>;
 }
 
 interface Answer {
   status: number;
-  headers: Record<string, string>;
+  headers: string[];
   body: string | Buffer;
 }
 
-type Behaviour = (seen: Seen, stream: TunnelStream) => Answer | 'reset';
+/** What the fake relay does with a message it has read: answer it, reset the exchange with an error, or drop the connection. */
+type Behaviour = (seen: Seen, ex: Exchange) => Answer | CtbridgeError | 'drop';
 
-/** The relay's side of egress streams: HTTP/1.1 over each stream, answered by `behaviour`. */
+/** The relay's side of egress exchanges: each message read whole, then handled by `behaviour`. */
 function serveEgress(conn: RelayConn, behaviour: Behaviour) {
   const seen: Seen[] = [];
-  const server = http.createServer((req, res) => {
+  const exchanges: Exchange[] = [];
+  const resets: CtbridgeError[] = [];
+  conn.session.on('exchange', (ex) => {
+    exchanges.push(ex);
+    ex.on('reset', (err) => resets.push(err));
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const stream = req.socket as unknown as TunnelStream;
-      const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), meta: stream.meta };
-      seen.push(s);
-      const answer = behaviour(s, stream);
-      if (answer === 'reset') {
-        stream.destroy(new CtbridgeError('CTB_AGENT_DISCONNECTED', 'tunnel connection closed (code 1006) while the stream was open'));
-        return;
-      }
-      res.writeHead(answer.status, answer.headers);
-      res.end(answer.body);
+    ex.on('data', (c) => {
+      chunks.push(c);
+      ex.consumed(c.length);
     });
+    const handle = (): void => {
+      const s: Seen = { head: ex.head, header: (n) => getHeader(ex.head.headers, n), body: Buffer.concat(chunks) };
+      seen.push(s);
+      const answer = behaviour(s, ex);
+      if (answer === 'drop') conn.ws.terminate();
+      else if (answer instanceof CtbridgeError) ex.reset(answer);
+      else {
+        const body = Buffer.from(answer.body);
+        ex.respond({ status: answer.status, headers: answer.headers }, body.length === 0);
+        if (body.length > 0) {
+          ex.send(body);
+          ex.end();
+        }
+      }
+    };
+    if (ex.peerEnded) handle();
+    else ex.once('end', handle);
   });
-  const streams: TunnelStream[] = [];
-  const errors: Error[] = [];
-  conn.session.on('stream', (stream) => {
-    stream.on('error', (err) => errors.push(err)); // resets and disconnects are what some tests are about
-    streams.push(stream);
-    server.emit('connection', stream);
-  });
-  return { seen, streams, errors };
+  return { seen, exchanges, resets };
 }
 
 const CT_ANSWER: Answer = {
   status: 200,
-  headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-ctbridge-request-id': 'relay-req-1' },
+  headers: ['Content-Type', 'text/xml;charset=UTF-8', 'X-Ct-Internal', 'relay business'],
   body: `<?xml version="1.0"?>\n<response xmlns="${NS}"><yes><id>A</id><id>Ünïcödé</id></yes></response>\n`,
 };
 
@@ -142,7 +149,7 @@ async function setup(options: { egress?: Record<string, unknown>; accept?: boole
     await agent.whenReady();
     fake = serveEgress(conn, options.behaviour ?? (() => CT_ANSWER));
   }
-  return { relay, logs, agent, port, seen: fake?.seen ?? [], streams: fake?.streams ?? [], streamErrors: fake?.errors ?? [] };
+  return { relay, logs, agent, port, seen: fake?.seen ?? [], exchanges: fake?.exchanges ?? [], resets: fake?.resets ?? [] };
 }
 
 describe('agent egress: forwarding', () => {
@@ -157,58 +164,71 @@ describe('agent egress: forwarding', () => {
     ['is_in_request', IS_IN_REQUEST],
     ['add_resource', ADD],
     ['remove_resource', REMOVE],
-  ])('sends %s byte for byte over an egress stream and returns the answer unchanged', async (name, body) => {
-    const { port, seen, streams, streamErrors } = await setup();
+  ])('sends %s byte for byte on its own egress exchange and returns the answer unchanged', async (name, body) => {
+    const { port, seen, exchanges, resets } = await setup();
     const reply = await post(port, `/t/t1/${name}`, Buffer.from(body, 'utf8'), { headers: { 'x-provider': 'yes', cookie: 'ASP=1' } });
     expect(reply.status).toBe(200);
     expect(reply.headers['content-type']).toBe('text/xml;charset=UTF-8');
     expect(reply.body).toBe(CT_ANSWER.body);
     expect(reply.headers['x-ctbridge-error']).toBeUndefined();
-    expect(reply.headers['x-ctbridge-request-id']).toBe('relay-req-1');
+    // Only the content type comes back from the relay's answer.
+    expect(reply.headers['x-ct-internal']).toBeUndefined();
     expect(seen).toHaveLength(1);
     const s = seen[0] as Seen;
-    expect(s.meta).toEqual({ kind: 'egress', tunnel: 't1' });
-    expect(s.method).toBe('POST');
-    expect(s.url).toBe(`/${name}`);
-    expect(s.headers['content-type']).toBe('application/xml; charset=utf-8');
-    expect(s.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(s.head).toMatchObject({ kind: 'egress', tunnel: 't1', method: 'POST', target: `/${name}` });
+    expect(s.head.requestId).toMatch(/^e[0-9a-f]{16}$/);
+    // The message id is the one the provider gets back (and both sides log).
+    expect(reply.headers['x-ctbridge-request-id']).toBe(s.head.requestId);
+    expect(s.header('content-type')).toBe('application/xml; charset=utf-8');
+    expect(s.header('content-length')).toBe(String(Buffer.byteLength(body)));
     // The provider's own headers stay on the intranet.
-    expect(s.headers['x-provider']).toBeUndefined();
-    expect(s.headers.cookie).toBeUndefined();
+    expect(s.header('x-provider')).toBeUndefined();
+    expect(s.header('cookie')).toBeUndefined();
     expect(s.body.equals(Buffer.from(body, 'utf8'))).toBe(true);
-    // One stream per message, closed cleanly afterwards.
-    expect(streams).toHaveLength(1);
-    const stream = streams[0] as TunnelStream;
-    if (!stream.destroyed) await once(stream, 'close');
-    expect(streamErrors).toEqual([]); // ended both ways, not reset
+    // One exchange per message, over once answered: ended both ways, not reset.
+    expect(exchanges).toHaveLength(1);
+    expect(exchanges[0].closed).toBe(true);
+    expect(resets).toEqual([]);
   });
 
   it('uses the tunnel named in the URL, and sends a chunked body on with a length', async () => {
     const { port, seen } = await setup();
     const reply = await post(port, '/t/t2/add_resource', ADD, { chunked: true });
     expect(reply.status).toBe(200);
-    expect(seen[0]?.meta).toEqual({ kind: 'egress', tunnel: 't2' });
-    expect(seen[0]?.headers['content-length']).toBe(String(Buffer.byteLength(ADD)));
+    expect(seen[0]?.head).toMatchObject({ kind: 'egress', tunnel: 't2' });
+    expect(seen[0]?.header('content-length')).toBe(String(Buffer.byteLength(ADD)));
     expect(seen[0]?.body.toString()).toBe(ADD);
   });
 
-  it("passes the relay's own XML errors through, with status and X-Ctbridge-Error", async () => {
-    const relayError = `<?xml version="1.0" encoding="UTF-8"?>\n<response xmlns="${NS}">\n  <error>The ctbridge relay could not reach Client Tracker at https://ct.example (connection refused)</error>\n</response>`;
-    const { port } = await setup({
-      behaviour: () => ({ status: 502, headers: { 'content-type': 'application/xml; charset=utf-8', 'x-ctbridge-error': 'CTB_CT_UNREACHABLE' }, body: relayError }),
+  it("passes Client Tracker's own error status and body through", async () => {
+    const ctError = `<?xml version="1.0" encoding="UTF-8"?>\n<response xmlns="${NS}"><error>Invalid key</error></response>`;
+    const { port } = await setup({ behaviour: () => ({ status: 500, headers: ['Content-Type', 'application/xml'], body: ctError }) });
+    const reply = await post(port, '/t/t1/is_in_request', IS_IN_REQUEST);
+    expect(reply.status).toBe(500);
+    expect(reply.headers['x-ctbridge-error']).toBeUndefined();
+    expect(reply.headers['content-type']).toBe('application/xml');
+    expect(reply.body).toBe(ctError);
+  });
+
+  it("words the relay's error from its code and params, never its English message", async () => {
+    const { port, logs } = await setup({
+      behaviour: () => new CtbridgeError('CTB_CT_UNREACHABLE', 'relay-internal wording that must not be shown', {
+        params: { ctOrigin: 'https://ct.example:8443', problem: 'connection refused' },
+      }),
     });
     const reply = await post(port, '/t/t1/is_in_request', IS_IN_REQUEST);
-    expect(reply.status).toBe(502);
-    expect(reply.headers['x-ctbridge-error']).toBe('CTB_CT_UNREACHABLE');
-    expect(reply.headers['content-type']).toBe('application/xml; charset=utf-8');
-    expect(reply.body).toBe(relayError);
+    const text = expectXmlError(reply, 502, 'CTB_CT_UNREACHABLE');
+    expect(text).toBe(
+      "The ctbridge relay could not reach Client Tracker at https://ct.example:8443 (connection refused), so the is_in_request message for 't1' may or may not have reached it. It was not sent again: check the Request in Client Tracker before trying again. If it keeps happening, ask the relay operator to check the tunnel's Client Tracker RPC URL.",
+    );
+    expect(logs.find('egress')).toMatchObject({ level: 40, code: 'CTB_CT_UNREACHABLE', sent: 'unknown' });
   });
 
   it('tolerates a doubled slash between the base URL and the message name', async () => {
     const { port, seen } = await setup();
     const reply = await post(port, '/t/t1//is_in_request', IS_IN_REQUEST);
     expect(reply.status).toBe(200);
-    expect(seen[0]?.url).toBe('/is_in_request');
+    expect(seen[0]?.head.target).toBe('/is_in_request');
   });
 });
 
@@ -353,24 +373,37 @@ describe('agent egress: relay trouble', () => {
     expect(expectXmlError(reply, 502, 'CTB_RELAY_UNREACHABLE')).toContain('was not sent');
   });
 
-  it('stream reset after the message was handed over → 502 "may or may not", and no second attempt', async () => {
-    const { port, seen } = await setup({ behaviour: () => 'reset' });
+  it('connection lost after the message was handed over → 502 "may or may not", and no second attempt', async () => {
+    const { relay, agent, port, seen } = await setup({ behaviour: () => 'drop' });
     const reply = await post(port, '/t/t1/add_resource', ADD);
-    const text = expectXmlError(reply, 502, 'CTB_AGENT_DISCONNECTED');
+    const text = expectXmlError(reply, 502, 'CTB_RELAY_UNREACHABLE');
     expect(text).toContain('between the on-premise ctbridge agent and the relay failed');
     expect(text).toContain('may or may not have reached Client Tracker');
     expect(text).toContain('not sent again');
-    await new Promise((r) => setTimeout(r, 100));
+    // The agent reconnects; the next message is the only one the new connection carries.
+    const again = await relay.accept(1);
+    await agent.whenReady();
+    const next = serveEgress(again, () => CT_ANSWER);
+    expect((await post(port, '/t/t1/remove_resource', REMOVE)).status).toBe(200);
+    expect(seen.map((s) => s.head.target)).toEqual(['/add_resource']);
+    expect(next.seen.map((s) => s.head.target)).toEqual(['/remove_resource']);
+  });
+
+  it('a reset from the relay after the message was handed over → "may or may not", worded by code', async () => {
+    const { port, seen } = await setup({ behaviour: () => new CtbridgeError('CTB_UPSTREAM_INVALID', "Client Tracker's answer is not XML") });
+    const reply = await post(port, '/t/t1/add_resource', ADD);
+    const text = expectXmlError(reply, 502, 'CTB_UPSTREAM_INVALID');
+    expect(text).toContain("The relay's answer to the add_resource message for 't1' could not be read");
+    expect(text).toContain('may or may not have reached Client Tracker');
     expect(seen).toHaveLength(1);
   });
 
-  it('the relay refusing the stream at once → "was not sent", with its reason', async () => {
+  it('the relay refusing the exchange at once → "was not sent", with its reason', async () => {
     const { relay, agent, port, logs } = await setup({ accept: false });
     const conn = await relay.accept(0);
     await agent.whenReady();
-    conn.session.on('stream', (stream) => {
-      stream.on('error', () => undefined);
-      stream.destroy(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', "Client Tracker messages are not allowed here: tunnel 't1' has no clientTracker.rpcUrl in the relay config"));
+    conn.session.on('exchange', (ex) => {
+      ex.reset(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED', "Client Tracker messages are not allowed here: tunnel 't1' has no clientTracker.rpcUrl in the relay config"));
     });
     const reply = await post(port, '/t/t1/is_in_request', IS_IN_REQUEST);
     const text = expectXmlError(reply, 403, 'CTB_TUNNEL_NOT_ALLOWED');
@@ -380,7 +413,7 @@ describe('agent egress: relay trouble', () => {
     expect(logs.find('egress')).toMatchObject({ sent: 'no', code: 'CTB_TUNNEL_NOT_ALLOWED' });
   });
 
-  it('no answer from the relay in time → 504 "may or may not"', async () => {
+  it('no answer from the relay in time → 504 "may or may not", and the exchange is reset at the relay', async () => {
     const relay = await FakeRelay.start();
     cleanups.push(() => relay.close());
     const logs = new LogCapture();
@@ -388,17 +421,18 @@ describe('agent egress: relay trouble', () => {
     // A bare agent-role session to the fake relay, and the egress server on it with a short deadline.
     const ws = new WebSocket(relay.url);
     await once(ws, 'open');
-    const session = new MuxSession(ws, { role: 'agent', window: 256 * 1024, maxIncomingStreams: 10, heartbeat: { interval: 0, timeout: 0 } });
+    const session = new MuxSession(ws, { role: 'agent', window: 256 * 1024, maxIncoming: 10, heartbeat: { interval: 0, timeout: 0 } });
     const egress = await EgressServer.start(config, logs.logger, () => session, { timeoutMs: 200 });
     cleanups.push(async () => {
       await egress.close();
       ws.terminate();
     });
     const conn = await relay.connection(0);
-    const opened: TunnelStream[] = [];
-    conn.session.on('stream', (stream) => {
-      stream.on('error', () => undefined);
-      opened.push(stream); // accepted, never answered
+    const opened: Exchange[] = [];
+    const resets: CtbridgeError[] = [];
+    conn.session.on('exchange', (ex) => {
+      opened.push(ex); // accepted, never answered
+      ex.on('reset', (err) => resets.push(err));
     });
     const reply = await post(egress.address.port, '/t/t1/is_in_request', IS_IN_REQUEST);
     const text = expectXmlError(reply, 504, 'CTB_REQUEST_TIMEOUT');
@@ -406,12 +440,14 @@ describe('agent egress: relay trouble', () => {
     expect(text).toContain('within 0.2 seconds');
     expect(text).toContain('may or may not have reached Client Tracker');
     expect(opened).toHaveLength(1);
+    if (resets.length === 0) await once(opened[0], 'reset');
+    expect(resets).toMatchObject([{ code: 'CTB_REQUEST_TIMEOUT', params: { seconds: 0.2 } }]);
   });
 });
 
 describe('agent egress: logs', () => {
   it('one line per message with tunnel, message, status, bytes, duration, hashed login and ctid; never the key', async () => {
-    const { port, logs } = await setup();
+    const { port, logs, seen } = await setup();
     await post(port, '/t/t1/is_in_request', IS_IN_REQUEST);
     await post(port, '/t/t1/add_resource', ADD);
     await post(port, '/t/t1/remove_resource', REMOVE);
@@ -421,7 +457,7 @@ describe('agent egress: logs', () => {
     expect(lines).toHaveLength(5);
     expect(lines[0]).toMatchObject({
       level: 30, tunnel: 't1', message: 'is_in_request', status: 200, login: shortHash(LOGIN), ctid: '42',
-      bytesIn: Buffer.byteLength(IS_IN_REQUEST), bytesOut: Buffer.byteLength(CT_ANSWER.body as string), requestId: 'relay-req-1',
+      bytesIn: Buffer.byteLength(IS_IN_REQUEST), bytesOut: Buffer.byteLength(CT_ANSWER.body as string), requestId: seen[0]?.head.requestId,
     });
     expect(typeof lines[0]?.durationMs).toBe('number');
     expect(lines[1]).toMatchObject({ message: 'add_resource', status: 200, login: shortHash(LOGIN) });

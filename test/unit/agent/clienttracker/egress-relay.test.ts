@@ -5,12 +5,12 @@
  */
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from '../../../agent/index.js';
-import type { ConnectedAgent } from '../../../relay/agent-registry.js';
-import { createEgressHandler } from '../../../relay/clienttracker/index.js';
-import { shortHash } from '../../../src/redact.js';
-import { captureLog, listen, relayConfig } from '../relay/clienttracker/helpers.js';
-import { FakeRelay, LogCapture, freePort, testConfig } from './helpers.js';
+import { startAgent } from '../../../../agent/index.js';
+import type { ConnectedAgent } from '../../../../relay/agent-registry.js';
+import { createEgressHandler } from '../../../../relay/clienttracker/index.js';
+import { shortHash } from '../../../../src/redact.js';
+import { captureLog, errorTextOf, listen, relayConfig } from '../../relay/clienttracker/helpers.js';
+import { FakeRelay, LogCapture, freePort, testConfig } from '../helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
 const KEY = 'Remote-Key-0f9e8d7c-never-logged';
@@ -39,7 +39,7 @@ async function setup(rpcUrl: string) {
   const relay = await FakeRelay.start();
   cleanups.push(() => relay.close());
   const relayLog = captureLog();
-  const handler = createEgressHandler(relayConfig({ tunnels: { t1: { kind: 'clienttracker', clientTracker: { rpcUrl } } } }), relayLog.log, { timeoutMs: 2000 });
+  const handler = createEgressHandler({ config: relayConfig({ tunnels: { t1: { kind: 'clienttracker', clientTracker: { rpcUrl } } } }) }, relayLog.log, { timeoutMs: 2000 });
   cleanups.push(async () => handler.close());
   const logs = new LogCapture();
   const config = await testConfig(relay.url, { t1: { target: 'http://127.0.0.1:9' } }, { egress: { listen: '127.0.0.1:0' } });
@@ -47,8 +47,8 @@ async function setup(rpcUrl: string) {
   cleanups.push(() => agent.close());
   const conn = await relay.accept(0);
   await agent.whenReady();
-  const connected: ConnectedAgent = { connectionId: 'c0', agentId: 'test-agent', remoteAddress: '127.0.0.1', tunnels: ['t1'], session: conn.session, draining: false, idleStreams: 0 };
-  conn.session.on('stream', (stream) => handler(stream, connected));
+  const connected: ConnectedAgent = { connectionId: 'c0', agentId: 'test-agent', remoteAddress: '127.0.0.1', tunnels: ['t1'], session: conn.session, draining: false };
+  conn.session.on('exchange', (exchange) => handler(exchange, connected));
   const port = Number(String(logs.find('egress listening')?.listen).split(':').pop());
   return { port, logs, relayLines: relayLog.lines };
 }
@@ -72,7 +72,7 @@ describe('agent egress through the relay egress handler', () => {
       expect(reply.status).toBe(200);
       expect(reply.headers['content-type']).toBe('text/xml; charset=UTF-8');
       expect(reply.body).toBe(CT_ANSWER);
-      expect(reply.headers['x-ctbridge-request-id']).toMatch(/^[0-9a-f]{16}$/);
+      expect(reply.headers['x-ctbridge-request-id']).toMatch(/^e[0-9a-f]{16}$/);
     }
     expect(seen).toHaveLength(3);
     for (const s of seen) {
@@ -88,13 +88,18 @@ describe('agent egress through the relay egress handler', () => {
     expect(logs.all).not.toContain('mtremblay');
   });
 
-  it("passes the relay's XML error through when Client Tracker is unreachable", async () => {
-    const { port } = await setup(`http://127.0.0.1:${await freePort()}/rpc/`);
+  it('words the relay\'s "Client Tracker unreachable" from the data it carries (origin and problem)', async () => {
+    const port0 = await freePort();
+    const { port, relayLines } = await setup(`http://127.0.0.1:${port0}/rpc/secret-path/`);
     const reply = await post(port, '/t/t1/is_in_request', `<isInRequest xmlns="${NS}"><login>a</login><key>${KEY}</key><ctid>1</ctid></isInRequest>`);
     expect(reply.status).toBe(502);
     expect(reply.headers['x-ctbridge-error']).toBe('CTB_CT_UNREACHABLE');
     expect(reply.headers['content-type']).toBe('application/xml; charset=utf-8');
-    expect(reply.body).toContain('could not reach Client Tracker');
+    expect(errorTextOf(reply.body)).toBe(
+      `The ctbridge relay could not reach Client Tracker at http://127.0.0.1:${port0} (connection refused), so the is_in_request message for 't1' may or may not have reached it. It was not sent again: check the Request in Client Tracker before trying again. If it keeps happening, ask the relay operator to check the tunnel's Client Tracker RPC URL.`,
+    );
     expect(reply.body).not.toContain(KEY);
+    expect(reply.body).not.toContain('secret-path');
+    expect(relayLines.find((l) => l.msg === 'client tracker message failed')).toMatchObject({ code: 'CTB_CT_UNREACHABLE', reason: 'connection refused' });
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * The relay's WebSocket endpoint for agents (relay/agent-endpoint.ts) over
+ * loopback: which exchanges an agent may open, and the drain handshake.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { AgentEndpoint } from '../../../relay/agent-endpoint.js';
+import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
+import type { Exchange } from '../../../src/mux/exchange.js';
+import { MuxSession } from '../../../src/mux/session.js';
+import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
+import { createTokenVerifier, signAgentToken } from '../../../src/token.js';
+import { exchange } from '../../helpers/exchange.js';
+import { TEST_SESSION_OPTIONS } from '../../helpers/ws-pair.js';
+import { captureLog, relayConfig } from './clienttracker/helpers.js';
+
+const SECRET = 'test-secret-0123456789';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function endpoint() {
+  const config = relayConfig({ tunnels: { cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: 'http://127.0.0.1:9/' } } } });
+  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
+  const { lines, log } = captureLog();
+  const egress: { ex: Exchange; agent: ConnectedAgent }[] = [];
+  const ep = new AgentEndpoint({
+    live: { config, verifier: createTokenVerifier({ secret: SECRET }, { issuer: config.auth.issuer, audience: config.auth.audience }) },
+    registry,
+    log,
+    publicUrlFor: (t) => `https://relay.example/t/${t}/`,
+    onAgentExchange: (ex, agent) => {
+      egress.push({ ex, agent });
+      ex.respond({ status: 200, headers: [] }, true);
+    },
+  });
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, h) => ep.handleUpgrade(req, socket, h));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/_ctbridge/agent`;
+  cleanups.push(() => new Promise((resolve) => {
+    ep.closeAll(1001, 'test over');
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+
+  /** An agent connection: a real agent-role session, not yet said hello. */
+  const connect = async (protocols: string[] = [SUBPROTOCOL]) => {
+    const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET } });
+    const ws = new WebSocket(url, protocols, { headers: { authorization: `Bearer ${token}` } });
+    await once(ws, 'open');
+    const session = new MuxSession(ws, { ...TEST_SESSION_OPTIONS, role: 'agent' });
+    cleanups.push(async () => ws.terminate());
+    const closed = once(session, 'close') as Promise<[number, string]>;
+    const hello = async (): Promise<Record<string, unknown>> => {
+      const message: HelloMessage = { type: 'hello', version: PROTOCOL_VERSION, tunnels: ['cioc'], software: 'test', hostname: 'h', window: 256 * 1024 };
+      const ready = once(session, 'control') as Promise<[Record<string, unknown>]>;
+      session.sendControl(message);
+      return (await ready)[0];
+    };
+    return { session, closed, hello };
+  };
+  return { registry, egress, lines, connect };
+}
+
+describe('AgentEndpoint', () => {
+  it('hands egress exchanges to the egress handler with the agent, and refuses any other kind from an agent', async () => {
+    const { connect, egress, lines } = await endpoint();
+    const { session, hello } = await connect();
+    expect(await hello()).toMatchObject({ type: 'ready', version: PROTOCOL_VERSION, publicUrls: { cioc: 'https://relay.example/t/cioc/' } });
+    const ok = await exchange(session, { kind: 'egress', tunnel: 'cioc', method: 'POST', target: '/is_in_request' }, '<x/>');
+    expect(ok).toMatchObject({ status: 200, error: undefined });
+    expect(egress).toHaveLength(1);
+    expect(egress[0].agent).toMatchObject({ agentId: 'acme-1', tunnels: ['cioc'], draining: false });
+    for (const kind of ['http', 'upgrade'] as const) {
+      const refused = await exchange(session, { kind, tunnel: 'cioc' });
+      expect(refused.response).toBeUndefined();
+      expect(refused.error).toMatchObject({ code: 'CTB_TUNNEL_NOT_ALLOWED', message: `the relay takes only egress exchanges from agents, not ${kind}` });
+    }
+    expect(egress).toHaveLength(1);
+    expect(lines.filter((l) => l.msg === 'agent exchange refused').map((l) => l.kind)).toEqual(['http', 'upgrade']);
+  });
+
+  it('refuses an egress exchange opened before the handshake is over', async () => {
+    const { connect, egress } = await endpoint();
+    const { session } = await connect();
+    const early = await exchange(session, { kind: 'egress', tunnel: 'cioc', method: 'POST', target: '/is_in_request' }, '<x/>');
+    expect(early.error?.code).toBe('CTB_TUNNEL_NOT_ALLOWED');
+    expect(early.error?.message).toContain('has not finished its handshake');
+    expect(egress).toHaveLength(0);
+  });
+
+  it('answers drain with drained, and the agent is picked for no new exchange', async () => {
+    const { connect, registry } = await endpoint();
+    const { session, hello } = await connect();
+    await hello();
+    expect('agent' in registry.pick('cioc')).toBe(true);
+    const drained = once(session, 'control') as Promise<[Record<string, unknown>]>;
+    const drain: DrainMessage = { type: 'drain', reason: 'agent shutting down' };
+    session.sendControl(drain);
+    expect((await drained)[0]).toEqual({ type: 'drained' });
+    expect(registry.pick('cioc')).toEqual({ draining: true });
+    // The connection stays up for the exchanges already under way.
+    expect(session.isOpen).toBe(true);
+    expect((await exchange(session, { kind: 'egress', tunnel: 'cioc', method: 'POST', target: '/add_resource' }, '<x/>')).status).toBe(200);
+  });
+
+  it('refuses an agent that offers no ctbridge.2 subprotocol with 4426 and the reason', async () => {
+    const { connect } = await endpoint();
+    const { closed } = await connect(['ctbridge.1']);
+    const [code, reason] = await closed;
+    expect(code).toBe(4426);
+    expect(reason).toBe(`agent speaks tunnel protocol ctbridge.1, this relay speaks ${SUBPROTOCOL}; run the same ctbridge version on both`);
+  });
+});
