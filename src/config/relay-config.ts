@@ -47,6 +47,12 @@ export interface RelayTimeouts {
   readonly idle: number;
   readonly handshake: number;
   readonly shutdownGrace: number;
+  /**
+   * After SIGTERM: how long the relay keeps taking public requests while
+   * reporting not ready, so a load balancer stops sending it any before it
+   * closes. Default 5 s with `cluster:`, else 0.
+   */
+  readonly drainDelay: number;
 }
 
 export interface RelayConfig {
@@ -121,7 +127,7 @@ export function parseRelayConfig(
 
   const limits = root.section('limits', ['maxRequestBody', 'maxResponseBody', 'maxHeaderSize', 'maxStreamsPerAgent']);
   const maxRequestBody = limits.get('maxRequestBody', size(), 100 * 1024 ** 2);
-  const timeouts = root.section('timeouts', ['request', 'idle', 'handshake', 'shutdownGrace']);
+  const timeouts = root.section('timeouts', ['request', 'idle', 'handshake', 'shutdownGrace', 'drainDelay']);
   const request = timeouts.get('request', duration(), 300_000);
   const idle = timeouts.get('idle', duration(), 150_000);
 
@@ -150,6 +156,7 @@ export function parseRelayConfig(
       idle,
       handshake: timeouts.get('handshake', duration(), 10_000),
       shutdownGrace: timeouts.get('shutdownGrace', duration({ min: 0 }), 30_000),
+      drainDelay: timeouts.get('drainDelay', duration({ min: 0 }), root.has('cluster') ? 5_000 : 0),
     },
     heartbeat: parseHeartbeat(root),
     streamWindow: parseStreamWindow(root),

@@ -138,7 +138,7 @@ describe('parseRelayConfig full file', () => {
     expect(cfg.auth.keys[0]).toMatchObject({ id: undefined, where: 'auth.publicKey' });
     expect(cfg.trustedProxies.contains('10.9.9.9')).toBe(true);
     expect(cfg.limits).toEqual({ maxRequestBody: 10_485_760, maxResponseBody: 1_000_000, maxHeaderSize: 32_768, maxStreamsPerAgent: 50 });
-    expect(cfg.timeouts).toEqual({ request: 120_000, idle: 90_000, handshake: 1500, shutdownGrace: 0 });
+    expect(cfg.timeouts).toEqual({ request: 120_000, idle: 90_000, handshake: 1500, shutdownGrace: 0, drainDelay: 0 });
     expect(cfg.streamWindow).toBe(1_048_576);
     const cioc = cfg.tunnels.cioc;
     expect(cioc.allowFrom?.contains('198.51.100.1')).toBe(true);
