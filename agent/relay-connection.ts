@@ -23,17 +23,31 @@ import { redactUrl } from '../src/redact.js';
 import type { RelayDial } from './forward-proxy.js';
 import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
 
+/** How long a drain waits for the relay's confirmation. */
+const DRAIN_CONFIRM_MS = 5000;
+/** How long close() waits for the relay to answer the WebSocket close. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
 /** Largest WebSocket message accepted from the relay. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 
 export interface ReadyInfo {
   connectionId: string;
   publicUrls: Record<string, string>;
+  /** In a cluster: the relay node this connection reached, and every node's id. */
+  node?: string;
+  nodes?: string[];
+}
+
+function nodeList(v: unknown): string[] | undefined {
+  return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string').slice(0, 256).map((n) => n.slice(0, 63)) : undefined;
 }
 
 /** What `ctbridge status` and the agent's status page show of one relay connection. */
 export interface RelayConnectionStatus {
   relay: string;
+  /** The relay node it reached (in a cluster). */
+  node: string | undefined;
   state: 'connected' | 'connecting' | 'waiting to reconnect' | 'stopped';
   connectionId: string | undefined;
   connectedSince: string | undefined;
@@ -50,6 +64,10 @@ export interface RelayConnectionStatus {
 export interface RelayConnectionEvents {
   ready: [info: ReadyInfo];
   disconnect: [code: number, reason: string];
+  /** In a cluster: the nodes now. */
+  cluster: [nodes: string[]];
+  /** The relay node is leaving: connect again elsewhere. */
+  goaway: [];
 }
 
 export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
@@ -63,6 +81,14 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private readyTimer: NodeJS.Timeout | null = null;
   private readonly drainWaiters = new Set<() => void>();
   private connectionId: string | undefined;
+  /** The relay node this connection reached (in a cluster). */
+  node: string | undefined;
+  /** A close this side asked for on purpose (retire with reconnect): not a problem to log. */
+  private quietClose = false;
+  /** retire() was called on this connection: it is on its way out (and maybe back in, elsewhere). */
+  private leaving = false;
+  /** A one-off delay before the next dial (retire with reconnect). */
+  private nextDelay: number | undefined;
   private readySince: Date | undefined;
   private reconnects = 0;
   private lastProblem: RelayConnectionStatus['lastProblem'];
@@ -92,6 +118,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     const session = this.connected ? this.session : null;
     return {
       relay: redactUrl(this.config.relay),
+      node: this.connected ? this.node : undefined,
       state: this.connected ? 'connected' : this.stopped ? 'stopped' : this.retryTimer ? 'waiting to reconnect' : 'connecting',
       connectionId: this.connected ? this.connectionId : undefined,
       connectedSince: this.connected ? this.readySince?.toISOString() : undefined,
@@ -102,6 +129,11 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       bytesOut: session?.bytesOut ?? 0,
       lastProblem: this.lastProblem,
     };
+  }
+
+  /** Leaving its relay node (retire() was called); a new dial clears it. */
+  get retiring(): boolean {
+    return this.leaving;
   }
 
   /** Exchanges open on this connection now. */
@@ -134,8 +166,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
    * connection is gone, or `ms` passed.
    */
   drain(reason: string, ms: number): Promise<void> {
+    // Also before `ready` has arrived: the relay may already have sent exchanges behind it.
     const session = this.session;
-    if (!session?.isOpen || !this.isReady) return Promise.resolve();
+    if (!session?.isOpen) return Promise.resolve();
     const message: DrainMessage = { type: 'drain', reason };
     session.sendControl(message);
     return new Promise((resolve) => {
@@ -149,6 +182,26 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       this.drainWaiters.add(done);
       session.once('close', done);
     });
+  }
+
+  /**
+   * Leaves this relay without losing a request: drain, let the open
+   * exchanges finish (≤ `grace`), close. With `reconnect`, dial again
+   * afterwards (through a load balancer: most likely another node).
+   */
+  async retire(reason: string, grace: number, reconnect = false, reconnectAfterMs?: number): Promise<void> {
+    if (!reconnect) this.stopReconnecting();
+    this.leaving = true;
+    this.nextDelay = reconnectAfterMs;
+    await this.drain(reason, DRAIN_CONFIRM_MS);
+    const deadline = Date.now() + grace;
+    while (this.openExchanges > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (reconnect) {
+      this.quietClose = true;
+      this.session?.close(CloseCode.NORMAL, reason);
+    } else {
+      await this.close(reason, CLOSE_HANDSHAKE_MS);
+    }
   }
 
   /** Closes the WebSocket (code 1000); terminates it if the relay does not answer within `ms`. */
@@ -166,6 +219,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
 
   private connect(): void {
     if (this.stopped) return;
+    this.leaving = false;
     this.attempt++;
     const { config, dial } = this;
     this.log.info({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
@@ -257,6 +311,10 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
           connectionId: typeof message.connectionId === 'string' ? message.connectionId : '',
           publicUrls: isStringRecord(message.publicUrls) ? message.publicUrls : {},
         };
+        if (typeof message.node === 'string') info.node = message.node.slice(0, 63);
+        const nodes = nodeList(message.nodes);
+        if (nodes) info.nodes = nodes;
+        this.node = info.node;
         if (message.version !== PROTOCOL_VERSION) {
           this.log.warn({ relayVersion: message.version, agentVersion: PROTOCOL_VERSION }, 'relay speaks another protocol version');
         }
@@ -275,8 +333,14 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         for (const done of [...this.drainWaiters]) done();
         break;
       case 'goaway':
-        this.log.info({ reason: untrusted(message.reason) }, 'relay is going away');
+        this.log.info({ reason: untrusted(message.reason), node: this.node }, 'relay is going away');
+        this.emit('goaway');
         break;
+      case 'cluster': {
+        const nodes = nodeList(message.nodes);
+        if (nodes) this.emit('cluster', nodes);
+        break;
+      }
       default:
         this.log.debug({ type: message.type }, 'ignored unknown control message');
     }
@@ -289,14 +353,16 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.isReady = false;
     this.session = null;
     if (this.ws === ws) this.ws = null;
-    if (!this.stopped) this.problem(describeClose(code, reason, this.ctx));
+    if (this.quietClose) this.quietClose = false;
+    else if (!this.stopped) this.problem(describeClose(code, reason, this.ctx));
     this.emit('disconnect', code, reason);
     if (!this.stopped) this.scheduleReconnect(FATAL_CLOSE_CODES.has(code));
   }
 
   /** A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly. */
   private scheduleReconnect(fatal: boolean): void {
-    const delayMs = fatal ? this.config.reconnect.maxDelay : this.backoff.next();
+    const delayMs = fatal ? this.config.reconnect.maxDelay : this.nextDelay ?? this.backoff.next();
+    this.nextDelay = undefined;
     this.log.info({ attempt: this.attempt + 1, delayMs }, 'reconnecting');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -1,5 +1,6 @@
 /**
- * The agent's connections to its relays: one per URL in `relay:`. A reload
+ * The agent's connections to its relays: one group per URL in `relay:`
+ * (relay-group.ts: one connection, or one per node of a cluster). A reload
  * that changes how the agent talks to a relay (token, tunnels, proxy, CA,
  * windows, the URL list) replaces connections make-before-break: the new
  * one starts beside the old; once it is ready, the old one drains (the
@@ -15,7 +16,8 @@ import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
 import { createRelayDial } from './forward-proxy.js';
-import { RelayConnection, type ReadyInfo, type RelayConnectionStatus } from './relay-connection.js';
+import type { ReadyInfo, RelayConnectionStatus } from './relay-connection.js';
+import { RelayGroup } from './relay-group.js';
 import type { RelayContext } from './relay-errors.js';
 
 export interface RelayConnectionsEvents {
@@ -28,14 +30,16 @@ const DRAIN_CONFIRM_MS = 5000;
 /** How long close() waits for the relay to answer the WebSocket close. */
 const CLOSE_HANDSHAKE_MS = 1000;
 
+type Link = { key: string; connection: RelayGroup };
+
 /** What decides how a connection talks to its relay: a change needs a new connection. */
 function linkKey(config: AgentConfig, relay: string): string {
   return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
 }
 
 export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
-  private links: { key: string; connection: RelayConnection }[] = [];
-  private readonly retiring = new Set<RelayConnection>();
+  private links: Link[] = [];
+  private readonly retiring = new Set<RelayGroup>();
 
   constructor(
     private readonly log: Logger,
@@ -51,17 +55,17 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
 
   /** A session to send provider messages on: the first relay listed that is connected. */
   readySession(): MuxSession | undefined {
-    return this.links.map((l) => l.connection.readySession).find((s) => s !== undefined);
+    return this.links.map((l) => l.connection.readySession()).find((s) => s !== undefined);
   }
 
   status(): RelayConnectionStatus[] {
-    return this.links.map((l) => l.connection.status());
+    return [...this.links.map((l) => l.connection), ...this.retiring].flatMap((g) => g.status());
   }
 
   /** Connects to every relay of `config`, keeping connections that `config` does not change. */
   apply(config: AgentConfig): { started: number; kept: number; retired: number } {
     const token = tokenContext(config, this.log);
-    const next: { key: string; connection: RelayConnection }[] = [];
+    const next: Link[] = [];
     const old = new Map(this.links.map((l) => [l.key, l]));
     let started = 0;
     for (const relay of config.relays) {
@@ -77,7 +81,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
-      const connection = new RelayConnection(one, log, dial, ctx, this.onExchange);
+      const connection = new RelayGroup(one, log, dial, ctx, this.onExchange);
       connection.on('ready', (info) => this.emit('ready', info));
       connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
       next.push({ key, connection });
@@ -106,31 +110,26 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     return Promise.all(this.all().map((c) => c.close(reason, CLOSE_HANDSHAKE_MS))).then(() => undefined);
   }
 
-  private all(): RelayConnection[] {
+  private all(): RelayGroup[] {
     return [...this.links.map((l) => l.connection), ...this.retiring];
   }
 
   /**
-   * Waits until one of `successors` is ready (none: at once), then drains
-   * `old`, lets its exchanges finish (≤ `grace`) and closes it.
+   * Waits until one of `successors` is ready (none: at once), then lets
+   * `old` leave without losing a request (drain, finish, close).
    */
-  private retireWhenReplaced(old: RelayConnection, successors: RelayConnection[], grace: number): void {
+  private retireWhenReplaced(old: RelayGroup, successors: RelayGroup[], grace: number): void {
     this.retiring.add(old);
-    const retire = async (): Promise<void> => {
-      old.stopReconnecting();
-      await old.drain('agent reloaded its config', DRAIN_CONFIRM_MS);
-      const deadline = Date.now() + grace;
-      while (old.openExchanges > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      await old.close('agent reloaded its config', CLOSE_HANDSHAKE_MS);
-      this.retiring.delete(old);
+    const retire = (): void => {
+      void old.retire('agent reloaded its config', grace).finally(() => this.retiring.delete(old));
     };
     if (successors.length === 0 || !old.connected) {
-      void retire();
+      retire();
       return;
     }
     const onReady = (): void => {
       for (const s of successors) s.off('ready', onReady);
-      void retire();
+      retire();
     };
     for (const s of successors) s.once('ready', onReady);
   }

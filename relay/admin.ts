@@ -9,6 +9,7 @@ import { ago, bytes, facts, page, table } from '../src/admin/page.js';
 import { formatHostPort } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
+import type { ClusterStatus } from './cluster/index.js';
 import type { LiveConfig } from './live-config.js';
 import type { RelayMetrics } from './metrics.js';
 
@@ -50,6 +51,8 @@ export interface RelayStatus {
   publicUrl: string;
   agents: RelayStatusAgent[];
   tunnels: RelayStatusTunnel[];
+  /** In a cluster: this node and its peers. */
+  cluster: ClusterStatus | undefined;
 }
 
 export interface RelayAdminDeps {
@@ -61,6 +64,7 @@ export interface RelayAdminDeps {
   publicUrl(): string;
   ready(): Readiness;
   reload(): Promise<ReloadResult>;
+  cluster(): ClusterStatus | undefined;
 }
 
 function agentStatus(a: ConnectedAgent): RelayStatusAgent {
@@ -110,6 +114,7 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
     publicUrl: d.publicUrl(),
     agents: agents.map(agentStatus),
     tunnels,
+    cluster: d.cluster(),
   };
 }
 
@@ -124,6 +129,13 @@ function relayPage(s: RelayStatus): string {
       { title: 'agents', cell: (t) => t.agents, numeric: true },
       { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : 'no') },
     ], 'No tunnel is configured and no agent is connected.')],
+    ...(s.cluster ? [[`Cluster: node ${s.cluster.nodeId}`, table(s.cluster.peers, [
+      { title: 'peer node', cell: (p) => p.nodeId ?? '?' },
+      { title: 'address', cell: (p) => p.address },
+      { title: 'state', cell: (p) => p.state },
+      { title: 'tunnels served there', cell: (p) => p.tunnels.join(', ') },
+      { title: 'last problem', cell: (p) => p.lastProblem },
+    ], 'No other node is known yet.')] as [string, string]] : []),
     [`Connected agents (${s.agents.length})`, table(s.agents, [
       { title: 'agent', cell: (a) => a.agentId },
       { title: 'tunnels', cell: (a) => a.tunnels.join(', ') },

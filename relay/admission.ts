@@ -8,18 +8,34 @@ import type { IncomingMessage } from 'node:http';
 import type { RelayConfig, RelayTunnelConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { pathAllowed } from '../src/http/request-path.js';
+import type { MuxSession } from '../src/mux/session.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
 import { resolveForwarded, type ForwardedInfo } from './forwarded.js';
 import { routeRequest, type Route } from './routing.js';
 
 export type TunnelPolicy = Pick<RelayTunnelConfig, 'name' | 'kind' | 'allowFrom' | 'allowPaths' | 'maxRequestBody' | 'timeouts'>;
 
+/** Where an admitted exchange goes: to an agent connected to this node, or to the node an agent is connected to. */
+export interface Hop {
+  session: MuxSession;
+  /** The agent, when it is connected to this node. */
+  agent?: ConnectedAgent;
+  /** The relay node the exchange is forwarded to, when no agent for the tunnel is connected here. */
+  node?: string;
+}
+
+/** The other relay nodes, as admission needs them (relay/cluster). */
+export interface PeerNodes {
+  pick(tunnel: string, avoid?: string): { session: MuxSession; nodeId: string } | undefined;
+  knows(tunnel: string): boolean;
+}
+
 export interface Admitted {
   route: Route;
   policy: TunnelPolicy;
   forwarded: ForwardedInfo;
-  /** The agent that serves this exchange: picked once, here. */
-  agent: ConnectedAgent;
+  /** Where the exchange goes: picked once, here. */
+  hop: Hop;
 }
 
 export class Admission {
@@ -27,12 +43,25 @@ export class Admission {
     private readonly live: { readonly config: RelayConfig },
     private readonly registry: AgentRegistry,
     private readonly encrypted: boolean,
+    private readonly peers?: PeerNodes,
   ) {}
 
   /** The policy of a tunnel relay.yaml does not list (it is served because an agent for it connected). */
   private unlisted(name: string): TunnelPolicy {
     const { limits, timeouts } = this.live.config;
     return { name, kind: 'http', allowFrom: undefined, allowPaths: undefined, maxRequestBody: limits.maxRequestBody, timeouts: { request: timeouts.request, idle: timeouts.idle } };
+  }
+
+  /**
+   * Another hop for an admitted exchange that node `failed` turned away
+   * before any agent saw it (its agents left between its announcement and
+   * the exchange): an agent here, or another node; undefined when none.
+   */
+  rehop(tunnel: string, failed: string): Hop | undefined {
+    const picked = this.registry.pick(tunnel);
+    if ('agent' in picked) return { session: picked.agent.session, agent: picked.agent };
+    const peer = this.peers?.pick(tunnel, failed);
+    return peer ? { session: peer.session, node: peer.nodeId } : undefined;
   }
 
   /**
@@ -48,7 +77,7 @@ export class Admission {
     }
     seen.tunnel = route.tunnel;
     const configured = Object.hasOwn(config.tunnels, route.tunnel) ? config.tunnels[route.tunnel] : undefined;
-    if (!configured && !registry.hasSeen(route.tunnel)) {
+    if (!configured && !registry.hasSeen(route.tunnel) && !this.peers?.knows(route.tunnel)) {
       throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', `no tunnel named '${route.tunnel}' on this relay`, {
         hint: 'check the tunnel name in the URL; an agent serving it has never connected here',
       });
@@ -64,7 +93,10 @@ export class Admission {
       throw new CtbridgeError('CTB_PATH_NOT_ALLOWED', `path not exposed by tunnel '${route.tunnel}'`);
     }
     const picked = registry.pick(route.tunnel);
-    if ('agent' in picked) return { route, policy, forwarded, agent: picked.agent };
+    if ('agent' in picked) return { route, policy, forwarded, hop: { session: picked.agent.session, agent: picked.agent } };
+    // No agent here that can take it: another node's, if one serves the tunnel.
+    const peer = this.peers?.pick(route.tunnel);
+    if (peer) return { route, policy, forwarded, hop: { session: peer.session, node: peer.nodeId } };
     if ('none' in picked) {
       throw new CtbridgeError('CTB_AGENT_NOT_CONNECTED', `the on-premise agent for tunnel '${route.tunnel}' is not connected to the relay`, {
         hint: 'ask the IT team to check the ctbridge agent service and its log',

@@ -34,6 +34,8 @@ export interface AgentEndpointOptions {
   publicUrlFor: (tunnel: string) => string;
   /** Exchanges an agent opens (egress); absent: they are refused. */
   onAgentExchange?: (exchange: Exchange, agent: ConnectedAgent) => void;
+  /** In a cluster: this node's id and the nodes agents may connect to (told in ready and on change). */
+  nodes?: () => { node: string; nodes: string[] };
 }
 
 const MAX_HELLO_TUNNELS = 1000;
@@ -62,10 +64,17 @@ export class AgentEndpoint {
   });
   private readonly sessions = new Set<MuxSession>();
   private readonly expiryTimers = new Map<ConnectedAgent, NodeJS.Timeout>();
+  private leaving = false;
 
   constructor(private readonly opts: AgentEndpointOptions) {}
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.leaving) {
+      // A node that is shutting down takes no new agents: they connect again and land on another node.
+      const body = JSON.stringify({ error: { code: 'CTB_SHUTTING_DOWN', message: 'this relay node is shutting down; connect again' } });
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.onConnection(ws, req);
     });
@@ -74,6 +83,22 @@ export class AgentEndpoint {
   /** Tells every agent the relay is leaving, then closes their connections. */
   closeAll(code: number, reason: string): void {
     for (const s of this.sessions) s.close(code, reason);
+  }
+
+  /**
+   * SIGTERM: new agents are turned away, and connected ones are told to
+   * connect again elsewhere (goaway); their exchanges here finish.
+   */
+  goawayAll(reason: string): void {
+    this.leaving = true;
+    for (const s of this.sessions) s.sendControl({ type: 'goaway', reason });
+  }
+
+  /** Tells every agent which nodes the cluster has now. */
+  announceNodes(): void {
+    const nodes = this.opts.nodes?.();
+    if (!nodes) return;
+    for (const a of this.opts.registry.all()) a.session.sendControl({ type: 'cluster', ...nodes });
   }
 
   get sessionCount(): number {
@@ -173,7 +198,7 @@ export class AgentEndpoint {
           agent = this.onHello(session, msg, claims, connectionId, remote, clog);
           if (agent) this.watchExpiry(agent);
         } else if (msg.type === 'drain' && agent) {
-          agent.draining = true;
+          this.opts.registry.markDraining(agent);
           // No exchange is opened to this agent after this frame; the agent may close once its own are done.
           session.sendControl({ type: 'drained' });
           clog.info({ agentId: agent.agentId, reason: untrusted(msg.reason), open: session.outgoingCount }, 'agent leaving: no new exchanges go to it');
@@ -238,7 +263,7 @@ export class AgentEndpoint {
     this.opts.registry.add(agent);
     const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
     session.setPeerWindow(hello.window);
-    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.live.config.streamWindow };
+    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.live.config.streamWindow, ...this.opts.nodes?.() };
     session.sendControl(ready);
     clog.info({
       agentId, tunnels, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname),

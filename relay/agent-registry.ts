@@ -4,6 +4,7 @@
  * has exchange capacity and has not said it is leaving: an agent that sent
  * `drain` gets no new exchange at all.
  */
+import { EventEmitter } from 'node:events';
 import type { MuxSession } from '../src/mux/session.js';
 import type { VerifiedAgentClaims } from '../src/token.js';
 
@@ -27,7 +28,7 @@ export interface ConnectedAgent {
 
 export type PickResult = { agent: ConnectedAgent } | { none: true } | { busy: true } | { draining: true };
 
-export class AgentRegistry {
+export class AgentRegistry extends EventEmitter<{ change: [] }> {
   private readonly byTunnel = new Map<string, ConnectedAgent[]>();
   private readonly cursor = new Map<string, number>();
   /** Tunnels that ever had an agent since start: they are "known" even when empty. */
@@ -37,6 +38,7 @@ export class AgentRegistry {
 
   /** `maxExchangesPerAgent`: relay.yaml limits.maxStreamsPerAgent (a function: it may change on reload). */
   constructor(maxExchangesPerAgent: number | (() => number)) {
+    super();
     this.limit = typeof maxExchangesPerAgent === 'number' ? () => maxExchangesPerAgent : maxExchangesPerAgent;
   }
 
@@ -47,6 +49,13 @@ export class AgentRegistry {
       this.byTunnel.set(t, list);
       this.seen.add(t);
     }
+    this.emit('change');
+  }
+
+  /** The agent said it is leaving: no new exchange goes to it. */
+  markDraining(agent: ConnectedAgent): void {
+    agent.draining = true;
+    this.emit('change');
   }
 
   remove(agent: ConnectedAgent): void {
@@ -57,6 +66,7 @@ export class AgentRegistry {
       if (i !== -1) list.splice(i, 1);
       if (list.length === 0) this.byTunnel.delete(t);
     }
+    this.emit('change');
   }
 
   hasSeen(tunnel: string): boolean {

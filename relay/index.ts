@@ -25,6 +25,7 @@ import { Admission } from './admission.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
 import { relayAdminRoutes } from './admin.js';
+import { Cluster } from './cluster/index.js';
 import type { EgressHandler } from './clienttracker/egress.js';
 import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.js';
 import { RelayMetrics } from './metrics.js';
@@ -59,17 +60,43 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     egress ??= ct.createEgressHandler(live, log.child({ component: 'egress' }), { metrics });
   };
   await ensureEgress();
+  // Several nodes behind one load balancer: the others, and forwarding to them.
+  const cluster = config.cluster
+    ? new Cluster({
+      config: config.cluster,
+      file: config.file,
+      registry,
+      log: log.child({ component: 'cluster' }),
+      window: () => live.config.streamWindow,
+      heartbeat: () => live.config.heartbeat,
+      maxIncoming: () => live.config.limits.maxStreamsPerAgent * 100,
+      connectTimeout: live.config.timeouts.handshake,
+    })
+    : undefined;
   const endpoint = new AgentEndpoint({
     live,
     registry,
     log: log.child({ component: 'agents' }),
     publicUrlFor,
+    nodes: cluster ? () => ({ node: cluster.nodeId, nodes: cluster.nodes() }) : undefined,
     onAgentExchange: (exchange, agent) => {
       if (egress) egress(exchange, agent);
       else endpoint.refuseEgress(exchange, agent);
     },
   });
-  const admission = new Admission(live, registry, !!config.tls);
+  const admission = new Admission(live, registry, !!config.tls, cluster);
+  if (cluster) {
+    let scheduled = false;
+    cluster.on('change', () => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        endpoint.announceNodes();
+      });
+    });
+    await cluster.start();
+  }
   const requests = new PublicRequests({ admission, log: requestLog, kindOf: (tunnel) => live.kindOf(tunnel), metrics });
 
   const serverOptions = {
@@ -114,6 +141,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   );
 
   let closing: Promise<void> | undefined;
+  let draining = false;
   let reloading: Promise<ReloadResult> | undefined;
 
   const reload = (): Promise<ReloadResult> =>
@@ -144,23 +172,41 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
 
   const admin = await startAdminServer(config.admin, config.file, log, relayAdminRoutes({
     started, live, registry, metrics, address, publicUrl: () => publicUrl, reload,
-    ready: () => (closing ? { ready: false, reason: 'shutting down' } : { ready: true, reason: `listening on ${formatHostPort(address)}` }),
+    ready: () => {
+      if (draining) return { ready: false, reason: 'shutting down' };
+      if (cluster && !cluster.synced) return { ready: false, reason: 'joining the cluster: asking the other nodes which tunnels they serve' };
+      return { ready: true, reason: `listening on ${formatHostPort(address)}${cluster ? ` as node ${cluster.nodeId} of ${cluster.nodes().length}` : ''}` };
+    },
+    cluster: () => cluster?.status(),
   }));
 
+  /**
+   * SIGTERM: not ready at once (a load balancer stops sending here); the
+   * other nodes stop forwarding here and agents are told to connect
+   * elsewhere; requests keep being taken for `timeouts.drainDelay`; then the
+   * listener closes and in-flight exchanges get up to `shutdownGrace`.
+   */
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      const grace = live.config.timeouts.shutdownGrace;
-      log.info({ inFlight: requests.inFlight, graceMs: grace }, 'relay shutting down');
+      const { shutdownGrace: grace, drainDelay } = live.config.timeouts;
+      draining = true;
+      log.info({ inFlight: requests.inFlight, graceMs: grace, drainDelayMs: drainDelay }, 'relay shutting down');
+      cluster?.drain();
+      endpoint.goawayAll('relay shutting down');
+      if (drainDelay > 0) await new Promise((r) => setTimeout(r, drainDelay));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = Date.now() + grace;
-      while (requests.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while ((requests.inFlight > 0 || registry.all().some((a) => a.session.exchangeCount > 0)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       if (requests.inFlight > 0) log.warn({ inFlight: requests.inFlight }, 'grace period over: cutting requests still in flight');
       endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
       egress?.close();
       upgrades.closeAll();
       server.closeAllConnections();
       await closed;
+      await cluster?.close();
       await admin?.close();
       log.info('relay stopped');
     })());

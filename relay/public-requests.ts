@@ -49,6 +49,9 @@ export function asCtbridgeError(err: unknown): CtbridgeError {
   return isCtbridgeError(err) ? err : new CtbridgeError('CTB_BAD_REQUEST', err instanceof Error ? err.message : String(err));
 }
 
+/** A request is sent on at most this many times after relay nodes turned it away. */
+const MAX_HOPS = 2;
+
 /** Codes after which the caller should simply try again shortly. */
 const RETRY_SOON = new Set(['CTB_AGENT_BUSY', 'CTB_SHUTTING_DOWN']);
 
@@ -116,6 +119,8 @@ class PublicRequest {
   private timer: NodeJS.Timeout | undefined;
   private bytesIn = 0;
   private failed = false;
+  /** Times the exchange was sent elsewhere after a node turned it away. */
+  private hops = 0;
 
   constructor(
     private readonly owner: PublicRequests,
@@ -143,22 +148,49 @@ class PublicRequest {
       return;
     }
     const hasBody = (declared !== undefined && declared > 0) || req.headers['transfer-encoding'] !== undefined;
-    let ex: Exchange;
-    try {
-      ex = admitted.agent.session.request(requestHead(req, admitted, this.requestId, 'http'), !hasBody);
-    } catch (err) {
-      this.fail(asCtbridgeError(err));
-      return;
-    }
-    this.ex = ex;
-    ex.once('response', this.onResponse);
-    ex.once('reset', this.onReset);
+    if (!this.open(hasBody)) return;
     this.armTimer();
     if (hasBody) {
       if (expectsContinue) res.writeContinue();
-      this.sendBody(ex);
+      this.sendBody(this.ex!);
     }
   }
+
+  /** Opens the exchange on the hop admission picked; false when that failed (the caller has been answered). */
+  private open(hasBody: boolean): boolean {
+    const { req, admitted } = this;
+    try {
+      this.ex = admitted.hop.session.request(requestHead(req, admitted, this.requestId, 'http'), !hasBody);
+    } catch (err) {
+      this.fail(asCtbridgeError(err));
+      return false;
+    }
+    this.ex.once('response', this.onResponse);
+    this.ex.once('reset', hasBody ? this.onReset : this.onResetBodiless);
+    return true;
+  }
+
+  /**
+   * A request without a body that another relay node turned away before
+   * any agent saw it (its last agent for the tunnel left between announcing
+   * the tunnel and this exchange) is sent once more, to an agent here or
+   * to another node. A request with a body is not: its bytes are gone.
+   */
+  private readonly onResetBodiless = (err: CtbridgeError): void => {
+    const failedNode = this.admitted.hop.node;
+    if (!this.failed && failedNode !== undefined && err.code === 'CTB_AGENT_NOT_CONNECTED' && this.hops < MAX_HOPS) {
+      const hop = this.opts.admission.rehop(this.ctx.tunnel, failedNode);
+      if (hop) {
+        this.hops++;
+        this.opts.log.debug({ requestId: this.requestId, tunnel: this.ctx.tunnel, failedNode, viaNode: hop.node }, 'relay node had no agent for the tunnel any more; sending the request elsewhere');
+        this.ex!.off('response', this.onResponse);
+        this.admitted.hop = hop;
+        this.open(false);
+        return;
+      }
+    }
+    this.onReset(err);
+  };
 
   private sendBody(ex: Exchange): void {
     const { req } = this;
@@ -262,8 +294,9 @@ class PublicRequest {
       {
         requestId: this.requestId,
         tunnel: ctx.tunnel,
-        agentId: admitted.agent.agentId,
-        connectionId: admitted.agent.connectionId,
+        agentId: admitted.hop.agent?.agentId,
+        connectionId: admitted.hop.agent?.connectionId,
+        viaNode: admitted.hop.node,
         method: req.method,
         path: redactUrl(ctx.url),
         status: res.statusCode,

@@ -57,11 +57,11 @@ export class PublicUpgrades {
       writeRawError(socket, asCtbridgeError(err), requestId);
       return;
     }
-    const { route, agent } = admitted;
-    this.log.info({ requestId, tunnel: route.tunnel, agentId: agent.agentId, path: redactUrl(route.url), client: admitted.forwarded.client }, 'websocket upgrade');
+    const { route, hop } = admitted;
+    this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, path: redactUrl(route.url), client: admitted.forwarded.client }, 'websocket upgrade');
     let ex: Exchange;
     try {
-      ex = agent.session.request(requestHead(req, admitted, requestId, 'upgrade'), false);
+      ex = hop.session.request(requestHead(req, admitted, requestId, 'upgrade'), false);
     } catch (err) {
       writeRawError(socket, asCtbridgeError(err), requestId);
       return;
@@ -73,7 +73,7 @@ export class PublicUpgrades {
       writeRawError(socket, new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade in time`), requestId);
     }, admitted.policy.timeouts.idle);
     const done = (status: number, code?: string): void => {
-      this.log.info({ requestId, tunnel: route.tunnel, agentId: agent.agentId, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code }, 'request');
+      this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code }, 'request');
     };
     socket.once('close', () => {
       clearTimeout(timer);

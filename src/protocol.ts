@@ -56,6 +56,16 @@ export interface ReadyMessage {
   publicUrls: Record<string, string>;
   /** The relay's per-exchange receive window (bytes). */
   window: number;
+  /** In a cluster: this relay node's id, and every node's (an agent reaching them through one URL connects to each). */
+  node?: string;
+  nodes?: string[];
+}
+
+/** Relay → agent, in a cluster: the nodes now (sent when they change). */
+export interface ClusterMessage {
+  type: 'cluster';
+  node: string;
+  nodes: string[];
 }
 
 /** Agent → relay: I am leaving; open no more exchanges to me. */
@@ -75,7 +85,7 @@ export interface GoawayMessage {
   reason: string;
 }
 
-export type ControlMessage = HelloMessage | ReadyMessage | DrainMessage | DrainedMessage | GoawayMessage;
+export type ControlMessage = HelloMessage | ReadyMessage | ClusterMessage | DrainMessage | DrainedMessage | GoawayMessage;
 
 /** WebSocket close codes (4000-4999 are application codes). */
 export const CloseCode = {

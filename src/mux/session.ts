@@ -139,7 +139,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     return exchange;
   }
 
-  sendControl(message: { type: string } & object): void {
+  sendControl<T extends { type: string }>(message: T): void {
     if (!this.isOpen) return;
     this.enqueue(encodeJson(FrameType.CONTROL, 0, 0, message));
   }

@@ -1,0 +1,147 @@
+/**
+ * A relay node's view of the cluster (`cluster:` in relay.yaml): the other
+ * nodes, found through DNS (a Kubernetes headless Service) or a static
+ * list and refreshed every `peers.refresh`; a link to each (peer-link.ts)
+ * over which this node forwards exchanges for tunnels it has no agent for;
+ * and the listener where the others do the same to it (peer-endpoint.ts).
+ *
+ * No external store and no leader: each node learns from every other which
+ * tunnels its agents serve, so any node can serve any tunnel. A node that
+ * dies takes only the exchanges in flight through it.
+ */
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import type { ClusterConfig } from '../../src/config/index.js';
+import { formatHostPort } from '../../src/config/index.js';
+import type { Logger } from '../../src/log.js';
+import type { MuxSession } from '../../src/mux/session.js';
+import type { AgentRegistry } from '../agent-registry.js';
+import { PeerEndpoint } from './peer-endpoint.js';
+import { PeerLink } from './peer-link.js';
+
+export interface ClusterOptions {
+  config: ClusterConfig;
+  file: string;
+  registry: AgentRegistry;
+  log: Logger;
+  window: () => number;
+  heartbeat: () => { interval: number; timeout: number };
+  maxIncoming: () => number;
+  connectTimeout: number;
+}
+
+export interface ClusterStatus {
+  nodeId: string;
+  listen: string;
+  synced: boolean;
+  peers: ReturnType<PeerLink['status']>[];
+}
+
+export class Cluster extends EventEmitter<{ change: [] }> {
+  private readonly links = new Map<string, PeerLink>();
+  private readonly selfAddresses = new Set<string>();
+  private readonly endpoint: PeerEndpoint;
+  private timer: NodeJS.Timeout | undefined;
+  private resolvedOnce = false;
+  private cursor = 0;
+  private listenAddress = '';
+  private stopped = false;
+
+  constructor(private readonly opts: ClusterOptions) {
+    super();
+    this.endpoint = new PeerEndpoint({ ...opts, cluster: opts.config });
+  }
+
+  get nodeId(): string {
+    return this.opts.config.nodeId;
+  }
+
+  async start(): Promise<void> {
+    this.listenAddress = formatHostPort(await this.endpoint.listen());
+    this.opts.log.info({ nodeId: this.nodeId, listen: this.listenAddress, peers: this.opts.config.peers }, 'cluster listening');
+    await this.refresh();
+  }
+
+  /**
+   * Every node this one knows has been tried once: a node that just started
+   * is not ready until it knows which tunnels the others serve.
+   */
+  get synced(): boolean {
+    return this.resolvedOnce && [...this.links.values()].every((l) => l.tried);
+  }
+
+  /** A node (other than `avoid`) that serves `tunnel` and takes exchanges, round robin; undefined when none. */
+  pick(tunnel: string, avoid?: string): { session: MuxSession; nodeId: string } | undefined {
+    const candidates = [...this.links.values()].filter((l) => l.usable && l.tunnels.has(tunnel) && (avoid === undefined || (l.nodeId ?? l.address) !== avoid));
+    if (candidates.length === 0) return undefined;
+    const link = candidates[this.cursor++ % candidates.length];
+    return { session: link.sessionNow!, nodeId: link.nodeId ?? link.address };
+  }
+
+  /** Whether any node serves `tunnel` now. */
+  knows(tunnel: string): boolean {
+    for (const l of this.links.values()) if (l.tunnels.has(tunnel)) return true;
+    return false;
+  }
+
+  /** This node and the nodes it is connected to, by id (what agents are told). */
+  nodes(): string[] {
+    const ids = [this.nodeId];
+    for (const l of this.links.values()) if (l.usable && l.nodeId) ids.push(l.nodeId);
+    return [...new Set(ids)].sort();
+  }
+
+  status(): ClusterStatus {
+    return { nodeId: this.nodeId, listen: this.listenAddress, synced: this.synced, peers: [...this.links.values()].map((l) => l.status()) };
+  }
+
+  /** SIGTERM: the other nodes stop forwarding to this one. */
+  drain(): void {
+    this.endpoint.drain();
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const l of this.links.values()) l.stop();
+    await this.endpoint.close();
+  }
+
+  /** Looks up the peers' addresses again and links to new ones; drops those gone from DNS. */
+  private async refresh(): Promise<void> {
+    const { peers } = this.opts.config;
+    const addresses = new Set(peers.static.map((p) => formatHostPort(p)));
+    if (peers.dns) {
+      try {
+        for (const a of await lookup(peers.dns, { all: true })) addresses.add(formatHostPort({ host: a.address, port: peers.port }));
+      } catch (err) {
+        this.opts.log.warn({ dns: peers.dns, err }, 'cluster peers: DNS lookup failed; keeping the nodes known so far');
+        for (const a of this.links.keys()) addresses.add(a);
+      }
+    }
+    for (const address of addresses) {
+      if (this.links.has(address) || this.selfAddresses.has(address)) continue;
+      const link = new PeerLink(address, {
+        nodeId: this.nodeId, secret: this.opts.config.secret, window: this.opts.window(), heartbeat: this.opts.heartbeat(), connectTimeout: this.opts.connectTimeout,
+      }, this.opts.log);
+      link.on('change', () => this.emit('change'));
+      link.once('self', () => {
+        this.selfAddresses.add(address);
+        this.links.delete(address);
+        this.emit('change');
+      });
+      this.links.set(address, link);
+      link.start();
+    }
+    for (const [address, link] of this.links) {
+      if (addresses.has(address)) continue;
+      link.stop();
+      this.links.delete(address);
+      this.emit('change');
+    }
+    this.resolvedOnce = true;
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.refresh(), peers.refresh);
+    this.timer.unref();
+  }
+}
