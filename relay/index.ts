@@ -119,6 +119,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
 
   const reload = (): Promise<ReloadResult> =>
     (reloading ??= (async (): Promise<ReloadResult> => {
+      // A refused reload awaits nothing: without this, its `finally` would clear `reloading` before `??=` stores the settled promise, and every later reload would get this answer again.
+      await Promise.resolve();
       try {
         if (closing) return { ok: false, message: 'the relay is shutting down' };
         let next: RelayConfig;
