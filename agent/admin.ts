@@ -112,7 +112,7 @@ function agentPage(s: AgentStatus): string {
       { title: 'failed', cell: (t) => t.failures, numeric: true, tone: (t) => (t.failures > 0 ? 'warn' : undefined) },
       { title: 'open', cell: (t) => t.open, numeric: true },
     ], 'No tunnel is configured.')],
-    [`Recent target failures (${s.recentFailures.length}, newest first)`, table(s.recentFailures, [
+    [s.recentFailures.length ? `Recent target failures (${s.recentFailures.length}, newest first)` : 'Recent target failures', table(s.recentFailures, [
       { title: 'when', cell: (f) => `${ago(new Date(f.at), now)} ago` },
       { title: 'tunnel', cell: (f) => f.tunnel },
       { title: 'code', cell: (f) => f.code },

@@ -99,6 +99,7 @@ th{background:#f4f4f4;white-space:nowrap}td.num,th.num{text-align:right;font-var
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{color:#666}dd{margin:0}
 .empty{color:#666;font-style:italic}footer{margin-top:2em;color:#888;font-size:.9em}
 .good{color:#135d13;font-weight:600}.warn{background:#fff4d6;color:#7a4f00;font-weight:600}.bad{background:#fde2e1;color:#8c1d18;font-weight:600}
+dd.good,dd.warn,dd.bad{justify-self:start;padding:0 .3em}
 .reason{margin:.2em 0 0;color:#444}`;
 
 /** A whole page: `title`, readiness, and sections of already-escaped HTML. */
