@@ -5,7 +5,7 @@
  * failures), and the metrics.
  */
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
-import { ago, bytes, facts, page, table } from '../src/admin/page.js';
+import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import type { AgentConfig } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
@@ -83,34 +83,36 @@ export function agentStatus(d: AgentAdminDeps): AgentStatus {
 
 function agentPage(s: AgentStatus): string {
   const now = new Date();
+  const up = s.relays.filter((r) => r.state === 'connected').length;
   return page(`ctbridge agent ${s.agentId ?? ''}`.trim(), { ready: s.ready, reason: s.readiness }, [
     ['Agent', facts([
-      ['agent id', s.agentId],
-      ['token', s.tokenId ? `${s.tokenId}, expires ${s.tokenExpiresAt?.replace(/\.\d{3}Z$/, 'Z') ?? '?'}` : s.tokenExpiresAt],
+      ['agent id', s.agentId ?? 'unknown: the token cannot be read'],
+      ['token', s.tokenId ? `${s.tokenId}, expires ${expiryText(s.tokenExpiresAt, now)}` : expiryText(s.tokenExpiresAt, now), expiryTone(s.tokenExpiresAt, now)],
+      ['relay connections', `${up} of ${s.relays.length} connected`, up === 0 ? 'bad' : up < s.relays.length ? 'warn' : undefined],
       ['config', s.config],
       ['software', s.software],
       ['up', ago(new Date(s.startedAt), now)],
     ])],
     ['Relay connections', table(s.relays, [
       { title: 'relay', cell: (r) => r.relay },
-      { title: 'state', cell: (r) => r.state },
+      { title: 'state', cell: (r) => r.state, tone: (r) => (r.state === 'connected' ? 'good' : r.state === 'stopped' ? 'warn' : 'bad') },
       { title: 'connected', cell: (r) => (r.connectedSince ? `${ago(new Date(r.connectedSince), now)} ago` : '') },
       { title: 'connection id', cell: (r) => r.connectionId },
       { title: 'open', cell: (r) => r.openExchanges, numeric: true },
-      { title: 'in', cell: (r) => bytes(r.bytesIn), numeric: true },
-      { title: 'out', cell: (r) => bytes(r.bytesOut), numeric: true },
+      { title: 'in', cell: (r) => bytes(r.bytesIn), numeric: true, hint: 'bytes received from the relay on this connection (requests, control frames)' },
+      { title: 'out', cell: (r) => bytes(r.bytesOut), numeric: true, hint: 'bytes sent to the relay on this connection (responses, control frames)' },
       { title: 'reconnects', cell: (r) => r.reconnects, numeric: true },
       { title: 'last problem', cell: (r) => (r.lastProblem ? `${r.lastProblem.message} (${ago(new Date(r.lastProblem.at), now)} ago)` : '') },
     ], 'No relay is configured.')],
     ['Tunnels', table(s.tunnels, [
       { title: 'tunnel', cell: (t) => t.name },
       { title: 'target', cell: (t) => t.target },
-      { title: 'public URL', cell: (t) => t.publicUrl },
+      { title: 'public URL', cell: (t) => t.publicUrl ?? 'not connected yet' },
       { title: 'requests', cell: (t) => t.requests, numeric: true },
-      { title: 'failed', cell: (t) => t.failures, numeric: true },
+      { title: 'failed', cell: (t) => t.failures, numeric: true, tone: (t) => (t.failures > 0 ? 'warn' : undefined) },
       { title: 'open', cell: (t) => t.open, numeric: true },
     ], 'No tunnel is configured.')],
-    ['Recent target failures', table(s.recentFailures, [
+    [s.recentFailures.length ? `Recent target failures (${s.recentFailures.length}, newest first)` : 'Recent target failures', table(s.recentFailures, [
       { title: 'when', cell: (f) => `${ago(new Date(f.at), now)} ago` },
       { title: 'tunnel', cell: (f) => f.tunnel },
       { title: 'code', cell: (f) => f.code },
@@ -126,5 +128,6 @@ export function agentAdminRoutes(d: AgentAdminDeps): AdminRoutes {
     page: () => agentPage(agentStatus(d)),
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
+    allowFrom: () => d.config().admin.allowFrom,
   };
 }

@@ -233,7 +233,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
       return at ? Math.round((at.getTime() - Date.now()) / 1000) : undefined;
     },
   });
-  requests.onFinished = (tunnel, status, seconds, code) => metrics.request(tunnel, status, seconds, code);
+  requests.onFinished = (tunnel, status, seconds, code, bytes) => metrics.request(tunnel, status, seconds, code, bytes);
   const ready = () => {
     const relays = connections.status();
     const up = relays.filter((r) => r.state === 'connected').length;

@@ -4,6 +4,7 @@
  * agent.yaml, status codes and ctbridge error codes: a bounded set.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isErrorCode } from '../src/errors.js';
 
 export interface AgentMetricsSource {
   /** Relay connections that are up, by relay URL (redacted). */
@@ -17,6 +18,7 @@ export class AgentMetrics {
   private readonly requests: Counter<'tunnel' | 'status'>;
   private readonly errors: Counter<'tunnel' | 'code'>;
   private readonly latency: Histogram<'tunnel'>;
+  private readonly bytes: Counter<'tunnel' | 'direction'>;
 
   constructor(source: AgentMetricsSource) {
     const registers = [this.registry];
@@ -60,6 +62,12 @@ export class AgentMetrics {
     });
     this.requests = new Counter({ name: 'ctbridge_agent_requests_total', help: 'Requests the agent sent to its targets, by tunnel and the status returned.', labelNames: ['tunnel', 'status'], registers });
     this.errors = new Counter({ name: 'ctbridge_agent_errors_total', help: 'Requests that failed at the agent, by tunnel and error code.', labelNames: ['tunnel', 'code'], registers });
+    this.bytes = new Counter({
+      name: 'ctbridge_agent_tunnel_bytes_total',
+      help: 'Body bytes through each tunnel: direction "in" is request bodies (from the relay to the target), "out" is response bodies (from the target to the relay).',
+      labelNames: ['tunnel', 'direction'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'ctbridge_agent_target_duration_seconds',
       help: 'Time from the exchange arriving to its end, by tunnel (target latency plus the transfer).',
@@ -69,9 +77,12 @@ export class AgentMetrics {
     });
   }
 
-  request(tunnel: string, status: number, seconds: number, code: string | undefined): void {
+  /** One finished exchange of a tunnel in agent.yaml (tunnel-requests.ts refuses others before they count). */
+  request(tunnel: string, status: number, seconds: number, code: string | undefined, bytes: { in: number; out: number } = { in: 0, out: 0 }): void {
     this.requests.inc({ tunnel, status: String(status) });
     this.latency.observe({ tunnel }, seconds);
-    if (code) this.errors.inc({ tunnel, code });
+    if (bytes.in) this.bytes.inc({ tunnel, direction: 'in' }, bytes.in);
+    if (bytes.out) this.bytes.inc({ tunnel, direction: 'out' }, bytes.out);
+    if (code) this.errors.inc({ tunnel, code: isErrorCode(code) ? code : 'other' });
   }
 }

@@ -47,7 +47,7 @@ function nodeList(v: unknown): string[] | undefined {
 export interface RelayConnectionStatus {
   relay: string;
   /** The relay node it reached (in a cluster). */
-  node: string | undefined;
+  node?: string;
   state: 'connected' | 'connecting' | 'waiting to reconnect' | 'stopped';
   connectionId: string | undefined;
   connectedSince: string | undefined;

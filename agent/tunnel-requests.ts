@@ -54,8 +54,8 @@ export class TunnelRequests {
   private accepting = true;
   readonly counts = new Map<string, TunnelCounts>();
   readonly recentFailures: RecentFailure[] = [];
-  /** Called for each finished target request: tunnel, status (0 when none), seconds. */
-  onFinished: ((tunnel: string, status: number, seconds: number, code: string | undefined) => void) | undefined;
+  /** Called for each finished target request: tunnel, status (0 when none), seconds, error code, body bytes from the relay (in) and to it (out). */
+  onFinished: ((tunnel: string, status: number, seconds: number, code: string | undefined, bytes: { in: number; out: number }) => void) | undefined;
 
   constructor(private config: AgentConfig, private readonly log: Logger) {
     this.file = basename(config.file);
@@ -138,7 +138,7 @@ export class TunnelRequests {
     ex.once('close', () => {
       counts.open--;
       this.active--;
-      this.onFinished?.(head.tunnel, entry.status, (performance.now() - entry.start) / 1000, entry.code);
+      this.onFinished?.(head.tunnel, entry.status, (performance.now() - entry.start) / 1000, entry.code, { in: ex.bytesIn, out: ex.bytesOut });
       if (this.active === 0) for (const wake of [...this.idleWaiters]) wake();
     });
     const refusal = this.refusal(head, target);

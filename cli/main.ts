@@ -1,5 +1,5 @@
 /**
- * `ctbridge` command line: relay, agent, token, verify, demo, check.
+ * `ctbridge` command line: relay, agent, token, verify, status, reload, demo, check.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
 import { hideBin } from 'yargs/helpers';
@@ -11,24 +11,43 @@ import { VERSION } from '../src/version.js';
 const configOption = <T>(y: Argv<T>) =>
   y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'YAML config file' });
 
+/** `status` and `reload`: the process to ask, by its config file or its admin listener's address. */
+const adminOptions = <T>(y: Argv<T>) =>
+  y
+    .option('config', { alias: 'c', type: 'string', describe: "the relay.yaml or agent.yaml of the running process: its admin.listen says where to ask" })
+    .option('admin', { type: 'string', describe: 'the admin listener to ask instead, e.g. http://127.0.0.1:9090' })
+    .conflicts('config', 'admin');
+
+/** `relay reload`, `agent status`, ...: `ctbridge reload` / `ctbridge status` with that side's defaults. */
+async function sideCommand(action: 'reload' | 'status', role: 'relay' | 'agent', config: string): Promise<void> {
+  if (action === 'reload') {
+    const { reloadCommand } = await import('./reload.js');
+    process.exitCode = await reloadCommand({ config, role });
+  } else {
+    const { statusCommand } = await import('./status.js');
+    process.exitCode = await statusCommand({ config, role });
+  }
+}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('ctbridge')
     .usage('$0 <command>\n\nReverse-proxy bridge: a cloud relay reaches intranet HTTP services through an outbound WebSocket from an on-premise agent.')
     .command(
       'relay [action]',
-      'run the relay (cloud side); `relay verify` checks a config without starting',
-      (y) => configOption(y.positional('action', { choices: ['verify'] as const })),
+      'run the relay (cloud side); `relay verify` checks a config without starting; `relay reload`, `relay status`: as `ctbridge reload`, `ctbridge status`',
+      (y) => configOption(y.positional('action', { choices: ['verify', 'reload', 'status'] as const })),
       async (a) => {
+        if (a.action === 'reload' || a.action === 'status') return sideCommand(a.action, 'relay', a.config);
         const run = await import('./run.js');
         await (a.action === 'verify' ? run.verifyRelay(a.config) : run.runRelay(a.config));
       },
     )
     .command(
       'agent [action]',
-      'run the agent (on-premise side); `agent verify` checks a config without starting; `agent service` installs it as a service',
+      'run the agent (on-premise side); `agent verify` checks a config without starting; `agent service` installs it as a service; `agent reload`, `agent status`: as `ctbridge reload`, `ctbridge status`',
       (y) =>
-        configOption(y.positional('action', { choices: ['verify'] as const })).command(
+        configOption(y.positional('action', { choices: ['verify', 'reload', 'status'] as const })).command(
           'service <action>',
           'install, uninstall, start, stop or show the agent as a service (Windows: WinSW; Linux: systemd)',
           (s) =>
@@ -42,6 +61,7 @@ async function main(): Promise<void> {
           },
         ),
       async (a) => {
+        if (a.action === 'reload' || a.action === 'status') return sideCommand(a.action, 'agent', a.config);
         const run = await import('./run.js');
         await (a.action === 'verify' ? run.verifyAgent(a.config) : run.runAgent(a.config));
       },
@@ -74,11 +94,29 @@ async function main(): Promise<void> {
         process.exitCode = await checkCommand(a);
       },
     )
+    .command(
+      'status',
+      'show a running relay or agent (ready, tunnels, agents or relay connections, recent failures) from its admin listener',
+      (y) => adminOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the status JSON (GET /api/status) as it is' }),
+      async (a) => {
+        const { statusCommand } = await import('./status.js');
+        process.exitCode = await statusCommand(a);
+      },
+    )
+    .command(
+      'reload',
+      'make a running relay or agent read its config file again (what SIGHUP does; for Windows too), through its admin listener',
+      (y) => adminOptions(y),
+      async (a) => {
+        const { reloadCommand } = await import('./reload.js');
+        process.exitCode = await reloadCommand(a);
+      },
+    )
     .command('demo', 'run a local relay, agent and sample intranet service together', {}, async () => {
       const { runDemo } = await import('./demo/index.js');
       await runDemo();
     })
-    .demandCommand(1, 'name a command: relay, agent, token, check, demo')
+    .demandCommand(1, 'name a command: relay, agent, token, status, reload, check, demo')
     .strict()
     .fail((msg, err) => {
       if (err) throw err;

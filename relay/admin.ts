@@ -5,7 +5,7 @@
  * asked; nothing is kept for it.
  */
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
-import { ago, bytes, facts, page, table } from '../src/admin/page.js';
+import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import { formatHostPort } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
@@ -52,7 +52,7 @@ export interface RelayStatus {
   agents: RelayStatusAgent[];
   tunnels: RelayStatusTunnel[];
   /** In a cluster: this node and its peers. */
-  cluster: ClusterStatus | undefined;
+  cluster?: ClusterStatus;
 }
 
 export interface RelayAdminDeps {
@@ -64,7 +64,7 @@ export interface RelayAdminDeps {
   publicUrl(): string;
   ready(): Readiness;
   reload(): Promise<ReloadResult>;
-  cluster(): ClusterStatus | undefined;
+  cluster?(): ClusterStatus | undefined;
 }
 
 function agentStatus(a: ConnectedAgent): RelayStatusAgent {
@@ -114,20 +114,29 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
     publicUrl: d.publicUrl(),
     agents: agents.map(agentStatus),
     tunnels,
-    cluster: d.cluster(),
+    cluster: d.cluster?.(),
   };
 }
 
 function relayPage(s: RelayStatus): string {
   const now = new Date();
+  const idle = s.tunnels.filter((t) => t.state !== 'serving').map((t) => t.name);
   return page(`ctbridge relay ${s.listen}`, { ready: s.ready, reason: s.readiness }, [
-    ['Relay', facts([['public URL', s.publicUrl], ['config', s.config], ['software', s.software], ['up', ago(new Date(s.startedAt), now)]])],
+    ['Relay', facts([
+      ['public URL', s.publicUrl],
+      ['agents connected', s.agents.length],
+      ['tunnels', `${s.tunnels.length}${idle.length ? `; without an agent: ${idle.join(', ')}` : ''}`],
+      ['config', s.config],
+      ['software', s.software],
+      ['up', ago(new Date(s.startedAt), now)],
+    ])],
     ['Tunnels', table(s.tunnels, [
       { title: 'tunnel', cell: (t) => t.name },
       { title: 'kind', cell: (t) => t.kind },
-      { title: 'state', cell: (t) => t.state },
+      { title: 'state', cell: (t) => t.state, tone: (t) => (t.state === 'serving' ? 'good' : t.state === 'draining' ? 'warn' : 'bad') },
       { title: 'agents', cell: (t) => t.agents, numeric: true },
-      { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : 'no') },
+      { title: 'served by', cell: (t) => [...new Set(s.agents.filter((a) => a.tunnels.includes(t.name)).map((a) => a.agentId))].join(', ') },
+      { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : 'no (named in an agent token)') },
     ], 'No tunnel is configured and no agent is connected.')],
     ...(s.cluster ? [[`Cluster: node ${s.cluster.nodeId}`, table(s.cluster.peers, [
       { title: 'peer node', cell: (p) => p.nodeId ?? '?' },
@@ -138,15 +147,16 @@ function relayPage(s: RelayStatus): string {
     ], 'No other node is known yet.')] as [string, string]] : []),
     [`Connected agents (${s.agents.length})`, table(s.agents, [
       { title: 'agent', cell: (a) => a.agentId },
+      { title: 'host', cell: (a) => a.hostname },
       { title: 'tunnels', cell: (a) => a.tunnels.join(', ') },
       { title: 'from', cell: (a) => a.remoteAddress },
       { title: 'connected', cell: (a) => (a.since ? `${ago(new Date(a.since), now)} ago` : '') },
       { title: 'software', cell: (a) => a.software },
       { title: 'open', cell: (a) => a.openExchanges, numeric: true },
-      { title: 'in', cell: (a) => bytes(a.bytesIn), numeric: true },
-      { title: 'out', cell: (a) => bytes(a.bytesOut), numeric: true },
-      { title: 'token expires', cell: (a) => a.tokenExpiresAt?.replace(/\.\d{3}Z$/, 'Z') },
-      { title: 'state', cell: (a) => (a.draining ? 'leaving' : 'serving') },
+      { title: 'in', cell: (a) => bytes(a.bytesIn), numeric: true, hint: 'bytes received from the agent on this connection (responses, control frames)' },
+      { title: 'out', cell: (a) => bytes(a.bytesOut), numeric: true, hint: 'bytes sent to the agent on this connection (requests, control frames)' },
+      { title: 'token expires', cell: (a) => expiryText(a.tokenExpiresAt, now), tone: (a) => expiryTone(a.tokenExpiresAt, now) },
+      { title: 'state', cell: (a) => (a.draining ? 'leaving' : 'serving'), tone: (a) => (a.draining ? 'warn' : 'good') },
     ], 'No agent is connected.')],
   ]);
 }
@@ -158,5 +168,6 @@ export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
     page: () => relayPage(relayStatus(d)),
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
+    allowFrom: () => d.live.config.admin.allowFrom,
   };
 }

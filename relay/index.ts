@@ -50,7 +50,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   let publicUrl = config.publicUrl;
   const publicUrlFor = (tunnel: string): string => `${publicUrl}/t/${tunnel}/`;
   const requestLog = log.child({ component: 'requests' });
-  const metrics = new RelayMetrics(registry);
+  // Tunnel labels: relay.yaml's tunnels as they are now, and those agents served (relay/metrics.ts).
+  const metrics = new RelayMetrics(registry, () => live.config.tunnels);
   const live = await LiveConfig.create(config, { publicUrlFor, log: requestLog, metrics });
   // Provider → Client Tracker messages, once a clienttracker tunnel is configured (now or after a reload).
   let egress: EgressHandler | undefined;
@@ -146,6 +147,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
 
   const reload = (): Promise<ReloadResult> =>
     (reloading ??= (async (): Promise<ReloadResult> => {
+      // A refused reload awaits nothing: without this, its `finally` would clear `reloading` before `??=` stores the settled promise, and every later reload would get this answer again.
+      await Promise.resolve();
       try {
         if (closing) return { ok: false, message: 'the relay is shutting down' };
         let next: RelayConfig;

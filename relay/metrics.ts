@@ -1,24 +1,55 @@
 /**
  * Prometheus metrics of the relay, served on the admin listener's GET /metrics.
  * Labels never hold a secret or a caller-chosen string: tunnel names are only
- * those the relay knows (configured or served), statuses and codes are ours.
+ * those the relay knows (relay.yaml, or served by an agent whose token names
+ * them), agent ids come from verified tokens, statuses and error codes are
+ * ours. A path never becomes a label.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isErrorCode } from '../src/errors.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './clienttracker/metrics.js';
+
+/** What a finished request adds besides its status and duration. */
+export interface RequestTotals {
+  /** Request body bytes the caller sent (toward the target). */
+  bytesIn?: number;
+  /** Response body bytes the caller got (from the target). */
+  bytesOut?: number;
+  /** The ctbridge error code the relay answered or logged, if any. */
+  code?: string | undefined;
+}
+
+/** The `code` label: a ctbridge error code, never a string from elsewhere. */
+export const codeLabel = (code: string): string => (isErrorCode(code) ? code : 'other');
 
 export class RelayMetrics implements ClientTrackerMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'tunnel' | 'status'>;
   private readonly duration: Histogram<'tunnel'>;
+  private readonly bytes: Counter<'tunnel' | 'direction'>;
+  private readonly errors: Counter<'tunnel' | 'code'>;
   private readonly ct = new Map<string, Counter<string>>();
+  /** Tunnels that had an agent at some scrape or a request: reported (at 0) after their agents leave. */
+  private readonly served = new Set<string>();
 
-  constructor(registry: AgentRegistry) {
-    const countAgents = (): number => registry.all().length;
-    const countStreams = (): number => registry.all().reduce((n, a) => n + a.session.exchangeCount, 0);
+  /**
+   * `tunnels`: relay.yaml's tunnels as they are now (a reload changes them).
+   * A tunnel becomes a label value only if it is there or an agent serves it.
+   */
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly tunnels: () => Readonly<Record<string, unknown>> = () => ({}),
+  ) {
     const registers = [this.registry];
+    const all = () => agents.all();
+    const served = this.served;
+    const tunnelNames = (): string[] => {
+      for (const a of all()) for (const t of a.tunnels) served.add(t);
+      return [...new Set([...Object.keys(tunnels()), ...served])].sort();
+    };
     collectDefaultMetrics({ register: this.registry, prefix: 'ctbridge_relay_' });
-    this.requests = new Counter({ name: 'ctbridge_requests_total', help: 'Requests through the relay by tunnel and HTTP status.', labelNames: ['tunnel', 'status'], registers });
+    this.requests = new Counter({ name: 'ctbridge_requests_total', help: 'Requests through the relay by tunnel and HTTP status (tunnel "" when the URL named no tunnel the relay knows).', labelNames: ['tunnel', 'status'], registers });
     this.duration = new Histogram({
       name: 'ctbridge_request_duration_seconds',
       help: 'Time from request arrival to the end of the response, by tunnel.',
@@ -26,8 +57,54 @@ export class RelayMetrics implements ClientTrackerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
       registers,
     });
-    new Gauge({ name: 'ctbridge_agents_connected', help: 'Agent connections that completed the handshake.', registers, collect() { this.set(countAgents()); } });
-    new Gauge({ name: 'ctbridge_streams_open', help: 'Tunnel streams open across all agents.', registers, collect() { this.set(countStreams()); } });
+    this.bytes = new Counter({
+      name: 'ctbridge_tunnel_bytes_total',
+      help: 'Body bytes through each tunnel: direction "in" is request bodies (caller to target), "out" is response bodies (target to caller).',
+      labelNames: ['tunnel', 'direction'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'ctbridge_errors_total',
+      help: 'Answers and cut responses the relay gave with a ctbridge error code, by tunnel ("" when unknown) and code (README "Error codes").',
+      labelNames: ['tunnel', 'code'],
+      registers,
+    });
+    new Gauge({ name: 'ctbridge_agents_connected', help: 'Agent connections that completed the handshake.', registers, collect() { this.set(all().length); } });
+    new Gauge({
+      name: 'ctbridge_exchanges_open',
+      help: 'Exchanges open across all agent connections (requests in flight, WebSocket connections, egress messages).',
+      registers,
+      collect() {
+        this.set(all().reduce((n, a) => n + a.session.exchangeCount, 0));
+      },
+    });
+    new Gauge({
+      name: 'ctbridge_tunnel_agents',
+      help: 'Agent connections serving each tunnel: the tunnels of relay.yaml and those an agent served since the relay started. Alert when one stays at 0.',
+      labelNames: ['tunnel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of tunnelNames()) this.set({ tunnel: t }, agents.agentsOf(t).length);
+      },
+    });
+    new Gauge({
+      name: 'ctbridge_agent_token_expiry_seconds',
+      help: "Seconds until each connected agent's token expires (the soonest of its connections), by agent id. Alert well before 0.",
+      labelNames: ['agent'],
+      registers,
+      collect() {
+        this.reset();
+        const soonest = new Map<string, number>();
+        for (const a of all()) {
+          if (!a.claims) continue;
+          const at = a.claims.expiresAt.getTime();
+          soonest.set(a.agentId, Math.min(soonest.get(a.agentId) ?? Infinity, at));
+        }
+        const now = Date.now();
+        for (const [agent, at] of soonest) this.set({ agent }, Math.round((at - now) / 1000));
+      },
+    });
     const ctCounter = (name: string, help: string, labelNames: string[]): void => {
       this.ct.set(name, new Counter({ name, help, labelNames, registers }));
     };
@@ -37,10 +114,30 @@ export class RelayMetrics implements ClientTrackerMetrics {
     ctCounter(CT_METRICS.egress, 'Provider to Client Tracker messages through the relay.', ['tunnel', 'message', 'status']);
   }
 
-  /** One finished request; `tunnel` is '' when the relay refused it before knowing a tunnel. */
-  request(tunnel: string, status: number, seconds: number): void {
-    this.requests.inc({ tunnel, status: String(status) });
-    this.duration.observe({ tunnel }, seconds);
+  /** `tunnel` if the relay knows it (relay.yaml, or an agent served it since start), else "". */
+  private known(tunnel: string): string {
+    if (!tunnel) return '';
+    if (this.served.has(tunnel) || Object.hasOwn(this.tunnels(), tunnel)) return tunnel;
+    if (this.agents.hasSeen(tunnel)) {
+      this.served.add(tunnel);
+      return tunnel;
+    }
+    return '';
+  }
+
+  /**
+   * One finished request; `tunnel` is '' when the relay refused it before
+   * knowing a tunnel (a name it does not know is also recorded as '').
+   */
+  request(tunnel: string, status: number, seconds: number, totals: RequestTotals = {}): void {
+    const t = this.known(tunnel);
+    this.requests.inc({ tunnel: t, status: String(status) });
+    this.duration.observe({ tunnel: t }, seconds);
+    if (t) {
+      if (totals.bytesIn) this.bytes.inc({ tunnel: t, direction: 'in' }, totals.bytesIn);
+      if (totals.bytesOut) this.bytes.inc({ tunnel: t, direction: 'out' }, totals.bytesOut);
+    }
+    if (totals.code) this.errors.inc({ tunnel: t, code: codeLabel(totals.code) });
   }
 
   increment(name: string, labels: Record<string, string>): void {

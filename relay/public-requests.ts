@@ -90,7 +90,7 @@ export class PublicRequests {
     log.info({ requestId, tunnel, method: req.method, path: redactUrl(req.url ?? ''), status: err.status, code: err.code }, 'request refused');
     // Only names the relay knows become labels: a caller cannot grow the metric set.
     const known = tunnel && err.code !== 'CTB_TUNNEL_UNKNOWN' ? tunnel : '';
-    res.once('close', () => metrics?.request(known, res.statusCode, 0));
+    res.once('close', () => metrics?.request(known, res.statusCode, 0, { code: err.code }));
     const ctx: ExchangeContext = { requestId, tunnel: tunnel ?? '', method: req.method ?? 'GET', url: req.url ?? '' };
     // The body was not read: do not keep a connection whose next bytes are an unread upload.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
@@ -288,7 +288,7 @@ class PublicRequest {
   private logDone(): void {
     const { req, res, ctx, admitted } = this;
     const ms = performance.now() - this.start0;
-    this.opts.metrics?.request(ctx.tunnel, res.statusCode, ms / 1000);
+    this.opts.metrics?.request(ctx.tunnel, res.statusCode, ms / 1000, { bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0, code: ctx.code });
     if (!this.opts.log.isLevelEnabled('info')) return;
     this.opts.log.info(
       {

@@ -9,11 +9,12 @@
  *   GET  /             the status page, for people
  *   POST /reload       read the config file again (what SIGHUP does; Windows has no SIGHUP)
  *
- * Only callers in `admin.allowFrom` get an answer; others get 403.
+ * Only callers in `admin.allowFrom` get an answer; others get 403. A reload
+ * changes who may (allowFrom), not where it listens (a restart does).
  */
 import http from 'node:http';
 import type { AdminConfig } from '../config/common.js';
-import { formatHostPort } from '../config/units.js';
+import { formatHostPort, type CidrList } from '../config/units.js';
 import { peerAddress } from '../http/client-address.js';
 import { listenOrExplain } from '../listen.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface AdminRoutes {
   page(): string;
   metrics(): Promise<{ contentType: string; text: string }>;
   reload(): Promise<ReloadResult>;
+  /** admin.allowFrom as it is now (a reload may change it); default: the one the listener started with. */
+  allowFrom?(): CidrList;
 }
 
 export interface AdminHandle {
@@ -52,7 +55,7 @@ const json = (res: http.ServerResponse, status: number, value: unknown): void =>
 export async function startAdminServer(admin: AdminConfig, file: string, log: Logger, routes: AdminRoutes): Promise<AdminHandle | undefined> {
   if (!admin.listen) return undefined;
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
-    if (!admin.allowFrom.contains(peerAddress(req.socket))) {
+    if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(peerAddress(req.socket))) {
       json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
       return;
     }

@@ -121,6 +121,8 @@ describe('installed package (npm pack, npm install --omit=dev)', () => {
       relayYaml = writeYaml(dir, 'relay.yaml', {
         listen: '127.0.0.1:0',
         auth: { secret: TEST_SECRET },
+        // Not the default 127.0.0.1:9090: other tests (and a relay on this machine) may hold it.
+        admin: { listen: '127.0.0.1:0' },
         tunnels: { web: { kind: 'http' } },
       });
     });
@@ -146,6 +148,7 @@ describe('installed package (npm pack, npm install --omit=dev)', () => {
       const agentYaml = writeYaml(dir, 'agent.yaml', {
         relay: relayUrl.replace(/^http/, 'ws'),
         token: token.stdout.trim(),
+        admin: { listen: '127.0.0.1:0' },
         tunnels: { web: { target: backend.url } },
       });
       const verifyAgent = await runToEnd(['agent', 'verify', '--config', agentYaml]);

@@ -1,0 +1,63 @@
+/**
+ * Where `ctbridge status` and `ctbridge reload` ask: admin.listen of the
+ * config (relay or agent defaults), or --admin; and what they say when the
+ * answer is not a status.
+ */
+import { describe, expect, it } from 'vitest';
+import { adminTarget, adminTargetFromConfig, adminTargetFromOption, connectHost, roleOfConfig, unexpectedAnswer } from '../../../cli/admin-client.js';
+import { tempDir, writeYaml } from '../../helpers/processes.js';
+
+describe('admin target', () => {
+  it('tells an agent.yaml (it names its relay) from a relay.yaml', () => {
+    expect(roleOfConfig({ relay: 'wss://r', tunnels: {} })).toBe('agent');
+    expect(roleOfConfig({ listen: '0.0.0.0:8080', auth: {} })).toBe('relay');
+    expect(roleOfConfig(null)).toBe('relay');
+  });
+
+  it("uses each side's default admin.listen, reading nothing but the admin section (no secret needed)", () => {
+    const dir = tempDir();
+    const relay = writeYaml(dir, 'relay.yaml', { listen: '0.0.0.0:8080', auth: { secret: '${CTBRIDGE_JWT_SECRET}' } });
+    const agent = writeYaml(dir, 'agent.yaml', { relay: 'wss://relay.example', tunnels: { web: { target: 'http://intranet' } } });
+    expect(adminTargetFromConfig(relay)).toEqual({ url: 'http://127.0.0.1:9090', role: 'relay', file: relay });
+    expect(adminTargetFromConfig(agent)).toEqual({ url: 'http://127.0.0.1:9091', role: 'agent', file: agent });
+    expect(adminTargetFromConfig(agent, 'relay').url).toBe('http://127.0.0.1:9090');
+  });
+
+  it('asks a wildcard listener on loopback, and brackets IPv6', () => {
+    const dir = tempDir();
+    expect(adminTargetFromConfig(writeYaml(dir, 'a.yaml', { admin: { listen: '0.0.0.0:9100' } })).url).toBe('http://127.0.0.1:9100');
+    expect(adminTargetFromConfig(writeYaml(dir, 'b.yaml', { admin: { listen: '[::]:9100' } })).url).toBe('http://[::1]:9100');
+    expect(adminTargetFromConfig(writeYaml(dir, 'c.yaml', { admin: { listen: '[::1]:9100' } })).url).toBe('http://[::1]:9100');
+    expect(connectHost('10.1.2.3')).toBe('10.1.2.3');
+  });
+
+  it('refuses an admin listener that is off, on port 0, or misspelt, naming file and key', () => {
+    const dir = tempDir();
+    const off = writeYaml(dir, 'off.yaml', { admin: { listen: 'off' } });
+    expect(() => adminTargetFromConfig(off)).toThrow(`${off}: admin.listen: is off, so the relay has no admin listener to ask`);
+    const zero = writeYaml(dir, 'zero.yaml', { relay: 'wss://r', admin: { listen: '127.0.0.1:0' } });
+    expect(() => adminTargetFromConfig(zero)).toThrow(/admin\.listen: has port 0 .*--admin http:\/\/host:port/);
+    const typo = writeYaml(dir, 'typo.yaml', { admin: { listen: '127.0.0.1:9090', alowFrom: [] } });
+    expect(() => adminTargetFromConfig(typo)).toThrow(/admin\.alowFrom: unknown key \(did you mean "allowFrom"\?\)/);
+    expect(() => adminTargetFromConfig(`${dir}/missing.yaml`)).toThrow(/missing\.yaml: cannot read the config file/);
+  });
+
+  it('takes --admin as a URL or host:port', () => {
+    expect(adminTargetFromOption('http://127.0.0.1:9090').url).toBe('http://127.0.0.1:9090');
+    expect(adminTargetFromOption('127.0.0.1:9091/').url).toBe('http://127.0.0.1:9091');
+    expect(adminTargetFromOption('[::1]:9091').url).toBe('http://[::1]:9091');
+    expect(adminTargetFromOption('http://0.0.0.0:9091', 'agent')).toEqual({ url: 'http://127.0.0.1:9091', role: 'agent', file: undefined });
+    expect(() => adminTargetFromOption('https://127.0.0.1:9090')).toThrow(/expected http:\/\/host:port/);
+    expect(() => adminTargetFromOption('127.0.0.1')).toThrow(/expected http:\/\/host:port/);
+    expect(() => adminTargetFromOption('http://127.0.0.1:9090/metrics')).toThrow(/no path/);
+    expect(() => adminTarget({})).toThrow(/--config: give the relay.yaml or agent.yaml/);
+  });
+
+  it('explains a 403 (admin.allowFrom) and an answer that is not from an admin listener', () => {
+    const target = { url: 'http://10.0.0.5:9090', role: 'relay' as const, file: '/etc/ctbridge/relay.yaml' };
+    expect(unexpectedAnswer(target, '/api/status', { status: 403, body: '{}' })).toBe(
+      "the relay's admin listener at http://10.0.0.5:9090 refused this address (403): add it to admin.allowFrom in /etc/ctbridge/relay.yaml, or run this command on the machine of the relay",
+    );
+    expect(unexpectedAnswer(target, '/api/status', { status: 404, body: 'no tunnel' })).toMatch(/answered HTTP 404, not what a ctbridge admin listener answers: is admin\.listen in \/etc\/ctbridge\/relay\.yaml the address/);
+  });
+});
