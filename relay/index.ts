@@ -96,6 +96,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
         endpoint.announceNodes();
       });
     });
+    metrics.watchCluster(cluster);
     await cluster.start();
   }
   const requests = new PublicRequests({ admission, log: requestLog, kindOf: (tunnel) => live.kindOf(tunnel), metrics });

@@ -114,6 +114,33 @@ export class RelayMetrics implements ClientTrackerMetrics {
     ctCounter(CT_METRICS.egress, 'Provider to Client Tracker messages through the relay.', ['tunnel', 'message', 'status']);
   }
 
+  /** A cluster's view, once it exists (relay/cluster): peers up, and exchanges forwarded each way. */
+  watchCluster(cluster: { peerCount(): { known: number; connected: number }; readonly forwarded: { sent: number; received: number } }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'ctbridge_cluster_peers',
+      help: 'Other relay nodes this node knows (state "known") and is linked to (state "connected"). Alert when connected stays below known.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const { known, connected } = cluster.peerCount();
+        this.set({ state: 'known' }, known);
+        this.set({ state: 'connected' }, connected);
+      },
+    });
+    new Counter({
+      name: 'ctbridge_cluster_exchanges_total',
+      help: 'Exchanges forwarded between relay nodes: "sent" to a node with an agent for the tunnel, "received" from a node without one.',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'sent' }, cluster.forwarded.sent);
+        this.inc({ direction: 'received' }, cluster.forwarded.received);
+      },
+    });
+  }
+
   /** `tunnel` if the relay knows it (relay.yaml, or an agent served it since start), else "". */
   private known(tunnel: string): string {
     if (!tunnel) return '';

@@ -46,10 +46,12 @@ export class Cluster extends EventEmitter<{ change: [] }> {
   private cursor = 0;
   private listenAddress = '';
   private stopped = false;
+  /** Exchanges this node forwarded to others, and those others forwarded to it (metrics). */
+  readonly forwarded = { sent: 0, received: 0 };
 
   constructor(private readonly opts: ClusterOptions) {
     super();
-    this.endpoint = new PeerEndpoint({ ...opts, cluster: opts.config });
+    this.endpoint = new PeerEndpoint({ ...opts, cluster: opts.config, onForwarded: () => this.forwarded.received++ });
   }
 
   get nodeId(): string {
@@ -75,6 +77,7 @@ export class Cluster extends EventEmitter<{ change: [] }> {
     const candidates = [...this.links.values()].filter((l) => l.usable && l.tunnels.has(tunnel) && (avoid === undefined || (l.nodeId ?? l.address) !== avoid));
     if (candidates.length === 0) return undefined;
     const link = candidates[this.cursor++ % candidates.length];
+    this.forwarded.sent++;
     return { session: link.sessionNow!, nodeId: link.nodeId ?? link.address };
   }
 
@@ -82,6 +85,13 @@ export class Cluster extends EventEmitter<{ change: [] }> {
   knows(tunnel: string): boolean {
     for (const l of this.links.values()) if (l.tunnels.has(tunnel)) return true;
     return false;
+  }
+
+  /** Other nodes known (from DNS or the static list) and linked to now. */
+  peerCount(): { known: number; connected: number } {
+    let connected = 0;
+    for (const l of this.links.values()) if (l.usable) connected++;
+    return { known: this.links.size, connected };
   }
 
   /** This node and the nodes it is connected to, by id (what agents are told). */

@@ -33,6 +33,8 @@ export interface PeerEndpointOptions {
   window: () => number;
   heartbeat: () => { interval: number; timeout: number };
   maxIncoming: () => number;
+  /** Counts an exchange another node forwarded here. */
+  onForwarded?: () => void;
 }
 
 export class PeerEndpoint {
@@ -113,6 +115,7 @@ export class PeerEndpoint {
   /** An exchange another node forwards: onward to one of this node's agents. */
   private serve(inbound: Exchange, from: string): void {
     const { head } = inbound;
+    this.opts.onForwarded?.();
     const picked = this.opts.registry.pick(head.tunnel);
     if (!('agent' in picked)) {
       inbound.reset(new CtbridgeError('CTB_AGENT_NOT_CONNECTED', `no agent for tunnel '${head.tunnel}' is connected to relay node ${this.opts.cluster.nodeId} any more`));

@@ -7,6 +7,7 @@
  * restart fails nothing; a node added later serves within 10 s.
  */
 import http from 'node:http';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
@@ -162,6 +163,28 @@ describe.skipIf(!haproxyAvailable())('relay cluster behind HAProxy', () => {
     await traffic.more(1000);
     await traffic.stop();
     expect(failures(traffic.results)).toEqual([]);
+  });
+
+  it('a WebSocket to a node without the agent is forwarded, and the metrics count it', async () => {
+    const ws = new WebSocket(`${nodes[2].relay!.url.replace('http', 'ws')}/t/solo/events?via=node-3`);
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (d) => {
+        messages.push(d.toString());
+        if (messages.length === 1) ws.send('across two relay nodes');
+        else resolve();
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    expect(JSON.parse(messages[0])).toEqual({ hello: '/events?via=node-3' });
+    expect(messages[1]).toBe('across two relay nodes');
+    const metrics = async (n: Node) => (await fetch(`http://127.0.0.1:${n.adminPort}/metrics`)).text();
+    const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series + ' '))?.split(' ')[1]);
+    const forwarding = await metrics(nodes[2]);
+    expect(value(forwarding, 'ctbridge_cluster_peers{state="connected"}')).toBe(2);
+    expect(value(forwarding, 'ctbridge_cluster_exchanges_total{direction="sent"}')).toBeGreaterThan(0);
+    expect(value(await metrics(nodes[0]), 'ctbridge_cluster_exchanges_total{direction="received"}')).toBeGreaterThan(0);
   });
 
   it('SIGKILL of one node under load fails only what was in flight on it, each within 2 s; the rest succeed', async () => {
