@@ -85,6 +85,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   node: string | undefined;
   /** A close this side asked for on purpose (retire with reconnect): not a problem to log. */
   private quietClose = false;
+  /** This dial follows a planned recycle: logged at debug. */
+  private plannedDial = false;
   /** retire() was called on this connection: it is on its way out (and maybe back in, elsewhere). */
   private leaving = false;
   /** A one-off delay before the next dial (retire with reconnect). */
@@ -134,6 +136,15 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   /** Leaving its relay node (retire() was called); a new dial clears it. */
   get retiring(): boolean {
     return this.leaving;
+  }
+
+  /** The lines an IT admin waits for: this connection serves the tunnels, at these public URLs. */
+  logReady(info: ReadyInfo): void {
+    const node = info.node !== undefined ? { node: info.node } : {};
+    this.log.info({ connectionId: info.connectionId, ...node, tunnels: Object.keys(this.config.tunnels), publicUrls: info.publicUrls }, 'tunnel ready');
+    for (const tunnel of Object.values(this.config.tunnels)) {
+      this.log.info({ tunnel: tunnel.name, publicUrl: info.publicUrls[tunnel.name], target: redactUrl(tunnel.target) }, 'serving tunnel');
+    }
   }
 
   /** Exchanges open on this connection now. */
@@ -222,7 +233,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.leaving = false;
     this.attempt++;
     const { config, dial } = this;
-    this.log.info({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
+    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
     const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
       perMessageDeflate: false,
       // A zero mask: ws then skips masking here and unmasking on the relay. Masking
@@ -322,10 +333,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         this.connectionId = info.connectionId;
         this.readySince = new Date();
         this.backoff.reset();
-        this.log.info({ connectionId: info.connectionId, tunnels: Object.keys(this.config.tunnels), publicUrls: info.publicUrls }, 'tunnel ready');
-        for (const tunnel of Object.values(this.config.tunnels)) {
-          this.log.info({ tunnel: tunnel.name, publicUrl: info.publicUrls[tunnel.name], target: redactUrl(tunnel.target) }, 'serving tunnel');
-        }
+        // The group logs 'tunnel ready' (logReady) unless it recycles this connection at once.
         this.emit('ready', info);
         break;
       }
@@ -361,9 +369,12 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
 
   /** A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly. */
   private scheduleReconnect(fatal: boolean): void {
+    const planned = !fatal && this.nextDelay !== undefined;
     const delayMs = fatal ? this.config.reconnect.maxDelay : this.nextDelay ?? this.backoff.next();
     this.nextDelay = undefined;
-    this.log.info({ attempt: this.attempt + 1, delayMs }, 'reconnecting');
+    // A connection recycled on purpose (cluster: it reached a node already served) is routine.
+    this.log[planned ? 'debug' : 'info']({ attempt: this.attempt + 1, delayMs }, 'reconnecting');
+    this.plannedDial = planned;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect();

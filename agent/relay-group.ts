@@ -120,6 +120,7 @@ export class RelayGroup extends EventEmitter<RelayGroupEvents> {
       void c.retire('node already served', this.config.timeouts.shutdownGrace, true, Math.round(delay * (0.5 + Math.random() / 2)));
     } else {
       this.duplicates = 0;
+      c.logReady(info);
       this.emit('ready', info);
     }
     this.fill();
