@@ -90,7 +90,7 @@ export function formatRelayStatus(s: RelayStatus, now = new Date()): string {
     agents.length === 0
       ? 'No agent is connected.'
       : renderTable(
-          ['AGENT', 'HOST', 'TUNNELS', 'FROM', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'TOKEN EXPIRES'],
+          ['AGENT', 'HOST', 'TUNNELS', 'FROM', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'KEY', 'TOKEN EXPIRES'],
           agents.map((a) => [
             a.draining ? `${cell(a.agentId, 100)} (leaving)` : a.agentId,
             a.hostname,
@@ -100,12 +100,32 @@ export function formatRelayStatus(s: RelayStatus, now = new Date()): string {
             a.openExchanges,
             bytes(a.bytesIn),
             bytes(a.bytesOut),
+            a.keyId ?? '-',
             expiryText(a.tokenExpiresAt, now),
           ]),
-          [false, false, false, false, false, true, true, true, false],
+          [false, false, false, false, false, true, true, true, false, false],
         ),
+    ...clusterLines(s, now),
   ];
   return `${out.join('\n')}\n`;
+}
+
+/** In a cluster: this node, and each other node as this one sees it. */
+function clusterLines(s: RelayStatus, _now: Date): string[] {
+  const c = s.cluster;
+  if (!c) return [];
+  const peers = c.peers ?? [];
+  return [
+    '',
+    `cluster: node ${cell(c.nodeId)}, listening on ${cell(c.listen)}${c.synced ? '' : ' (still asking the other nodes which tunnels they serve)'}`,
+    peers.length === 0
+      ? 'No other node is known (check cluster.peers).'
+      : renderTable(
+          ['NODE', 'ADDRESS', 'STATE', 'TUNNELS', 'LAST PROBLEM'],
+          peers.map((p) => [p.nodeId ?? '?', p.address, p.state, p.tunnels.join(','), cell(p.lastProblem ?? '', 200)]),
+          [false, false, false, false, false],
+        ),
+  ];
 }
 
 /** The agent's status as text: a header, its relay connections, its tunnels, recent target failures. */

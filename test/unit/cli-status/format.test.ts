@@ -107,9 +107,26 @@ TUNNEL  KIND           STATE     AGENTS  IN RELAY.YAML
 cioc    clienttracker  serving        2  yes
 ucws    http           no agent       0  yes
 
-AGENT             HOST      TUNNELS  FROM         CONNECTED  OPEN       IN      OUT  TOKEN EXPIRES
-acme-1            srv-ct01  cioc     203.0.113.7  1h 2m         3  1.5 MiB  2.0 KiB  2027-02-27T08:00:00Z (in 47d 20h)
-acme-2 (leaving)  srv-ct02  cioc     203.0.113.8  1m 0s         0     10 B      0 B  2027-01-10T10:00:00Z (EXPIRED 2h 0m ago)
+AGENT             HOST      TUNNELS  FROM         CONNECTED  OPEN       IN      OUT  KEY  TOKEN EXPIRES
+acme-1            srv-ct01  cioc     203.0.113.7  1h 2m         3  1.5 MiB  2.0 KiB  -    2027-02-27T08:00:00Z (in 47d 20h)
+acme-2 (leaving)  srv-ct02  cioc     203.0.113.8  1m 0s         0     10 B      0 B  k1   2027-01-10T10:00:00Z (EXPIRED 2h 0m ago)
+`);
+  });
+
+  it('shows the cluster: this node and each peer with its state, tunnels and last problem', () => {
+    const text = formatRelayStatus(relayStatus({
+      cluster: {
+        nodeId: 'relay-1', listen: '0.0.0.0:7946', synced: true,
+        peers: [
+          { address: '10.0.0.12:7946', nodeId: 'relay-2', state: 'connected', tunnels: ['cioc', 'ucws'], lastProblem: undefined },
+          { address: '10.0.0.13:7946', nodeId: undefined, state: 'connecting', tunnels: [], lastProblem: 'connect ECONNREFUSED 10.0.0.13:7946' },
+        ],
+      },
+    }), NOW);
+    expect(text).toContain(`cluster: node relay-1, listening on 0.0.0.0:7946
+NODE     ADDRESS         STATE       TUNNELS    LAST PROBLEM
+relay-2  10.0.0.12:7946  connected   cioc,ucws
+?        10.0.0.13:7946  connecting             connect ECONNREFUSED 10.0.0.13:7946
 `);
   });
 
