@@ -27,6 +27,7 @@ COPY agent ./agent
 COPY cli ./cli
 COPY schemas ./schemas
 COPY deploy ./deploy
+COPY docs ./docs
 RUN npm pack --silent --pack-destination /tmp \
  && mv /tmp/ctbridge-*.tgz /tmp/ctbridge.tgz
 

@@ -65,7 +65,7 @@ export class RelayMetrics implements ClientTrackerMetrics {
     });
     this.errors = new Counter({
       name: 'ctbridge_errors_total',
-      help: 'Answers and cut responses the relay gave with a ctbridge error code, by tunnel ("" when unknown) and code (README "Error codes").',
+      help: 'Answers and cut responses the relay gave with a ctbridge error code, by tunnel ("" when unknown) and code (docs/errors.md, "Error codes").',
       labelNames: ['tunnel', 'code'],
       registers,
     });

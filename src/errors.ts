@@ -1,6 +1,6 @@
 /**
  * Every failure ctbridge reports has a stable code (undici style): users grep
- * logs and monitoring for the code, the README documents each one, and the
+ * logs and monitoring for the code, docs/errors.md documents each one, and the
  * relay maps each to an HTTP status from the single table below.
  *
  * Error messages are shown to people (IT admins, provider developers, CT
@@ -10,11 +10,11 @@
 export interface ErrorInfo {
   /** HTTP status the relay (or agent egress) answers with for this failure. */
   status: number;
-  /** One line for the README table: what happened. */
+  /** One line for the docs/errors.md table: what happened. */
   summary: string;
 }
 
-/** The error → HTTP status table. Keep README "Error codes" in step (a test checks). */
+/** The error → HTTP status table. Keep docs/errors.md, "Error codes", in step (a test checks). */
 export const ERROR_CODES = {
   CTB_CONFIG_INVALID: { status: 500, summary: 'A config file is missing, unreadable, or has a wrong key or value, or a listen address cannot be bound.' },
   CTB_TOKEN_INVALID: { status: 401, summary: 'The agent token is missing, malformed, tampered with, expired, signed with a key the relay does not have, revoked, or for another relay.' },

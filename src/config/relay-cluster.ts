@@ -1,6 +1,6 @@
 /**
  * relay.yaml `cluster:` — several relay nodes behind one load balancer
- * (docs/operating.md, "Running several relays"). Each node has an id, a
+ * (docs/cluster.md). Each node has an id, a
  * node-to-node listener of its own (never the public port), a shared
  * secret that authenticates nodes to each other, and a way to find the
  * others: a DNS name that resolves to every node (a Kubernetes headless

@@ -85,10 +85,11 @@ afterAll(async () => {
 });
 
 describe('installed package (npm pack, npm install --omit=dev)', () => {
-  it('ships dist, schemas, deploy examples, README and LICENSE, and no sources, tests or dev tools', () => {
+  it('ships dist, schemas, deploy examples, README with the docs it links to, and LICENSE, and no sources, tests or dev tools', () => {
     const pkgDir = join(install, 'node_modules', PKG.name);
     const top = readdirSync(pkgDir).sort();
-    expect(top).toEqual(['LICENSE', 'README.md', 'bin', 'deploy', 'dist', 'package.json', 'schemas']);
+    expect(top).toEqual(['LICENSE', 'README.md', 'bin', 'deploy', 'dist', 'docs', 'package.json', 'schemas']);
+    expect(readdirSync(join(pkgDir, 'docs'))).toEqual(expect.arrayContaining(['configuration.md', 'errors.md', 'install.md', 'operating.md']));
     expect(readdirSync(join(pkgDir, 'dist')).sort()).toEqual(['agent', 'cli', 'relay', 'src']);
     expect(readdirSync(join(pkgDir, 'schemas')).filter((f) => f.endsWith('.xsd')).length).toBeGreaterThanOrEqual(7);
     const modules = readdirSync(join(install, 'node_modules'));

@@ -2,7 +2,7 @@
  * A real load balancer in front of relay nodes (Debian's HAProxy, installed
  * by .ci/run): round robin, health checks on each node's admin /readyz,
  * retries of failed connections on another node. What an operator would
- * put in front of a relay cluster (docs/operating.md).
+ * put in front of a relay cluster (docs/cluster.md).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

@@ -2,17 +2,18 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CtbridgeError, ERROR_CODES } from '../../src/errors.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+/** The error-code table lives in docs/errors.md, "Error codes". */
+const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 
 describe('error codes', () => {
-  it.each(Object.entries(ERROR_CODES))('%s is documented in the README error table with its status', (code, info) => {
-    const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
-    expect(row, `README has no row for ${code}`).toBeDefined();
+  it.each(Object.entries(ERROR_CODES))('%s is documented in the docs/errors.md table with its status', (code, info) => {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+    expect(row, `docs/errors.md has no row for ${code}`).toBeDefined();
     if (code !== 'CTB_CONFIG_INVALID') expect(row).toContain(`| ${info.status} |`);
   });
 
-  it('every README error row is a real code', () => {
-    const rows = readme.split('\n').filter((l) => /^\| `CTB_[A-Z_]+` \|/.test(l));
+  it('every docs/errors.md error row is a real code', () => {
+    const rows = doc.split('\n').filter((l) => /^\| `CTB_[A-Z_]+` \|/.test(l));
     for (const row of rows) expect(Object.keys(ERROR_CODES)).toContain(/`(CTB_[A-Z_]+)`/.exec(row)![1]);
   });
 
