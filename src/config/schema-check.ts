@@ -84,6 +84,13 @@ export class Section {
   readonly present: boolean;
   readonly #raw: Record<string, unknown>;
 
+  /**
+   * Told of every mapping a parser checks, present or not, with its allowed
+   * keys: how test/unit/config-docs.test.ts keeps docs/configuration.md in
+   * step with the parsers. Unset in the programs.
+   */
+  static observe: ((path: string, keys: readonly string[] | null) => void) | undefined;
+
   /** `keys`: the allowed keys, or null to accept any (maps keyed by name). */
   constructor(
     readonly problems: Problems,
@@ -91,6 +98,7 @@ export class Section {
     value: unknown,
     keys: readonly string[] | null,
   ) {
+    Section.observe?.(path, keys);
     this.present = value !== undefined && value !== null;
     this.#raw = {};
     if (!this.present) return;
