@@ -16,17 +16,12 @@ import { formatHostPort } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
 import type { MuxSession } from '../../src/mux/session.js';
 import type { AgentRegistry } from '../agent-registry.js';
-import { PeerEndpoint } from './peer-endpoint.js';
+import { PeerEndpoint, type PeerEndpointOptions } from './peer-endpoint.js';
 import { PeerLink } from './peer-link.js';
 
-export interface ClusterOptions {
+export interface ClusterOptions extends Omit<PeerEndpointOptions, 'cluster' | 'onForwarded'> {
   config: ClusterConfig;
-  file: string;
-  registry: AgentRegistry;
-  log: Logger;
-  window: () => number;
-  heartbeat: () => { interval: number; timeout: number };
-  maxIncoming: () => number;
+  /** How long dialing a peer may take. */
   connectTimeout: number;
 }
 

@@ -4,7 +4,7 @@
  * tunnels, one of whose targets refuses connections; site-b serves one),
  * and a backend, all real processes on loopback.
  */
-import net, { type AddressInfo } from 'node:net';
+import { freePort } from '../../cli/demo/free-port.js';
 import { startBackend, type Backend } from './backend.js';
 import type { CtbridgeProcess } from './processes.js';
 import { startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from './tunnel.js';
@@ -21,13 +21,7 @@ export interface Fleet {
 }
 
 /** A loopback port that was free a moment ago and is closed now (connections to it are refused). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export const closedPort = freePort;
 
 export async function startFleet(): Promise<Fleet> {
   const backend = await startBackend();
