@@ -22,15 +22,37 @@ export function clockTicks(): number {
   return ticks;
 }
 
-/** utime + stime of a process, all threads, in seconds (/proc/<pid>/stat fields 14 and 15). */
-export function cpuSeconds(pid: number): number {
+/** Fields of /proc/<pid>/stat, numbered as in proc(5) (1 = pid, 14 = utime...). */
+function statFields(pid: number | 'self', numbers: number[]): number[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Field 2 (comm) is in parentheses and may contain spaces: count from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[14 - 3]);
-  const stime = Number(fields[15 - 3]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse /proc/${pid}/stat: ${stat}`);
+  return numbers.map((n) => {
+    const v = Number(fields[n - 3]);
+    if (!Number.isFinite(v)) throw new Error(`cannot parse field ${n} of /proc/${pid}/stat: ${stat}`);
+    return v;
+  });
+}
+
+/** utime + stime of a process, all threads, in seconds (/proc/<pid>/stat fields 14 and 15). */
+export function cpuSeconds(pid: number): number {
+  const [utime, stime] = statFields(pid, [14, 15]);
   return (utime + stime) / clockTicks();
+}
+
+/**
+ * CPU seconds of this process plus its children already waited for
+ * (utime, stime, cutime, cstime): the bench itself and every finished wrk.
+ */
+export function selfAndReapedCpuSeconds(): number {
+  return statFields('self', [14, 15, 16, 17]).reduce((a, b) => a + b, 0) / clockTicks();
+}
+
+/** CPU seconds spent in user and system mode by the whole machine (/proc/stat "cpu" line: user, nice, system). */
+export function machineCpuSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const [user, nice, system] = line.trim().split(/\s+/).slice(1, 4).map(Number);
+  return (user + nice + system) / clockTicks();
 }
 
 /** Resident set size in MiB (VmRSS of /proc/<pid>/status). */

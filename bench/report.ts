@@ -14,6 +14,11 @@ export interface Sample {
   connections: number;
   load: LoadResult;
   cpuS: Cpu;
+  /**
+   * CPU used meanwhile by processes other than backend, relay, agent, the
+   * bench and wrk, in % of the machine (all CPUs): how noisy the run was.
+   */
+  otherCpuPct: number;
 }
 
 export interface PathSummary {
@@ -167,6 +172,14 @@ export function formatReport(r: Report): string {
         `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentIdleMiB, r.rss.agentOpenMiB)})`,
     ),
   ];
+  const others = r.samples.map((s) => s.otherCpuPct);
+  lines.push(
+    row(
+      'other processes',
+      `${mean(others).toFixed(1)}% of the ${m.cpus} CPUs on average during the load runs, ${Math.max(...others).toFixed(0)}% in the worst run` +
+        `${Math.max(...others) > 5 ? ' (noisy: compare with care)' : ''}`,
+    ),
+  );
   const warned = Object.entries(r.warnings).filter(([, count]) => count > 0);
   if (warned.length) lines.push(row('warn/error log lines', warned.map(([name, count]) => `${name} ${count}`).join(', ')));
   lines.push(

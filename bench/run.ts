@@ -18,7 +18,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { cleanupAndWait, type Child } from './children.js';
 import { bestOf, download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
-import { cpuSeconds, settledRss } from './proc.js';
+import { cpuSeconds, machineCpuSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 import { bulk, formatReport, summariseSmall, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -37,6 +37,7 @@ const CONNECTIONS = [50, 1];
 const OPEN_EXCHANGES = 1000;
 const BULK_BYTES = 100e6;
 const BULK_TRIES = 3;
+const CPUS = availableParallelism();
 
 const step = (what: string): void => void process.stderr.write(`bench: ${what}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -77,14 +78,25 @@ async function measureRss(s: Stack): Promise<Rss> {
 async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
   assertAlive(s);
   const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
+  const t0 = process.hrtime.bigint();
+  const machine0 = machineCpuSeconds();
+  const self0 = selfAndReapedCpuSeconds();
   const before = cpuNow(s);
   const load = await runLoad(gen, url, connections, seconds);
   await sleep(300); // let relay and agent finish closing the load's connections
   const after = cpuNow(s);
+  const ours = selfAndReapedCpuSeconds() - self0; // the bench and wrk (reaped by now)
+  const machine = machineCpuSeconds() - machine0;
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   assertAlive(s);
   const cpuS: Cpu = { backend: after.backend - before.backend, relay: after.relay - before.relay, agent: after.agent - before.agent };
-  step(`  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms`);
-  return { path, connections, load, cpuS };
+  const others = machine - ours - cpuS.backend - cpuS.relay - cpuS.agent;
+  const otherCpuPct = Math.max(0, (others / (wallS * CPUS)) * 100);
+  step(
+    `  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms; ` +
+      `other processes ${otherCpuPct.toFixed(0)}% of the machine`,
+  );
+  return { path, connections, load, cpuS, otherCpuPct };
 }
 
 async function transfers(s: Stack, f: (base: string, bytes: number) => Promise<number>): Promise<{ direct: number[]; tunnel: number[] }> {
@@ -129,7 +141,7 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       rounds: ROUNDS,
       node: process.version,
-      cpus: availableParallelism(),
+      cpus: CPUS,
       loadAvgAtStart,
       bulkBytes: BULK_BYTES,
       date: new Date().toISOString(),
