@@ -23,10 +23,11 @@ export interface Sample {
 
 export interface PathSummary {
   runs: number;
-  /** Mean req/s over the runs, and ± half their range in % of it. */
+  /** Median req/s over the runs, and ± half their range in % of it. */
   rps: number;
   spreadPct: number;
   rpsRuns: number[];
+  /** Medians over the runs. */
   p50Ms: number;
   p99Ms: number;
   /** CPU µs per request: CPU time over all runs / requests over all runs. */
@@ -85,10 +86,16 @@ export interface Report {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+/** The median; one run disturbed by another process moves it less than the mean. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
 
 function summarisePath(samples: Sample[]): PathSummary {
   const rpsRuns = samples.map((s) => s.load.rps);
-  const rps = mean(rpsRuns);
+  const rps = median(rpsRuns);
   const requests = sum(samples.map((s) => s.load.requests));
   const cpu = (p: ProcName): number => (sum(samples.map((s) => s.cpuS[p])) / requests) * 1e6;
   return {
@@ -96,8 +103,8 @@ function summarisePath(samples: Sample[]): PathSummary {
     rps,
     spreadPct: ((Math.max(...rpsRuns) - Math.min(...rpsRuns)) / 2 / rps) * 100,
     rpsRuns,
-    p50Ms: mean(samples.map((s) => s.load.p50Ms)),
-    p99Ms: mean(samples.map((s) => s.load.p99Ms)),
+    p50Ms: median(samples.map((s) => s.load.p50Ms)),
+    p99Ms: median(samples.map((s) => s.load.p99Ms)),
     cpuUsPerRequest: { backend: cpu('backend'), relay: cpu('relay'), agent: cpu('agent') },
   };
 }
@@ -161,7 +168,7 @@ export function formatReport(r: Report): string {
   const n = int(r.rss.exchanges);
   const mb = r.meta.bulkBytes / 1e6;
   const lines = [
-    `ctbridge bench — ${m.generator}, ${m.seconds} s per run, ${m.rounds} runs per path, Node ${m.node}, ${m.cpus} CPUs, load avg ${m.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start`,
+    `ctbridge bench — ${m.generator}, ${m.seconds} s per run, median of ${m.rounds} runs per path, Node ${m.node}, ${m.cpus} CPUs, load avg ${m.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start`,
     ...r.small.flatMap(smallRows),
     ...r.small.map(cpuRow),
     bulkRow(`${mb} MB download`, r.download),
