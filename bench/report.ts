@@ -53,6 +53,8 @@ export interface Bulk {
   ratio: number;
   directRuns: number[];
   tunnelRuns: number[];
+  /** CPU used by other processes during these transfers, in % of the machine (see Sample). */
+  otherCpuPct: number;
 }
 
 export interface Rss {
@@ -126,10 +128,10 @@ export function summariseSmall(samples: Sample[], connections: number): SmallSum
   };
 }
 
-export function bulk(direct: number[], tunnel: number[]): Bulk {
+export function bulk(direct: number[], tunnel: number[], otherCpuPct: number): Bulk {
   const d = Math.max(...direct);
   const t = Math.max(...tunnel);
-  return { direct: d, tunnel: t, ratio: t / d, directRuns: direct, tunnelRuns: tunnel };
+  return { direct: d, tunnel: t, ratio: t / d, directRuns: direct, tunnelRuns: tunnel, otherCpuPct };
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -180,11 +182,13 @@ export function formatReport(r: Report): string {
     ),
   ];
   const others = r.samples.map((s) => s.otherCpuPct);
+  const worst = Math.max(...others, r.download.otherCpuPct, r.upload.otherCpuPct);
   lines.push(
     row(
       'other processes',
-      `${mean(others).toFixed(1)}% of the ${m.cpus} CPUs on average during the load runs, ${Math.max(...others).toFixed(0)}% in the worst run` +
-        `${Math.max(...others) > 5 ? ' (noisy: compare with care)' : ''}`,
+      `${mean(others).toFixed(1)}% of the ${m.cpus} CPUs on average during the load runs, ${Math.max(...others).toFixed(0)}% in the worst run; ` +
+        `${r.download.otherCpuPct.toFixed(0)}% during the downloads, ${r.upload.otherCpuPct.toFixed(0)}% during the uploads` +
+        `${worst > 5 ? ' (noisy: compare with care)' : ''}`,
     ),
   );
   const warned = Object.entries(r.warnings).filter(([, count]) => count > 0);

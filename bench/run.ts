@@ -19,7 +19,7 @@ import { cleanupAndWait, type Child } from './children.js';
 import { bestOf, download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
 import { cpuSeconds, machineCpuSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
-import { bulk, formatReport, summariseSmall, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
+import { bulk, formatReport, summariseSmall, type Bulk, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
 import { startStack, type Stack } from './stack.js';
 
 function envInt(name: string, fallback: number, min: number): number {
@@ -75,23 +75,32 @@ async function measureRss(s: Stack): Promise<Rss> {
   }
 }
 
-async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
+/**
+ * Runs f, and reads around it the CPU time of backend, relay and agent, and
+ * how much of the machine other processes used meanwhile: machine user+system
+ * time minus ours (backend, relay, agent, the bench and its finished wrk).
+ */
+async function metered<T>(s: Stack, f: () => Promise<T>): Promise<{ value: T; cpuS: Cpu; otherCpuPct: number }> {
   assertAlive(s);
-  const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
   const t0 = process.hrtime.bigint();
   const machine0 = machineCpuSeconds();
   const self0 = selfAndReapedCpuSeconds();
   const before = cpuNow(s);
-  const load = await runLoad(gen, url, connections, seconds);
-  await sleep(300); // let relay and agent finish closing the load's connections
+  const value = await f();
+  await sleep(300); // let relay and agent finish closing the connections
   const after = cpuNow(s);
-  const ours = selfAndReapedCpuSeconds() - self0; // the bench and wrk (reaped by now)
+  const ours = selfAndReapedCpuSeconds() - self0;
   const machine = machineCpuSeconds() - machine0;
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   assertAlive(s);
   const cpuS: Cpu = { backend: after.backend - before.backend, relay: after.relay - before.relay, agent: after.agent - before.agent };
   const others = machine - ours - cpuS.backend - cpuS.relay - cpuS.agent;
-  const otherCpuPct = Math.max(0, (others / (wallS * CPUS)) * 100);
+  return { value, cpuS, otherCpuPct: Math.max(0, (others / (wallS * CPUS)) * 100) };
+}
+
+async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
+  const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
+  const { value: load, cpuS, otherCpuPct } = await metered(s, () => runLoad(gen, url, connections, seconds));
   step(
     `  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms; ` +
       `other processes ${otherCpuPct.toFixed(0)}% of the machine`,
@@ -99,15 +108,20 @@ async function sample(gen: Generator, s: Stack, path: PathName, connections: num
   return { path, connections, load, cpuS, otherCpuPct };
 }
 
-async function transfers(s: Stack, f: (base: string, bytes: number) => Promise<number>): Promise<{ direct: number[]; tunnel: number[] }> {
-  const direct: number[] = [];
-  const tunnel: number[] = [];
-  for (let i = 0; i < BULK_TRIES; i++) {
-    direct.push(await f(s.backendUrl, BULK_BYTES));
-    tunnel.push(await f(s.tunnelUrl, BULK_BYTES));
-  }
-  assertAlive(s);
-  return { direct, tunnel };
+/** BULK_TRIES transfers each way, direct and tunnel alternating; the best MB/s of each. */
+async function transfers(s: Stack, f: (base: string, bytes: number) => Promise<number>): Promise<Bulk> {
+  const { value, otherCpuPct } = await metered(s, async () => {
+    const direct: number[] = [];
+    const tunnel: number[] = [];
+    for (let i = 0; i < BULK_TRIES; i++) {
+      direct.push(await f(s.backendUrl, BULK_BYTES));
+      tunnel.push(await f(s.tunnelUrl, BULK_BYTES));
+    }
+    return { direct, tunnel };
+  });
+  const b = bulk(value.direct, value.tunnel, otherCpuPct);
+  step(`  direct ${value.direct.map((x) => x.toFixed(0)).join(', ')} MB/s; tunnel ${value.tunnel.map((x) => x.toFixed(0)).join(', ')} MB/s; other processes ${otherCpuPct.toFixed(0)}% of the machine`);
+  return b;
 }
 
 async function main(): Promise<void> {
@@ -147,8 +161,8 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
     },
     small: CONNECTIONS.map((c) => summariseSmall(samples, c)),
-    download: bulk(down.direct, down.tunnel),
-    upload: bulk(up.direct, up.tunnel),
+    download: down,
+    upload: up,
     rss,
     warnings: { relay: s.relay.warnings, agent: s.agent.warnings },
     samples,
