@@ -71,12 +71,6 @@ export function upload(base: string, bytes: number): Promise<number> {
   });
 }
 
-export async function bestOf(n: number, f: () => Promise<number>): Promise<{ best: number; all: number[] }> {
-  const all: number[] = [];
-  for (let i = 0; i < n; i++) all.push(await f());
-  return { best: Math.max(...all), all };
-}
-
 export interface OpenExchanges {
   /** Resolves when every held response has ended (after the backend's /release). */
   ended: Promise<void>;

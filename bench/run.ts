@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { cleanupAndWait, type Child } from './children.js';
-import { bestOf, download, openExchanges, releaseHeld, upload } from './bulk.js';
+import { download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
 import { cpuSeconds, machineCpuSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 import { bulk, formatReport, summariseSmall, type Bulk, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
