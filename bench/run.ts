@@ -5,6 +5,8 @@
  *
  *   BENCH_SECONDS   seconds per load run (default 10)
  *   BENCH_ROUNDS    direct/tunnel run pairs per connection count (default 3, at least 2)
+ *   BENCH_WARMUP    seconds of warm-up per path before the first run (default 10:
+ *                   with 3 s the tunnel was still getting faster over the next runs)
  *   BENCH_JSON      also write the figures as JSON to this file
  *   BENCH_GENERATOR wrk or autocannon (default: wrk when on PATH)
  *
@@ -32,7 +34,7 @@ function envInt(name: string, fallback: number, min: number): number {
 
 const SECONDS = envInt('BENCH_SECONDS', 10, 1);
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 2);
-const WARMUP_SECONDS = Math.min(3, SECONDS);
+const WARMUP_SECONDS = envInt('BENCH_WARMUP', 10, 1);
 const CONNECTIONS = [50, 1];
 const OPEN_EXCHANGES = 1000;
 const BULK_BYTES = 100e6;
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
 
   const rss = await measureRss(s); // first, on fresh processes
 
-  step('warm-up');
+  step(`warm-up, ${WARMUP_SECONDS} s per path`);
   for (const path of ['direct', 'tunnel'] as const) await sample(gen, s, path, 50, WARMUP_SECONDS);
   const samples: Sample[] = [];
   for (const connections of CONNECTIONS) {
