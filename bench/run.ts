@@ -1,157 +1,187 @@
 /**
- * `npm run bench`: sample backend, relay and agent on loopback; the same
- * measurements direct and through the tunnel, in one run, with ratios.
+ * `npm run bench`: the sample backend, a relay and an agent as real processes
+ * on loopback; in one run, the same measurements direct and through the
+ * tunnel, with ratios. Figures on stdout, progress on stderr.
+ *
+ *   BENCH_SECONDS   seconds per load run (default 10)
+ *   BENCH_ROUNDS    direct/tunnel run pairs per connection count (default 3, at least 2)
+ *   BENCH_WARMUP    seconds of warm-up per path before the first run (default 10:
+ *                   with 3 s the tunnel was still getting faster over the next runs)
+ *   BENCH_JSON      also write the figures as JSON to this file
+ *   BENCH_GENERATOR wrk or autocannon (default: wrk when on PATH)
+ *
+ * Order: RSS idle and with 1,000 open exchanges on fresh processes; warm-up;
+ * small GETs at 50 then 1 connection(s), direct and tunnel runs alternating,
+ * CPU time of backend, relay and agent read from /proc around each run;
+ * 100 MB download and upload, best of 3.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { stringify } from 'yaml';
-import { signAgentToken } from '../src/token.js';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { cleanupAndWait, type Child } from './children.js';
+import { download, openExchanges, releaseHeld, upload } from './bulk.js';
+import { pickGenerator, runLoad, type Generator } from './load.js';
+import { cpuSeconds, machineCpuSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
+import { bulk, formatReport, summariseSmall, type Bulk, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
+import { startStack, type Stack } from './stack.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECRET = 'bench-secret-0123456789abcdef-0123456789';
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
-const children: ChildProcess[] = [];
-
-function start(args: string[], waitFor: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (c: Buffer): void => {
-      out += c.toString();
-      const m = out.match(waitFor);
-      if (m) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining logs
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
-  });
+function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${raw}'`);
+  return n;
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+const SECONDS = envInt('BENCH_SECONDS', 10, 1);
+const ROUNDS = envInt('BENCH_ROUNDS', 3, 2);
+const WARMUP_SECONDS = envInt('BENCH_WARMUP', 10, 1);
+const CONNECTIONS = [50, 1];
+const OPEN_EXCHANGES = 1000;
+const BULK_BYTES = 100e6;
+const BULK_TRIES = 3;
+const CPUS = availableParallelism();
+
+const step = (what: string): void => void process.stderr.write(`bench: ${what}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function assertAlive(s: Stack): void {
+  for (const c of [s.backend, s.relay, s.agent]) c.assertAlive();
 }
 
-/** RSS once it stops moving (three samples 200 ms apart within 1 MiB), or after 3 s. */
-async function settledRss(pid: number): Promise<number> {
-  let prev = rssMiB(pid);
-  for (let i = 0, stable = 0; i < 15 && stable < 2; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = rssMiB(pid);
-    stable = Math.abs(now - prev) < 1 ? stable + 1 : 0;
-    prev = now;
+function cpuOf(c: Child): number {
+  try {
+    return cpuSeconds(c.pid);
+  } catch (err) {
+    throw new Error(`${c.name} (pid ${c.pid}) is gone? ${(err as Error).message}; its last output:\n${c.tail}`);
   }
-  return prev;
 }
 
-async function load(url: string): Promise<{ rps: number; p50: number; p99: number }> {
-  const r = await autocannon({ url, connections: 50, duration: DURATION, pipelining: 1 });
-  if (r.non2xx || r.errors) throw new Error(`load on ${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+function cpuNow(s: Stack): Cpu {
+  return { backend: cpuOf(s.backend), relay: cpuOf(s.relay), agent: cpuOf(s.agent) };
 }
 
-function download(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    let bytes = 0;
-    http
-      .get(url, { agent: false }, (res) => {
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => resolve(bytes / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9)));
-      })
-      .on('error', reject);
-  });
+async function measureRss(s: Stack): Promise<Rss> {
+  step('RSS idle (settling)');
+  const [relayIdleMiB, agentIdleMiB] = await settledRss([s.relay.pid, s.agent.pid]);
+  step(`opening ${OPEN_EXCHANGES} exchanges through the tunnel`);
+  const open = await openExchanges(s.tunnelUrl, OPEN_EXCHANGES);
+  try {
+    const [relayOpenMiB, agentOpenMiB] = await settledRss([s.relay.pid, s.agent.pid]);
+    const released = await releaseHeld(s.backendUrl);
+    if (released !== OPEN_EXCHANGES) throw new Error(`the backend held ${released} responses, expected ${OPEN_EXCHANGES}`);
+    const timeout = sleep(15_000).then(() => Promise.reject(new Error('released exchanges did not all end within 15 s')));
+    await Promise.race([open.ended, timeout]);
+    return { exchanges: OPEN_EXCHANGES, relayIdleMiB, relayOpenMiB, agentIdleMiB, agentOpenMiB };
+  } finally {
+    open.destroy();
+  }
 }
 
-async function bestOf(n: number, f: () => Promise<number>): Promise<number> {
-  let best = 0;
-  for (let i = 0; i < n; i++) best = Math.max(best, await f());
-  return best;
+/**
+ * Runs f, and reads around it the CPU time of backend, relay and agent, and
+ * how much of the machine other processes used meanwhile: machine user+system
+ * time minus ours (backend, relay, agent, the bench and its finished wrk).
+ */
+async function metered<T>(s: Stack, f: () => Promise<T>): Promise<{ value: T; cpuS: Cpu; otherCpuPct: number }> {
+  assertAlive(s);
+  const t0 = process.hrtime.bigint();
+  const machine0 = machineCpuSeconds();
+  const self0 = selfAndReapedCpuSeconds();
+  const before = cpuNow(s);
+  const value = await f();
+  await sleep(300); // let relay and agent finish closing the connections
+  const after = cpuNow(s);
+  const ours = selfAndReapedCpuSeconds() - self0;
+  const machine = machineCpuSeconds() - machine0;
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  assertAlive(s);
+  const cpuS: Cpu = { backend: after.backend - before.backend, relay: after.relay - before.relay, agent: after.agent - before.agent };
+  const others = machine - ours - cpuS.backend - cpuS.relay - cpuS.agent;
+  return { value, cpuS, otherCpuPct: Math.max(0, (others / (wallS * CPUS)) * 100) };
 }
 
-async function holdStreams(base: string, n: number): Promise<http.ClientRequest[]> {
-  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-  return Promise.all(
-    Array.from({ length: n }, (_, i) => new Promise<http.ClientRequest>((resolve, reject) => {
-      const req = http.get(`${base}/hold?i=${i}`, { agent }, () => resolve(req));
-      req.on('error', reject);
-    })),
+async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
+  const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
+  const { value: load, cpuS, otherCpuPct } = await metered(s, () => runLoad(gen, url, connections, seconds));
+  step(
+    `  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms; ` +
+      `other processes ${otherCpuPct.toFixed(0)}% of the machine`,
   );
+  return { path, connections, load, cpuS, otherCpuPct };
+}
+
+/** BULK_TRIES transfers each way, direct and tunnel alternating; the best MB/s of each. */
+async function transfers(s: Stack, f: (base: string, bytes: number) => Promise<number>): Promise<Bulk> {
+  const { value, otherCpuPct } = await metered(s, async () => {
+    const direct: number[] = [];
+    const tunnel: number[] = [];
+    for (let i = 0; i < BULK_TRIES; i++) {
+      direct.push(await f(s.backendUrl, BULK_BYTES));
+      tunnel.push(await f(s.tunnelUrl, BULK_BYTES));
+    }
+    return { direct, tunnel };
+  });
+  const b = bulk(value.direct, value.tunnel, otherCpuPct);
+  step(`  direct ${value.direct.map((x) => x.toFixed(0)).join(', ')} MB/s; tunnel ${value.tunnel.map((x) => x.toFixed(0)).join(', ')} MB/s; other processes ${otherCpuPct.toFixed(0)}% of the machine`);
+  return b;
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'ctbridge-bench-'));
-  const backend = await start(['--import', 'tsx', 'bench/backend.ts'], /^(\d+)\n/);
-  const backendUrl = `http://127.0.0.1:${backend.match[1]}`;
-  const relayYaml = join(dir, 'relay.yaml');
-  writeFileSync(relayYaml, stringify({ listen: '127.0.0.1:0', auth: { secret: SECRET }, limits: { maxStreamsPerAgent: 5000 }, tunnels: { bench: {} } }));
-  const relay = await start(['bin/ctbridge.js', 'relay', '--config', relayYaml], /"msg":"relay listening".*?"listen":"127\.0\.0\.1:(\d+)"|"listen":"127\.0\.0\.1:(\d+)".*?"msg":"relay listening"/);
-  const relayPort = relay.match[1] ?? relay.match[2];
-  const token = await signAgentToken({ agentId: 'bench', tunnels: ['bench'], ttlMs: 3600_000, key: { secret: SECRET } });
-  const agentYaml = join(dir, 'agent.yaml');
-  writeFileSync(agentYaml, stringify({ relay: `ws://127.0.0.1:${relayPort}`, token, limits: { maxStreams: 5000 }, tunnels: { bench: { target: backendUrl } } }));
-  const agent = await start(['bin/ctbridge.js', 'agent', '--config', agentYaml], /"msg":"tunnel ready"/);
-  const tunnelUrl = `http://127.0.0.1:${relayPort}/t/bench`;
-  const plain = await start(['--import', 'tsx', 'bench/plain-proxy.ts', backendUrl], /^(\d+)\n/);
-  const plainUrl = `http://127.0.0.1:${plain.match[1]}`;
+  const loadAvgAtStart = loadavg();
+  const gen = pickGenerator();
+  step(`load generator ${gen}, ${SECONDS} s per run, ${ROUNDS} rounds; load average ${loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')}`);
+  const s = await startStack();
+  step(`backend ${s.backendUrl}, tunnel ${s.tunnelUrl}`);
+  for (const c of [s.relay, s.agent]) c.echoWarnings = true;
 
-  process.stderr.write(`relay :${relayPort}, agent ready, backend ${backendUrl}; measuring...\n`);
-  const step = (what: string) => process.stderr.write(`  ${what}\n`);
-  step('idle streams');
-  // Measured first, on fresh processes, so bulk-transfer buffers do not blur it.
-  const one = await holdStreams(tunnelUrl, 1);
-  const rss1 = await settledRss(relay.child.pid!);
-  const many = await holdStreams(tunnelUrl, 999);
-  const rss1000 = await settledRss(relay.child.pid!);
-  const agentRss1000 = rssMiB(agent.child.pid!);
-  for (const req of [...one, ...many]) req.destroy();
+  const rss = await measureRss(s); // first, on fresh processes
 
-  // Warm-up both paths.
-  await autocannon({ url: `${backendUrl}/small`, connections: 10, duration: 2 });
-  await autocannon({ url: `${tunnelUrl}/small`, connections: 10, duration: 2 });
+  step(`warm-up, ${WARMUP_SECONDS} s per path`);
+  for (const path of ['direct', 'tunnel'] as const) await sample(gen, s, path, 50, WARMUP_SECONDS);
+  const samples: Sample[] = [];
+  for (const connections of CONNECTIONS) {
+    for (let round = 1; round <= ROUNDS; round++) {
+      step(`small GET, ${connections} connection(s), round ${round}/${ROUNDS}`);
+      for (const path of ['direct', 'tunnel'] as const) samples.push(await sample(gen, s, path, connections, SECONDS));
+    }
+  }
 
-  step('load: direct');
-  const direct = await load(`${backendUrl}/small`);
-  step('load: one plain http-proxy-3 hop');
-  const oneHop = await load(`${plainUrl}/small`);
-  step('load: tunnel');
-  const tunnel = await load(`${tunnelUrl}/small`);
-  step('bulk download');
-  const size = 100 * 1024 * 1024;
-  const directMBs = await bestOf(3, () => download(`${backendUrl}/download?bytes=${size}`));
-  const tunnelMBs = await bestOf(3, () => download(`${tunnelUrl}/download?bytes=${size}`));
+  step('100 MB download, direct and tunnel alternating');
+  const down = await transfers(s, download);
+  step('100 MB upload, direct and tunnel alternating');
+  const up = await transfers(s, upload);
 
-
-  const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(1)}%`;
-  const lines = [
-    `ctbridge bench (${DURATION}s per load run, 50 connections, ~${300}-byte XML GET; Node ${process.version})`,
-    '',
-    `small GET     direct  ${direct.rps.toFixed(0).padStart(7)} req/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms`,
-    `              tunnel  ${tunnel.rps.toFixed(0).padStart(7)} req/s  p50 ${tunnel.p50.toFixed(2)} ms  p99 ${tunnel.p99.toFixed(2)} ms`,
-    `              ratio   ${pct(tunnel.rps, direct.rps)} of direct req/s, added p50 ${(tunnel.p50 - direct.p50).toFixed(2)} ms, added p99 ${(tunnel.p99 - direct.p99).toFixed(2)} ms`,
-    `  reference: one plain http-proxy-3 hop ${oneHop.rps.toFixed(0)} req/s (${pct(oneHop.rps, direct.rps)} of direct), p50 ${oneHop.p50.toFixed(2)} ms; the tunnel does two such hops plus the multiplexer`,
-    `100 MB GET    direct  ${directMBs.toFixed(0).padStart(7)} MB/s`,
-    `              tunnel  ${tunnelMBs.toFixed(0).padStart(7)} MB/s`,
-    `              ratio   ${pct(tunnelMBs, directMBs)} of direct MB/s`,
-    `relay RSS     ${rss1.toFixed(1)} MiB with 1 idle stream, ${rss1000.toFixed(1)} MiB with 1,000 idle streams (${(((rss1000 - rss1) * 1024) / 999).toFixed(1)} KiB per stream); agent ${agentRss1000.toFixed(1)} MiB with 1,000`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  const report: Report = {
+    meta: {
+      generator: gen,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      node: process.version,
+      cpus: CPUS,
+      loadAvgAtStart,
+      bulkBytes: BULK_BYTES,
+      date: new Date().toISOString(),
+    },
+    small: CONNECTIONS.map((c) => summariseSmall(samples, c)),
+    download: down,
+    upload: up,
+    rss,
+    warnings: { relay: s.relay.warnings, agent: s.agent.warnings },
+    samples,
+  };
+  process.stdout.write(formatReport(report));
+  const json = process.env.BENCH_JSON;
+  if (json) {
+    writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+    step(`figures written to ${json}`);
+  }
 }
 
-main()
-  .catch((err: unknown) => {
-    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    for (const c of children) c.kill('SIGKILL');
-  });
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench FAILED: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanupAndWait();
+}

@@ -1,0 +1,202 @@
+/**
+ * Bench figures: per-run samples, their summary, the printed table and the
+ * JSON document (BENCH_JSON).
+ */
+import type { LoadResult } from './load.js';
+
+export type PathName = 'direct' | 'tunnel';
+export type ProcName = 'backend' | 'relay' | 'agent';
+export type Cpu = Record<ProcName, number>;
+
+/** One load run: its result and the CPU seconds each process used meanwhile. */
+export interface Sample {
+  path: PathName;
+  connections: number;
+  load: LoadResult;
+  cpuS: Cpu;
+  /**
+   * CPU used meanwhile by processes other than backend, relay, agent, the
+   * bench and wrk, in % of the machine (all CPUs): how noisy the run was.
+   */
+  otherCpuPct: number;
+}
+
+export interface PathSummary {
+  runs: number;
+  /** Median req/s over the runs, and ± half their range in % of it. */
+  rps: number;
+  spreadPct: number;
+  rpsRuns: number[];
+  /** Medians over the runs. */
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU µs per request: CPU time over all runs / requests over all runs. */
+  cpuUsPerRequest: Cpu;
+}
+
+export interface SmallSummary {
+  connections: number;
+  direct: PathSummary;
+  tunnel: PathSummary;
+  /** tunnel req/s / direct req/s. */
+  ratio: number;
+  addedP50Ms: number;
+  addedP99Ms: number;
+  /** Relay and agent CPU per request over the backend's CPU per request in the tunnel runs. */
+  relayVsBackend: number;
+  agentVsBackend: number;
+}
+
+export interface Bulk {
+  direct: number;
+  tunnel: number;
+  ratio: number;
+  directRuns: number[];
+  tunnelRuns: number[];
+  /** CPU used by other processes during these transfers, in % of the machine (see Sample). */
+  otherCpuPct: number;
+}
+
+export interface Rss {
+  exchanges: number;
+  relayIdleMiB: number;
+  relayOpenMiB: number;
+  agentIdleMiB: number;
+  agentOpenMiB: number;
+}
+
+export interface Meta {
+  generator: string;
+  seconds: number;
+  rounds: number;
+  node: string;
+  cpus: number;
+  loadAvgAtStart: number[];
+  bulkBytes: number;
+  date: string;
+}
+
+export interface Report {
+  meta: Meta;
+  small: SmallSummary[];
+  download: Bulk;
+  upload: Bulk;
+  rss: Rss;
+  warnings: Record<string, number>;
+  samples: Sample[];
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+/** The median; one run disturbed by another process moves it less than the mean. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function summarisePath(samples: Sample[]): PathSummary {
+  const rpsRuns = samples.map((s) => s.load.rps);
+  const rps = median(rpsRuns);
+  const requests = sum(samples.map((s) => s.load.requests));
+  const cpu = (p: ProcName): number => (sum(samples.map((s) => s.cpuS[p])) / requests) * 1e6;
+  return {
+    runs: samples.length,
+    rps,
+    spreadPct: ((Math.max(...rpsRuns) - Math.min(...rpsRuns)) / 2 / rps) * 100,
+    rpsRuns,
+    p50Ms: median(samples.map((s) => s.load.p50Ms)),
+    p99Ms: median(samples.map((s) => s.load.p99Ms)),
+    cpuUsPerRequest: { backend: cpu('backend'), relay: cpu('relay'), agent: cpu('agent') },
+  };
+}
+
+export function summariseSmall(samples: Sample[], connections: number): SmallSummary {
+  const of = (path: PathName): PathSummary => summarisePath(samples.filter((s) => s.connections === connections && s.path === path));
+  const direct = of('direct');
+  const tunnel = of('tunnel');
+  const b = tunnel.cpuUsPerRequest.backend;
+  return {
+    connections,
+    direct,
+    tunnel,
+    ratio: tunnel.rps / direct.rps,
+    addedP50Ms: tunnel.p50Ms - direct.p50Ms,
+    addedP99Ms: tunnel.p99Ms - direct.p99Ms,
+    relayVsBackend: tunnel.cpuUsPerRequest.relay / b,
+    agentVsBackend: tunnel.cpuUsPerRequest.agent / b,
+  };
+}
+
+export function bulk(direct: number[], tunnel: number[], otherCpuPct: number): Bulk {
+  const d = Math.max(...direct);
+  const t = Math.max(...tunnel);
+  return { direct: d, tunnel: t, ratio: t / d, directRuns: direct, tunnelRuns: tunnel, otherCpuPct };
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => `${n.toFixed(Math.abs(n) < 10 ? 2 : 1)} ms`;
+const us = (n: number): string => `${n.toFixed(n < 10 ? 1 : 0)} µs`;
+const mib = (n: number): string => `${n.toFixed(1)} MiB`;
+const times = (n: number): string => `${n.toFixed(1)}×`;
+const LABEL = 27;
+const row = (label: string, text: string): string => `${label.padEnd(LABEL)}${text}`;
+
+function smallRows(s: SmallSummary): string[] {
+  const label = `small GET, ${s.connections} connection${s.connections === 1 ? '' : 's'}`;
+  const { direct: d, tunnel: t } = s;
+  return [
+    row(label, `direct ${int(d.rps)} req/s (±${d.spreadPct.toFixed(0)}%)  tunnel ${int(t.rps)} req/s (±${t.spreadPct.toFixed(0)}%)  ratio ${s.ratio.toFixed(3)}`),
+    row('', `p50 direct ${ms(d.p50Ms)}  tunnel ${ms(t.p50Ms)} (added ${ms(s.addedP50Ms)})   p99 direct ${ms(d.p99Ms)}  tunnel ${ms(t.p99Ms)} (added ${ms(s.addedP99Ms)})`),
+    row('', `runs (req/s): direct ${d.rpsRuns.map(int).join(', ')}; tunnel ${t.rpsRuns.map(int).join(', ')}`),
+  ];
+}
+
+function cpuRow(s: SmallSummary): string {
+  const d = s.direct.cpuUsPerRequest;
+  const t = s.tunnel.cpuUsPerRequest;
+  return row(
+    `CPU per request (${s.connections} conn)`,
+    `backend ${us(d.backend)} direct / ${us(t.backend)} tunnel; relay ${us(t.relay)} (${times(s.relayVsBackend)}); agent ${us(t.agent)} (${times(s.agentVsBackend)})`,
+  );
+}
+
+const bulkRow = (label: string, b: Bulk): string =>
+  row(label, `direct ${int(b.direct)} MB/s  tunnel ${int(b.tunnel)} MB/s  ratio ${b.ratio.toFixed(2)}`);
+
+export function formatReport(r: Report): string {
+  const m = r.meta;
+  const perExchange = (idle: number, open: number): string => `${(((open - idle) * 1024) / r.rss.exchanges).toFixed(1)} KiB each`;
+  const n = int(r.rss.exchanges);
+  const mb = r.meta.bulkBytes / 1e6;
+  const lines = [
+    `ctbridge bench — ${m.generator}, ${m.seconds} s per run, median of ${m.rounds} runs per path, Node ${m.node}, ${m.cpus} CPUs, load avg ${m.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start`,
+    ...r.small.flatMap(smallRows),
+    ...r.small.map(cpuRow),
+    bulkRow(`${mb} MB download`, r.download),
+    bulkRow(`${mb} MB upload`, r.upload),
+    row(
+      'RSS',
+      `relay ${mib(r.rss.relayIdleMiB)} idle, ${mib(r.rss.relayOpenMiB)} with ${n} open exchanges (${perExchange(r.rss.relayIdleMiB, r.rss.relayOpenMiB)}); ` +
+        `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentIdleMiB, r.rss.agentOpenMiB)})`,
+    ),
+  ];
+  const others = r.samples.map((s) => s.otherCpuPct);
+  const worst = Math.max(...others, r.download.otherCpuPct, r.upload.otherCpuPct);
+  lines.push(
+    row(
+      'other processes',
+      `${mean(others).toFixed(1)}% of the ${m.cpus} CPUs on average during the load runs, ${Math.max(...others).toFixed(0)}% in the worst run; ` +
+        `${r.download.otherCpuPct.toFixed(0)}% during the downloads, ${r.upload.otherCpuPct.toFixed(0)}% during the uploads` +
+        `${worst > 5 ? ' (noisy: compare with care)' : ''}`,
+    ),
+  );
+  const warned = Object.entries(r.warnings).filter(([, count]) => count > 0);
+  if (warned.length) lines.push(row('warn/error log lines', warned.map(([name, count]) => `${name} ${count}`).join(', ')));
+  lines.push(
+    `(± half the range of the runs; ratio = tunnel/direct; CPU × = relay or agent µs per request over the backend's in the tunnel runs, ` +
+      `target ≤ 2.5×; MB = 10^6 bytes, best of ${r.download.directRuns.length}, one connection` +
+      `${m.generator === 'autocannon' ? '; autocannon latencies are whole milliseconds' : ''})`,
+  );
+  return `${lines.join('\n')}\n`;
+}
