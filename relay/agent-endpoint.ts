@@ -22,8 +22,8 @@ import { untrusted } from '../src/log-text.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
 import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
-import { TOKEN_CLOCK_TOLERANCE_MS, type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
-import { expiryTimerMs } from '../src/agent-auth.js';
+import { type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
+import { expiryCheckDelayMs } from '../src/agent-auth.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
 
 export interface AgentEndpointOptions {
@@ -133,7 +133,7 @@ export class AgentEndpoint {
       const timer = setTimeout(() => {
         this.expiryTimers.delete(agent);
         if (!this.recheck(agent) && agent.session.isOpen) arm();
-      }, Math.max(expiryTimerMs(agent.claims!) + TOKEN_CLOCK_TOLERANCE_MS + 50, 1000));
+      }, expiryCheckDelayMs(agent.claims!));
       timer.unref();
       this.expiryTimers.set(agent, timer);
     };

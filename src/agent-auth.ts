@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { signingKeyOf, type RelayAuthConfig, type RelayAuthKey } from './config/relay-auth.js';
 import { MAX_TIMER_MS } from './config/units.js';
 import {
-  createTokenVerifier, type SigningKey, type TokenError, type TokenVerifier, type VerificationKey, type VerifiedAgentClaims,
+  TOKEN_CLOCK_TOLERANCE_MS, createTokenVerifier, type SigningKey, type TokenError, type TokenVerifier, type VerificationKey, type VerifiedAgentClaims,
 } from './token.js';
 
 /** What the auth functions need of a relay config (a whole RelayConfig will do). */
@@ -62,12 +62,15 @@ export function recheckAgentToken(claims: VerifiedAgentClaims, config: AuthSourc
 }
 
 /**
- * Milliseconds until the token expires (0 if it has), capped at the longest
- * delay a Node timer takes (~24.8 days): a 90-day token needs its timer
- * re-armed when this one fires and the token has not expired yet.
+ * How long until a live connection's token is checked again: just past
+ * its expiry as the relay verifies it (exp plus the clock tolerance), at
+ * least 1 s, and at most the longest delay a Node timer takes (~24.8 days;
+ * a longer one fires after 1 ms): a 90-day token's timer is re-armed when
+ * it fires and the token has not expired yet.
  */
-export function expiryTimerMs(claims: Pick<VerifiedAgentClaims, 'expiresAt'>, now: Date = new Date()): number {
-  return Math.min(MAX_TIMER_MS, Math.max(0, claims.expiresAt.getTime() - now.getTime()));
+export function expiryCheckDelayMs(claims: Pick<VerifiedAgentClaims, 'expiresAt'>, now: Date = new Date()): number {
+  const untilExpired = claims.expiresAt.getTime() - now.getTime() + TOKEN_CLOCK_TOLERANCE_MS + 50;
+  return Math.min(MAX_TIMER_MS, Math.max(1000, untilExpired));
 }
 
 /**

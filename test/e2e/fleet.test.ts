@@ -107,6 +107,16 @@ describe('token expiry and revocation on live connections', () => {
     expect(await get(`${relay.url}/t/t/after`)).toBe(502);
   });
 
+  // Regression: a token valid for more than ~24.8 days armed a timer past what Node takes; Node
+  // fired it after 1 ms (TimeoutOverflowWarning) and the relay re-checked the token in a tight loop.
+  it('regression: a 90-day token does not overflow the expiry timer', async () => {
+    const relay = await startRelayProcess({ tunnels: { t: {} } });
+    const token = await signAgentToken({ agentId: 'long-lived', tunnels: ['t'], ttlMs: 90 * 86_400_000, key: { secret: TEST_SECRET } });
+    await startAgentProcess({ relayUrl: relay.url, token, tunnels: { t: { target: backend.url } } });
+    for (let i = 0; i < 20; i++) expect(await get(`${relay.url}/t/t/long-lived-${i}`)).toBe(200);
+    expect(relay.proc.stderr).not.toMatch(/TimeoutOverflowWarning/);
+  });
+
   it('revoking an agent id or a token id on reload cuts those connections and refuses them again; others serve on', async () => {
     const relay = await startRelayProcess({ tunnels: { t: {} } });
     const tunnels = { t: { target: backend.url } };

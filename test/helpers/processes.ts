@@ -64,8 +64,18 @@ const tolerated = (line: LogLine, key: string): boolean => KNOWN_DUPLICATES.some
 /** Log lines with a duplicate top-level key, not yet reported by checkLogLines(). */
 const duplicateKeyLines: string[] = [];
 
-/** Throws (failing the current test) if any process wrote a log line with a duplicate top-level key since the last check. */
+/** Node's process warnings on a child's stderr (TimeoutOverflowWarning, MaxListenersExceededWarning, ...), not yet reported. */
+const processWarnings: string[] = [];
+/** `(node:1234) TimeoutOverflowWarning: ...`; deprecations of dependencies are not ours to fail on. */
+const NODE_WARNING = /^\(node:\d+\) (?!\[DEP)(\w*Warning): .*$/gm;
+
+/**
+ * Throws (failing the current test) if any process wrote a log line with a
+ * duplicate top-level key, or Node printed a warning for it, since the last check.
+ */
 export function checkLogLines(): void {
+  const warnings = processWarnings.splice(0);
+  if (warnings.length) throw new Error(`Node printed warnings for a ctbridge process:\n${warnings.join('\n')}`);
   if (duplicateKeyLines.length === 0) return;
   const lines = duplicateKeyLines.splice(0);
   throw new Error(`log line${lines.length === 1 ? '' : 's'} with a duplicate top-level key (pino base, child bindings and the call's fields must not repeat a key):\n${lines.join('\n')}`);
@@ -99,7 +109,10 @@ export class CtbridgeProcess {
         this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
       }
     });
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c;
+      for (const m of c.matchAll(NODE_WARNING)) processWarnings.push(`${this.name}: ${m[0]}`);
+    });
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 

@@ -4,7 +4,8 @@
  * after a config reload.
  */
 import { describe, expect, it } from 'vitest';
-import { createAgentTokenVerifier, expiryTimerMs, recheckAgentToken, tokenSigningKey } from '../../src/agent-auth.js';
+import { TOKEN_CLOCK_TOLERANCE_MS } from '../../src/token.js';
+import { createAgentTokenVerifier, expiryCheckDelayMs, recheckAgentToken, tokenSigningKey } from '../../src/agent-auth.js';
 import { MAX_TIMER_MS, parseRelayConfig } from '../../src/config/index.js';
 import { TokenError, signAgentToken } from '../../src/token.js';
 
@@ -73,11 +74,18 @@ describe('recheckAgentToken (after a reload)', () => {
   });
 });
 
-describe('expiryTimerMs', () => {
-  it('is the time left, never negative, and at most what a Node timer takes', () => {
+describe('expiryCheckDelayMs', () => {
+  it('is just past expiry with the clock tolerance, at least 1 s', () => {
     const now = new Date('2026-01-01T00:00:00Z');
-    expect(expiryTimerMs({ expiresAt: new Date(now.getTime() + 5000) }, now)).toBe(5000);
-    expect(expiryTimerMs({ expiresAt: new Date(now.getTime() - 5000) }, now)).toBe(0);
-    expect(expiryTimerMs({ expiresAt: new Date(now.getTime() + 90 * DAY) }, now)).toBe(MAX_TIMER_MS);
+    expect(expiryCheckDelayMs({ expiresAt: new Date(now.getTime() + 5000) }, now)).toBe(5000 + TOKEN_CLOCK_TOLERANCE_MS + 50);
+    expect(expiryCheckDelayMs({ expiresAt: new Date(now.getTime() - 60_000) }, now)).toBe(1000);
+  });
+
+  // Regression: a 30- or 90-day token gave MAX_TIMER_MS plus the tolerance, which Node turns
+  // into 1 ms: the relay re-checked every such connection's token in a tight loop.
+  it('never exceeds what a Node timer takes, for a 90-day token', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    expect(expiryCheckDelayMs({ expiresAt: new Date(now.getTime() + 90 * DAY) }, now)).toBe(MAX_TIMER_MS);
+    expect(expiryCheckDelayMs({ expiresAt: new Date(now.getTime() + MAX_TIMER_MS - 10) }, now)).toBe(MAX_TIMER_MS);
   });
 });
