@@ -144,8 +144,12 @@ export function cleanup(): void {
   dirs.clear();
 }
 
-/** cleanup(), then waits until every child is gone. */
+/** cleanup(), then waits until every child is gone; with BENCH_PROFILE, SIGTERM first (a profile is written on a clean exit). */
 export async function cleanupAndWait(): Promise<void> {
+  if (process.env.BENCH_PROFILE) {
+    for (const c of children) if (c.alive) c.proc.kill('SIGTERM');
+    await Promise.race([Promise.all([...children].map((c) => c.exited)), new Promise((r) => setTimeout(r, 15_000))]);
+  }
   cleanup();
   await Promise.all([...children].map((c) => c.exited));
 }

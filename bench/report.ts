@@ -59,9 +59,13 @@ export interface Bulk {
 
 export interface Rss {
   exchanges: number;
+  /** Fresh processes, before any load. */
   relayIdleMiB: number;
-  relayOpenMiB: number;
   agentIdleMiB: number;
+  /** Just before the exchanges were opened (after the load runs). */
+  relayBeforeMiB: number;
+  agentBeforeMiB: number;
+  relayOpenMiB: number;
   agentOpenMiB: number;
 }
 
@@ -82,6 +86,8 @@ export interface Report {
   download: Bulk;
   upload: Bulk;
   rss: Rss;
+  /** A direct and a tunnel run at 50 connections after the exchanges held open ended. */
+  afterBurst: Sample[];
   warnings: Record<string, number>;
   samples: Sample[];
 }
@@ -164,6 +170,20 @@ function cpuRow(s: SmallSummary): string {
 const bulkRow = (label: string, b: Bulk): string =>
   row(label, `direct ${int(b.direct)} MB/s  tunnel ${int(b.tunnel)} MB/s  ratio ${b.ratio.toFixed(2)}`);
 
+/** The 50-connection runs after the burst of open exchanges, against the tunnel's median before it. */
+function afterBurstRow(r: Report): string {
+  const direct = r.afterBurst.find((x) => x.path === 'direct');
+  const tunnel = r.afterBurst.find((x) => x.path === 'tunnel');
+  const before = r.small.find((x) => x.connections === 50);
+  if (!direct || !tunnel || !before) return row(`after ${int(r.rss.exchanges)} open`, 'not measured');
+  const perReq = (x: Sample, p: 'relay' | 'agent'): number => (x.cpuS[p] / x.load.requests) * 1e6;
+  return row(
+    `after ${int(r.rss.exchanges)} open`,
+    `50 connections: direct ${int(direct.load.rps)} req/s, tunnel ${int(tunnel.load.rps)} req/s (ratio ${(tunnel.load.rps / direct.load.rps).toFixed(3)}, ` +
+      `${((tunnel.load.rps / before.tunnel.rps - 1) * 100).toFixed(0)}% against before); relay ${us(perReq(tunnel, 'relay'))}, agent ${us(perReq(tunnel, 'agent'))} per request`,
+  );
+}
+
 export function formatReport(r: Report): string {
   const m = r.meta;
   const perExchange = (idle: number, open: number): string => `${(((open - idle) * 1024) / r.rss.exchanges).toFixed(1)} KiB each`;
@@ -177,9 +197,10 @@ export function formatReport(r: Report): string {
     bulkRow(`${mb} MB upload`, r.upload),
     row(
       'RSS',
-      `relay ${mib(r.rss.relayIdleMiB)} idle, ${mib(r.rss.relayOpenMiB)} with ${n} open exchanges (${perExchange(r.rss.relayIdleMiB, r.rss.relayOpenMiB)}); ` +
-        `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentIdleMiB, r.rss.agentOpenMiB)})`,
+      `relay ${mib(r.rss.relayIdleMiB)} idle, ${mib(r.rss.relayOpenMiB)} with ${n} open exchanges (${perExchange(r.rss.relayBeforeMiB, r.rss.relayOpenMiB)}); ` +
+        `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentBeforeMiB, r.rss.agentOpenMiB)})`,
     ),
+    afterBurstRow(r),
   ];
   const others = r.samples.map((s) => s.otherCpuPct);
   const worst = Math.max(...others, r.download.otherCpuPct, r.upload.otherCpuPct);

@@ -8,12 +8,15 @@
  *   BENCH_WARMUP    seconds of warm-up per path before the first run (default 10:
  *                   with 3 s the tunnel was still getting faster over the next runs)
  *   BENCH_JSON      also write the figures as JSON to this file
+ *   BENCH_PROFILE   a directory: relay and agent write V8 CPU profiles there (stopped with SIGTERM at the end)
  *   BENCH_GENERATOR wrk or autocannon (default: wrk when on PATH)
  *
- * Order: RSS idle and with 1,000 open exchanges on fresh processes; warm-up;
- * small GETs at 50 then 1 connection(s), direct and tunnel runs alternating,
- * CPU time of backend, relay and agent read from /proc around each run;
- * 100 MB download and upload, best of 3.
+ * Order: RSS idle on fresh processes; warm-up; small GETs at 50 then 1
+ * connection(s), direct and tunnel runs alternating, CPU time of backend,
+ * relay and agent read from /proc around each run; 100 MB download and
+ * upload, best of 3; RSS with 1,000 exchanges held open; one more pair of
+ * small-GET runs after that burst (the agent is slower for a while after
+ * one: docs/performance.md).
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -60,9 +63,20 @@ function cpuNow(s: Stack): Cpu {
   return { backend: cpuOf(s.backend), relay: cpuOf(s.relay), agent: cpuOf(s.agent) };
 }
 
-async function measureRss(s: Stack): Promise<Rss> {
+/** RSS of fresh processes, before any load. */
+async function idleRss(s: Stack): Promise<[number, number]> {
   step('RSS idle (settling)');
-  const [relayIdleMiB, agentIdleMiB] = await settledRss([s.relay.pid, s.agent.pid]);
+  const [relay, agent] = await settledRss([s.relay.pid, s.agent.pid]);
+  return [relay, agent];
+}
+
+/**
+ * RSS with OPEN_EXCHANGES exchanges held open at once, against the RSS just
+ * before: last, because the burst leaves the agent slower for a while
+ * (measured separately: `afterBurst`).
+ */
+async function openRss(s: Stack, idle: [number, number]): Promise<Rss> {
+  const [relayBeforeMiB, agentBeforeMiB] = await settledRss([s.relay.pid, s.agent.pid]);
   step(`opening ${OPEN_EXCHANGES} exchanges through the tunnel`);
   const open = await openExchanges(s.tunnelUrl, OPEN_EXCHANGES);
   try {
@@ -71,7 +85,7 @@ async function measureRss(s: Stack): Promise<Rss> {
     if (released !== OPEN_EXCHANGES) throw new Error(`the backend held ${released} responses, expected ${OPEN_EXCHANGES}`);
     const timeout = sleep(15_000).then(() => Promise.reject(new Error('released exchanges did not all end within 15 s')));
     await Promise.race([open.ended, timeout]);
-    return { exchanges: OPEN_EXCHANGES, relayIdleMiB, relayOpenMiB, agentIdleMiB, agentOpenMiB };
+    return { exchanges: OPEN_EXCHANGES, relayIdleMiB: idle[0], agentIdleMiB: idle[1], relayBeforeMiB, agentBeforeMiB, relayOpenMiB, agentOpenMiB };
   } finally {
     open.destroy();
   }
@@ -134,7 +148,7 @@ async function main(): Promise<void> {
   step(`backend ${s.backendUrl}, tunnel ${s.tunnelUrl}`);
   for (const c of [s.relay, s.agent]) c.echoWarnings = true;
 
-  const rss = await measureRss(s); // first, on fresh processes
+  const idle = await idleRss(s); // first, on fresh processes
 
   step(`warm-up, ${WARMUP_SECONDS} s per path`);
   for (const path of ['direct', 'tunnel'] as const) await sample(gen, s, path, 50, WARMUP_SECONDS);
@@ -151,6 +165,11 @@ async function main(): Promise<void> {
   step('100 MB upload, direct and tunnel alternating');
   const up = await transfers(s, upload);
 
+  const rss = await openRss(s, idle);
+  step('small GET, 50 connections, after the exchanges held open ended');
+  const afterBurst: Sample[] = [];
+  for (const path of ['direct', 'tunnel'] as const) afterBurst.push(await sample(gen, s, path, 50, SECONDS));
+
   const report: Report = {
     meta: {
       generator: gen,
@@ -166,6 +185,7 @@ async function main(): Promise<void> {
     download: down,
     upload: up,
     rss,
+    afterBurst,
     warnings: { relay: s.relay.warnings, agent: s.agent.warnings },
     samples,
   };

@@ -80,6 +80,12 @@ async function ready(child: Child, msg: string, probe: () => Promise<boolean>): 
   throw new Error(`${child.name}: not ready within 20 s (no "${msg}" line, probe failed)`);
 }
 
+/** BENCH_PROFILE=<dir>: relay and agent write V8 CPU profiles there when they exit (open them in Chrome DevTools). */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export async function startStack(): Promise<Stack> {
   const dir = tempDir();
   const backend = spawnNode('backend', ['--import', 'tsx', 'bench/backend.ts'], ROOT);
@@ -98,7 +104,7 @@ export async function startStack(): Promise<Stack> {
       tunnels: { [TUNNEL]: {} },
     }),
   );
-  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
+  const relay = spawnNode('relay', [...profileArgs(), 'bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
   const listening = await ready(relay, 'relay listening', () => tcpOpen(relayPort));
   if (listening && listening.listen !== `127.0.0.1:${relayPort}`) {
     throw new Error(`relay listens on ${String(listening.listen)}, expected 127.0.0.1:${relayPort}`);
@@ -116,7 +122,7 @@ export async function startStack(): Promise<Stack> {
       tunnels: { [TUNNEL]: { target: backendUrl } },
     }),
   );
-  const agent = spawnNode('agent', ['bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);
+  const agent = spawnNode('agent', [...profileArgs(), 'bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);
   const tunnelUrl = `http://127.0.0.1:${relayPort}/t/${TUNNEL}`;
   await ready(agent, 'tunnel ready', () => tunnelAnswers(tunnelUrl));
   // Whichever came first, the tunnel must answer before anything is measured.
