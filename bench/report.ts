@@ -197,8 +197,8 @@ export function formatReport(r: Report): string {
     bulkRow(`${mb} MB upload`, r.upload),
     row(
       'RSS',
-      `relay ${mib(r.rss.relayIdleMiB)} idle, ${mib(r.rss.relayOpenMiB)} with ${n} open exchanges (${perExchange(r.rss.relayBeforeMiB, r.rss.relayOpenMiB)}); ` +
-        `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentBeforeMiB, r.rss.agentOpenMiB)})`,
+      `relay ${mib(r.rss.relayIdleMiB)} idle, ${mib(r.rss.relayBeforeMiB)} after the load runs, ${mib(r.rss.relayOpenMiB)} with ${n} open exchanges (${perExchange(r.rss.relayBeforeMiB, r.rss.relayOpenMiB)}); ` +
+        `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentBeforeMiB)} after the load runs, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentBeforeMiB, r.rss.agentOpenMiB)})`,
     ),
     afterBurstRow(r),
   ];

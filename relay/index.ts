@@ -30,7 +30,7 @@ import type { EgressHandler } from './clienttracker/egress.js';
 import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.js';
 import { RelayMetrics } from './metrics.js';
 import { PublicRequests } from './public-requests.js';
-import { PublicUpgrades, isWebSocketUpgrade } from './public-upgrades.js';
+import { PublicUpgrades } from './public-upgrades.js';
 
 export interface RelayHandle {
   /** Where the public listener is bound (useful with port 0). */
@@ -106,9 +106,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     keepAliveTimeout: 65_000,
     requestTimeout: 0,
     headersTimeout: 30_000,
-    // Node ≥ 24.9: only WebSocket upgrades (and agents) leave the HTTP
-    // server; `Upgrade: h2c` and the like are plain requests.
-    shouldUpgradeCallback: isWebSocketUpgrade,
+    // No `shouldUpgradeCallback` (Node ≥ 22.23 / 24.9): with it declining
+    // `Upgrade: h2c`, Node 22.23.3 and 24.21.0 answer that request but never
+    // parse a request pipelined behind it, and the connection hangs. Every
+    // upgrade comes to 'upgrade'; PublicUpgrades hands all but WebSocket
+    // back to this server as a plain request, on every Node line.
   } as http.ServerOptions;
   const server = config.tls
     ? https.createServer({ ...serverOptions, cert: config.tls.cert.text, key: config.tls.key.text })

@@ -8,8 +8,8 @@
  *
  * Only `Upgrade: websocket` is carried. Another upgrade token (`h2c`, which
  * `curl --http2` sends) is ignored, as RFC 9110 allows, and the request is
- * answered as a plain request: on Node with `shouldUpgradeCallback` it never
- * reaches this file; elsewhere it is handed back to the HTTP server.
+ * answered as a plain request: it is handed back to the HTTP server, with
+ * the bytes that followed it (a request pipelined behind it included).
  */
 import type { IncomingMessage } from 'node:http';
 import type http from 'node:http';

@@ -9,13 +9,10 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../cli/demo/free-port.js';
+import { haproxyConfig, type LbServer } from './haproxy-config.js';
 import { tempDir } from './processes.js';
 
-export interface LbServer {
-  name: string;
-  port: number;
-  adminPort: number;
-}
+export type { LbServer };
 
 export interface LoadBalancer {
   url: string;
@@ -27,33 +24,6 @@ export interface LoadBalancer {
 
 export function haproxyAvailable(): boolean {
   return spawnSync('haproxy', ['-v']).status === 0;
-}
-
-export function haproxyConfig(port: number, servers: readonly LbServer[]): string {
-  return [
-    'global',
-    '  maxconn 4000',
-    'defaults',
-    '  mode http',
-    '  timeout connect 2s',
-    '  timeout client 60s',
-    '  timeout server 60s',
-    '  timeout tunnel 1h',
-    '  timeout http-keep-alive 5s',
-    '  retries 3',
-    '  option redispatch 1',
-    '  retry-on conn-failure empty-response',
-    'frontend public',
-    `  bind 127.0.0.1:${port}`,
-    '  default_backend relays',
-    'backend relays',
-    '  balance roundrobin',
-    '  option httpchk',
-    '  http-check send meth GET uri /readyz',
-    '  default-server inter 250ms fall 1 rise 2',
-    ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check port ${s.adminPort}`),
-    '',
-  ].join('\n');
 }
 
 export async function startHaproxy(servers: readonly LbServer[]): Promise<LoadBalancer> {
