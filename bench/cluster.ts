@@ -23,19 +23,13 @@ import { stringify } from 'yaml';
 import { signAgentToken } from '../src/token.js';
 import { haproxyConfig } from '../test/helpers/haproxy-config.js';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
+import { envInt } from './env.js';
 import { pickGenerator, runLoad, type Generator, type LoadResult } from './load.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-secret-0123456789abcdef-0123456789';
 const CLUSTER_SECRET = 'bench-cluster-secret-0123456789abcdef-01';
 
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${raw}'`);
-  return n;
-}
 const SECONDS = envInt('BENCH_SECONDS', 10, 1);
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 2);
 

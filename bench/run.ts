@@ -21,19 +21,12 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { cleanupAndWait, type Child } from './children.js';
+import { envInt } from './env.js';
 import { download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
 import { cpuSeconds, machineCpuSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 import { bulk, formatReport, summariseSmall, type Bulk, type Cpu, type PathName, type Report, type Rss, type Sample } from './report.js';
 import { startStack, type Stack } from './stack.js';
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${raw}'`);
-  return n;
-}
 
 const SECONDS = envInt('BENCH_SECONDS', 10, 1);
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 2);
