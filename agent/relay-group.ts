@@ -16,13 +16,12 @@ import type { Logger } from '../src/log.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import type { RelayDial } from './forward-proxy.js';
+import { NodeLandings } from './node-landings.js';
 import { RelayConnection, type ReadyInfo, type RelayConnectionStatus } from './relay-connection.js';
 import type { RelayContext } from './relay-errors.js';
 
 /** At most this many connections per relay URL (one per node). */
 export const MAX_NODES = 8;
-/** Connections in a row landing on nodes already served before the group tries only once a minute. */
-const DUPLICATES_BEFORE_SLOWING = 10;
 
 export interface RelayGroupEvents {
   ready: [info: ReadyInfo];
@@ -35,8 +34,8 @@ export class RelayGroup extends EventEmitter<RelayGroupEvents> {
   /** The cluster's nodes as the relay last told them; empty for a single relay. */
   private nodes: string[] = [];
   private stopped = false;
-  /** Connections in a row that landed on a node already served: the next waits longer. */
-  private duplicates = 0;
+  /** Connections that landed on a node already served: the next dial waits longer. */
+  private readonly landings = new NodeLandings();
 
   constructor(
     private readonly config: AgentConfig,
@@ -104,22 +103,20 @@ export class RelayGroup extends EventEmitter<RelayGroupEvents> {
 
   private onReady(c: RelayConnection, info: ReadyInfo): void {
     if (info.nodes) {
-      if (info.nodes.join() !== this.nodes.join()) this.duplicates = 0;
+      if (info.nodes.join() !== this.nodes.join()) this.landings.reset();
       this.nodes = info.nodes;
     }
     const sameNode = info.node !== undefined && this.members.some((m) => m !== c && m.connected && !m.retiring && m.node === info.node);
     if (sameNode && this.members.length > 1) {
       // Already served: dial again; the load balancer sends the next connection elsewhere.
-      // Many in a row: this URL reaches one node only (no load balancer spreading connections): try rarely.
-      const streak = ++this.duplicates;
-      const delay = streak >= DUPLICATES_BEFORE_SLOWING ? 60_000 : Math.min(2000, 200 * 2 ** streak);
-      if (streak === DUPLICATES_BEFORE_SLOWING) {
+      const { delayMs: delay, slowedNow } = this.landings.landedOnServed(info.node!);
+      if (slowedNow) {
         this.log.info({ node: info.node, nodes: this.nodes }, 'every connection to this relay URL reaches the same node; the others are tried once a minute (is a load balancer spreading connections in front of the relays?)');
       }
       this.log.debug({ node: info.node, retryInMs: delay }, 'connected to a relay node already served; connecting again');
       void c.retire('node already served', this.config.timeouts.shutdownGrace, true, Math.round(delay * (0.5 + Math.random() / 2)));
     } else {
-      this.duplicates = 0;
+      this.landings.reset();
       c.logReady(info);
       this.emit('ready', info);
     }
@@ -128,7 +125,7 @@ export class RelayGroup extends EventEmitter<RelayGroupEvents> {
 
   private onNodes(nodes: string[]): void {
     // A node joined or left: what was learnt about landing on served nodes is stale.
-    if (nodes.join() !== this.nodes.join()) this.duplicates = 0;
+    if (nodes.join() !== this.nodes.join()) this.landings.reset();
     this.nodes = nodes;
     this.fill();
   }
