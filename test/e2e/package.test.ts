@@ -7,14 +7,14 @@
  *
  * Prints the installed size and the agent's start-to-"tunnel ready" time.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleProvider, type SampleProvider } from '../../cli/demo/sample-provider.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { CtbridgeProcess, tempDir, writeYaml } from '../helpers/processes.js';
+import { runCli, runToEnd as runCliToEnd, stopAll, tempDir, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
 import { TEST_SECRET } from '../helpers/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,7 +26,6 @@ const MAX_INSTALLED_BYTES = 15 * 1024 * 1024;
 
 let install: string;
 let bin: string;
-const started: CtbridgeProcess[] = [];
 
 function npm(args: string[], cwd: string): string {
   const [cmd, pre] = npmCommand();
@@ -43,20 +42,9 @@ function npmCommand(): [string, string[]] {
   }
 }
 
-function run(name: string, args: string[], env: NodeJS.ProcessEnv = {}): CtbridgeProcess {
-  const child = spawn(bin, args, { env: { PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = new CtbridgeProcess(name, child);
-  started.push(p);
-  return p;
-}
-
-async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = run(args[0] ?? 'cli', args);
-  let stdout = '';
-  p.child.stdout!.on('data', (c: string) => (stdout += c));
-  const code = await p.exited;
-  return { code, stdout, stderr: p.stderr };
-}
+/** A command of the installed package's bin. */
+const run = (name: string, args: string[], env: NodeJS.ProcessEnv = {}): CtbridgeProcess => runCli(name, args, { PATH, ...env }, [bin]);
+const runToEnd = (args: string[]) => runCliToEnd(args, { PATH }, [bin]);
 
 function diskBytes(dir: string): number {
   let total = 0;
@@ -80,9 +68,7 @@ beforeAll(() => {
   bin = join(install, 'node_modules', '.bin', process.platform === 'win32' ? 'ctbridge.cmd' : 'ctbridge');
 }, 180_000);
 
-afterAll(async () => {
-  await Promise.all(started.map((p) => p.stop('SIGKILL')));
-});
+afterAll(stopAll);
 
 describe('installed package (npm pack, npm install --omit=dev)', () => {
   it('ships dist, schemas, deploy examples, README with the docs it links to, and LICENSE, and no sources, tests or dev tools', () => {

@@ -155,8 +155,12 @@ export class CtbridgeProcess {
 
 const running = new Set<CtbridgeProcess>();
 
-export function runCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}): CtbridgeProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** How ctbridge is started: `node bin/ctbridge.js` of this checkout, or another executable (the installed package's bin, a single executable) and its leading arguments. */
+export type CtbridgeCommand = readonly [file: string, ...args: string[]];
+const CHECKOUT: CtbridgeCommand = [process.execPath, BIN];
+
+export function runCli(name: string, args: string[], env: NodeJS.ProcessEnv = {}, [file, ...lead]: CtbridgeCommand = CHECKOUT): CtbridgeProcess {
+  const child = spawn(file, [...lead, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -173,8 +177,8 @@ export async function stopAll(): Promise<void> {
 }
 
 /** Runs a CLI command to completion; returns exit code and output. */
-export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = runCli(args[0] ?? 'cli', args, env);
+export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}, command: CtbridgeCommand = CHECKOUT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = runCli(args[0] ?? 'cli', args, env, command);
   let stdout = '';
   p.child.stdout!.on('data', (c: string) => (stdout += c));
   const code = await p.exited;

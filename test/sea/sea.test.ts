@@ -6,7 +6,6 @@
  * cannot run here: its PE image is parsed, the NODE_SEA_BLOB resource must
  * hold exactly the blob built for it, and the SEA fuse must be flipped.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import { startSampleProvider, type SampleProvider } from '../../cli/demo/sample-
 import { SEA_FUSE, SEA_NODE_VERSION } from '../../scripts/build-sea.js';
 import { IMAGE_FILE_MACHINE_AMD64, parsePe, RT_RCDATA } from '../../scripts/pe.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { CtbridgeProcess, tempDir, writeYaml } from '../helpers/processes.js';
+import { runCli, runToEnd as runCliToEnd, stopAll, tempDir, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
 import { TEST_SECRET } from '../helpers/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,22 +27,9 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const TARGET_EXE_BYTES = 80 * 1000 * 1000;
 const BLOB_BUDGET = 8 * 1024 * 1024;
 
-const started: CtbridgeProcess[] = [];
-
-function run(name: string, args: string[]): CtbridgeProcess {
-  const child = spawn(LINUX, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = new CtbridgeProcess(name, child);
-  started.push(p);
-  return p;
-}
-
-async function runToEnd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = run(args[0] ?? 'sea', args);
-  let stdout = '';
-  p.child.stdout!.on('data', (c: string) => (stdout += c));
-  const code = await p.exited;
-  return { code, stdout, stderr: p.stderr };
-}
+/** A command of the Linux single executable. */
+const run = (name: string, args: string[]): CtbridgeProcess => runCli(name, args, {}, [LINUX]);
+const runToEnd = (args: string[]) => runCliToEnd(args, {}, [LINUX]);
 
 /** Newest modification time of the files under `dir` (ms). */
 function newest(dir: string): number {
@@ -60,9 +46,7 @@ beforeAll(() => {
   const sources = Math.max(...['src', 'relay', 'agent', 'cli', 'schemas'].map((d) => newest(join(ROOT, d))));
   if (sources > statSync(LINUX).mtimeMs) throw new Error('dist/sea is older than the sources: run npm run build:sea (npm run test:sea does)');
 });
-afterAll(async () => {
-  await Promise.all(started.map((p) => p.stop('SIGKILL')));
-});
+afterAll(stopAll);
 
 describe('Linux x64 single executable', () => {
   let backend: Backend;

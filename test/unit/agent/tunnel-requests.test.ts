@@ -213,7 +213,8 @@ describe('agent tunnel requests', () => {
     expect(reply.error?.status).toBe(504);
   });
 
-  it('aborts the target request when the relay session ends', async () => {
+  /** A target that starts its answer and never ends it; `targetAborted` settles when the agent cuts the request. */
+  async function partialTarget() {
     let aborted!: () => void;
     const targetAborted = new Promise<void>((resolve) => { aborted = resolve; });
     const t = await target((_req, res) => {
@@ -221,6 +222,11 @@ describe('agent tunnel requests', () => {
       res.write('partial');
       res.on('close', () => { if (!res.writableFinished) aborted(); });
     });
+    return { t, targetAborted };
+  }
+
+  it('aborts the target request when the relay session ends', async () => {
+    const { t, targetAborted } = await partialTarget();
     const { session, conn } = await setup({ t1: { target: t.url } });
     const pending = tunnelRequest(session, 't1');
     await once(pending.exchange, 'data');
@@ -230,13 +236,7 @@ describe('agent tunnel requests', () => {
   });
 
   it('aborts the target request when the relay cancels the exchange (caller gone), and logs it', async () => {
-    let aborted!: () => void;
-    const targetAborted = new Promise<void>((resolve) => { aborted = resolve; });
-    const t = await target((_req, res) => {
-      res.writeHead(200);
-      res.write('partial');
-      res.on('close', () => { if (!res.writableFinished) aborted(); });
-    });
+    const { t, targetAborted } = await partialTarget();
     const { session, logs } = await setup({ t1: { target: t.url } });
     const pending = tunnelRequest(session, 't1', { requestId: 'gone-1' });
     await once(pending.exchange, 'data');
