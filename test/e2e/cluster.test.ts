@@ -8,11 +8,12 @@
  */
 import http from 'node:http';
 import { WebSocket } from 'ws';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
-import { haproxyAvailable, startHaproxy, type LbServer, type LoadBalancer } from '../helpers/haproxy.js';
+import { startHaproxy, type LbServer, type LoadBalancer } from '../helpers/haproxy.js';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
+import { needs } from '../helpers/system.js';
 import { startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
 const CLUSTER_SECRET = 'cluster-secret-0123456789abcdef-0123456789';
@@ -115,15 +116,16 @@ function load(path: string, workers = 50) {
 
 const failures = (rs: Answer[]) => rs.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.code ?? ''}`);
 
-describe('relay cluster behind HAProxy', () => {
+const haproxy = needs('haproxy', 'the load balancer in front of the relay cluster');
+
+haproxy.describe('relay cluster behind HAProxy', () => {
   beforeAll(async () => {
-    if (!haproxyAvailable()) throw new Error('haproxy not found: apt-get install haproxy (.ci/run does)');
     backend = await startBackend();
     const ports = await freePorts(12);
     for (let i = 0; i < 4; i++) nodes.push({ name: `node-${i + 1}`, port: ports[3 * i], adminPort: ports[3 * i + 1], clusterPort: ports[3 * i + 2] });
     await Promise.all(nodes.slice(0, 3).map(startNode));
     await Promise.all(nodes.slice(0, 3).map(ready));
-    lb = await startHaproxy(nodes);
+    lb = await startHaproxy(nodes, haproxy.path);
     const tunnels = { t: { target: backend.url } };
     for (const id of ['agent-a', 'agent-b']) {
       agents.push(await startAgentProcess({ relayUrl: lb.url, token: await tokenFor(['t'], id), tunnels }));

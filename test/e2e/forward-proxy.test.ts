@@ -3,10 +3,11 @@
  * HTTP forward proxy that wants Basic credentials.
  */
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { stopAll } from '../helpers/processes.js';
-import { startTinyproxy, tinyproxyAvailable, type ForwardProxy } from '../helpers/tinyproxy.js';
+import { needs } from '../helpers/system.js';
+import { startTinyproxy, type ForwardProxy } from '../helpers/tinyproxy.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
 let proxy: ForwardProxy | undefined;
@@ -21,10 +22,11 @@ function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
 }
 
-// .ci/run installs tinyproxy; on a machine without it this says so instead of passing silently.
-describe.runIf(tinyproxyAvailable())('agent through a forward proxy', () => {
+const tinyproxy = needs('tinyproxy', 'the corporate forward proxy the agent goes through');
+
+tinyproxy.describe('agent through a forward proxy', () => {
   it('connects through the proxy with Basic credentials from HTTPS_PROXY and serves', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const proxyUrl = `http://corp:pr0xy-pass@127.0.0.1:${proxy.port}`;
@@ -39,7 +41,7 @@ describe.runIf(tinyproxyAvailable())('agent through a forward proxy', () => {
   });
 
   it('connects through the proxy named in agent.yaml', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     await startAgentProcess({
@@ -51,7 +53,7 @@ describe.runIf(tinyproxyAvailable())('agent through a forward proxy', () => {
   });
 
   it('wrong proxy credentials give a log line that says so, without the password', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass');
+    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const agent = await startAgentProcess({
       relayUrl: relay.url,

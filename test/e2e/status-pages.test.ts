@@ -1,6 +1,6 @@
 /**
  * The admin listeners' status pages in a real browser: headless Chromium
- * (Debian's `chromium` package; .ci/run installs it) loads the relay's page
+ * (Debian's `chromium` package, or CTBRIDGE_TEST_CHROMIUM) loads the relay's page
  * and each agent's page from running processes, and the test reads what a
  * person would read there: ready or not, agent ids, tunnels, request
  * counts, the code of a failure. Screenshots go to a folder under the OS
@@ -10,17 +10,18 @@
  * An agent chooses its hostname and software strings: one that holds
  * markup must show as text, run nothing and add no element.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { stopAll } from '../helpers/processes.js';
 import { RawAgent } from '../helpers/raw-agent.js';
+import { needs } from '../helpers/system.js';
 import { tokenFor } from '../helpers/tunnel.js';
 
-const CHROMIUM = process.env.CTBRIDGE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPackage = needs('chromium', 'the headless browser that reads the status pages');
 
 /** What a hostile agent puts in its hello and its token: markup that would run, or show, if not escaped. */
 const HOSTILE_HOST = `<script>document.title='pwned'</script><b id="injected">bold</b>`;
@@ -33,9 +34,6 @@ let shots: string;
 const dialogs: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`headless Chromium not found at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CTBRIDGE_TEST_CHROMIUM`);
-  }
   fleet = await startFleet();
   raw = await RawAgent.connect(fleet.relay.url, await tokenFor(['evil'], HOSTILE_ID));
   await raw.hello(['evil'], { hostname: HOSTILE_HOST, software: '<i>raw</i>' });
@@ -49,7 +47,7 @@ beforeAll(async () => {
 
   shots = mkdtempSync(join(tmpdir(), 'ctbridge-status-pages-'));
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ctbridge-chromium-profile-')), {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPackage.path,
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -92,7 +90,7 @@ async function row(page: Page, section: string, first: string): Promise<string> 
   throw new Error(`no row "${first}" under "${section}"; the page reads:\n${await page.locator('body').innerText()}`);
 }
 
-describe('status pages in a browser', () => {
+chromiumPackage.describe('status pages in a browser', () => {
   it("the relay's page: ready, each tunnel's state and agents, each connected agent", async () => {
     const page = await open(`${fleet.relay.adminUrl}/`, 'relay');
     const text = await page.locator('body').innerText();

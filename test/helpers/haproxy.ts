@@ -4,7 +4,7 @@
  * retries of failed connections on another node. What an operator would
  * put in front of a relay cluster (docs/cluster.md).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -22,15 +22,12 @@ export interface LoadBalancer {
   close(): Promise<void>;
 }
 
-export function haproxyAvailable(): boolean {
-  return spawnSync('haproxy', ['-v']).status === 0;
-}
-
-export async function startHaproxy(servers: readonly LbServer[]): Promise<LoadBalancer> {
+/** `executable`: the haproxy to run (needs('haproxy', ...).path in a test file). */
+export async function startHaproxy(servers: readonly LbServer[], executable = 'haproxy'): Promise<LoadBalancer> {
   const port = await freePort();
   const conf = join(tempDir(), 'haproxy.cfg');
   writeFileSync(conf, haproxyConfig(port, servers));
-  const child: ChildProcess = spawn('haproxy', ['-db', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(executable, ['-db', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));

@@ -1,8 +1,8 @@
 /**
- * A real forward proxy (Debian's tinyproxy, installed by .ci/run) with Basic
+ * A real forward proxy (Debian's tinyproxy: test/helpers/system.ts needs()) with Basic
  * proxy authentication, on loopback.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './processes.js';
@@ -16,12 +16,8 @@ export interface ForwardProxy {
   close(): Promise<void>;
 }
 
-export function tinyproxyAvailable(): boolean {
-  return spawnSync('tinyproxy', ['-v']).status === 0;
-}
-
-
-export async function startTinyproxy(user: string, pass: string): Promise<ForwardProxy> {
+/** `executable`: the tinyproxy to run (needs('tinyproxy', ...).path in a test file). */
+export async function startTinyproxy(user: string, pass: string, executable = 'tinyproxy'): Promise<ForwardProxy> {
   const port = await freePort();
   const dir = tempDir();
   const conf = join(dir, 'tinyproxy.conf');
@@ -29,7 +25,7 @@ export async function startTinyproxy(user: string, pass: string): Promise<Forwar
     conf,
     [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'LogLevel Info', 'MaxClients 200', 'Allow 127.0.0.1', `BasicAuth ${user} ${pass}`, 'DisableViaHeader Yes', ''].join('\n'),
   );
-  const child = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(executable, ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (c: Buffer): void => {
