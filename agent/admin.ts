@@ -4,6 +4,7 @@
  * page (relay connections, tunnels and their targets, recent target
  * failures), and the metrics.
  */
+import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
 import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import type { AgentConfig } from '../src/config/index.js';
@@ -60,7 +61,8 @@ export function agentStatus(d: AgentAdminDeps): AgentStatus {
   return {
     role: 'agent',
     software: SOFTWARE_VERSION,
-    config: config.file,
+    // Absolute: `ctbridge status --config` finds this process by it (admin.listen not set, on a fallback port).
+    config: resolve(config.file),
     startedAt: d.started.toISOString(),
     uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
     ready: r.ready,

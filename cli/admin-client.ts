@@ -3,9 +3,16 @@
  * line (`ctbridge status`, `ctbridge reload`): where it is (from the
  * config's `admin.listen`, or `--admin`), and one request to it, with a
  * message that says what to check when it cannot be reached.
+ *
+ * With `admin.listen` not set, the process took the default port or, when
+ * that was taken, the first free one of its fallback ports
+ * (ADMIN_FALLBACK_PORTS): `findAdminTarget` asks each of them which config
+ * file it runs with, and picks the one that runs with this file.
  */
+import { realpathSync } from 'node:fs';
 import http from 'node:http';
-import { DEFAULT_ADMIN_PORT, formatHostPort, readConfigFile } from '../src/config/index.js';
+import { resolve } from 'node:path';
+import { ADMIN_FALLBACK_PORTS, DEFAULT_ADMIN_PORT, formatHostPort, readConfigFile } from '../src/config/index.js';
 import { beginParse, parseAdmin } from '../src/config/common.js';
 import { isPlainObject } from '../src/config/schema-check.js';
 import { ConfigError } from '../src/errors.js';
@@ -19,6 +26,8 @@ export interface AdminTarget {
   role: Role | undefined;
   /** The config file it came from, if any. */
   file: string | undefined;
+  /** admin.listen not set in `file`: the fallback ports' URLs, where the process may be instead (findAdminTarget). */
+  fallbacks?: readonly string[];
 }
 
 /** Who runs the admin listener, for messages: "the relay", "the agent", "the ctbridge process". */
@@ -49,7 +58,7 @@ export function adminTargetFromConfig(file: string, role?: Role): AdminTarget {
   const obj = readConfigFile(file);
   const kind = role ?? roleOfConfig(obj);
   const root = beginParse(isPlainObject(obj) ? { admin: obj.admin } : obj, file, {}, ['admin']);
-  const admin = parseAdmin(root, DEFAULT_ADMIN_PORT[kind]);
+  const admin = parseAdmin(root, kind);
   root.problems.throwIfAny();
   if (!admin.listen) {
     throw new ConfigError(file, 'admin.listen', `is off, so ${whose(kind)} has no admin listener to ask; set it (default 127.0.0.1:${DEFAULT_ADMIN_PORT[kind]}) and restart ${whose(kind)}`);
@@ -57,7 +66,8 @@ export function adminTargetFromConfig(file: string, role?: Role): AdminTarget {
   if (admin.listen.port === 0) {
     throw new ConfigError(file, 'admin.listen', `has port 0 (any free port), so only ${whose(kind)}'s log line "admin listening" says where it is; pass that address with --admin http://host:port`);
   }
-  return { url: `http://${formatHostPort({ host: connectHost(admin.listen.host), port: admin.listen.port })}`, role: kind, file };
+  const url = (port: number): string => `http://${formatHostPort({ host: connectHost(admin.listen!.host), port })}`;
+  return { url: url(admin.listen.port), role: kind, file, fallbacks: admin.fallbackPorts.map(url) };
 }
 
 /** `--admin http://127.0.0.1:9090`, `--admin 127.0.0.1:9090` or `--admin [::1]:9091`. */
@@ -94,7 +104,7 @@ export class AdminUnreachable extends Error {
   get advice(): string {
     const { role, file } = this.target;
     const where = file ? ` in ${file}` : role ? ` in its ${role}.yaml` : ' in its relay.yaml or agent.yaml';
-    const def = role ? ` (default 127.0.0.1:${DEFAULT_ADMIN_PORT[role]})` : '';
+    const def = role ? ` (default 127.0.0.1:${DEFAULT_ADMIN_PORT[role]}, or when that was taken the first free of ports ${ADMIN_FALLBACK_PORTS[role][0]}-${ADMIN_FALLBACK_PORTS[role].at(-1)})` : '';
     const unit = role ? ` (e.g. systemctl status ctbridge-${role}; on Windows, the ctbridge-${role} service)` : '';
     return [
       `Check that:`,
@@ -142,6 +152,58 @@ export function unexpectedAnswer(target: AdminTarget, path: string, answer: Admi
     return `${whose(target.role)}'s admin listener at ${target.url} refused this address (403): add it to admin.allowFrom${where}, or run this command on the machine of ${whose(target.role)}`;
   }
   return `${target.url}${path} answered HTTP ${answer.status}, not what a ctbridge admin listener answers: is admin.listen${where} the address of ${whose(target.role)}'s admin listener, not its public port or another service?`;
+}
+
+/** The same file, however named (relative, through a symbolic link). */
+function samePath(a: string, b: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
+}
+
+/** What the process at `url` says it is: its role and absolute config file, or undefined (nothing there, or not a ctbridge admin listener). */
+async function whoIsAt(target: AdminTarget, url: string): Promise<{ role: unknown; config: unknown } | undefined> {
+  try {
+    const answer = await adminRequest({ ...target, url }, 'GET', '/api/status', 3_000);
+    if (answer.status !== 200) return undefined;
+    const v = JSON.parse(answer.body) as { role?: unknown; config?: unknown } | null;
+    return typeof v === 'object' && v !== null ? { role: v.role, config: v.config } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface FoundTarget {
+  target: AdminTarget;
+  /** Other admin listeners of processes that run with the same config file (say so: --admin picks one). */
+  others: string[];
+}
+
+/**
+ * `adminTarget`, and for a config without admin.listen: the listener, on
+ * the default port or a fallback port, of the process that runs with this
+ * config file (its /api/status names the file). None does (not running,
+ * or an older version that does not say): the default port, as before.
+ */
+export async function findAdminTarget(opts: { config?: string | undefined; admin?: string | undefined; role?: Role | undefined }): Promise<FoundTarget> {
+  const target = adminTarget(opts);
+  if (!target.file || !target.fallbacks?.length) return { target, others: [] };
+  const urls = [target.url, ...target.fallbacks];
+  const who = await Promise.all(urls.map((url) => whoIsAt(target, url)));
+  const mine = urls.filter((_, i) => who[i]?.role === target.role && typeof who[i]?.config === 'string' && samePath(who[i]!.config as string, target.file!));
+  if (mine.length === 0) return { target, others: [] };
+  return { target: { ...target, url: mine[0]! }, others: mine.slice(1) };
+}
+
+/** The line that says a second process runs with the same config, if one does. */
+export function othersNote(found: FoundTarget): string {
+  if (found.others.length === 0) return '';
+  return `ctbridge: note: another process also runs with ${found.target.file}, at ${found.others.join(', ')}; this is ${found.target.url} (--admin chooses)\n`;
 }
 
 /** The target from the command's options; `--admin` wins over `--config`. */

@@ -6,7 +6,7 @@
  * Exit codes: 0 reloaded, 1 refused (invalid config, shutting down) or the
  * admin listener cannot be reached, 2 bad usage or config.
  */
-import { AdminUnreachable, adminRequest, adminTarget, unexpectedAnswer, whose, type Role } from './admin-client.js';
+import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, whose, type Role } from './admin-client.js';
 import type { Output } from './status.js';
 
 export interface ReloadOptions {
@@ -31,7 +31,9 @@ function reloadResult(body: string): { ok: boolean; message: string } | undefine
 }
 
 export async function reloadCommand(opts: ReloadOptions, out: Output = processOutput): Promise<number> {
-  const target = adminTarget(opts);
+  const found = await findAdminTarget(opts);
+  const target = found.target;
+  if (found.others.length > 0) out.stderr(othersNote(found));
   let answer;
   try {
     // A reload re-reads files and may re-check every agent: allow it time.

@@ -15,7 +15,7 @@ import { ago, bytes, expiryText } from '../src/admin/page.js';
 import { untrusted } from '../src/log-text.js';
 import type { AgentStatus } from '../agent/admin.js';
 import type { RelayStatus } from '../relay/admin.js';
-import { AdminUnreachable, adminRequest, adminTarget, unexpectedAnswer, type Role } from './admin-client.js';
+import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, type Role } from './admin-client.js';
 
 /** How many recent target failures the agent's table shows (the JSON has them all). */
 export const FAILURES_SHOWN = 10;
@@ -213,7 +213,9 @@ function isStatus(v: unknown): v is RelayStatus | AgentStatus {
 
 /** `ctbridge status`: prints the status; resolves to the exit code. Config errors throw (exit 2 in main). */
 export async function statusCommand(opts: StatusOptions, out: Output = processOutput): Promise<number> {
-  const target = adminTarget(opts);
+  const found = await findAdminTarget(opts);
+  const target = found.target;
+  if (found.others.length > 0) out.stderr(othersNote(found));
   let answer;
   try {
     answer = await adminRequest(target, 'GET', '/api/status');

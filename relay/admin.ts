@@ -4,6 +4,7 @@
  * the Prometheus metrics. Everything here is read from the live state when
  * asked; nothing is kept for it.
  */
+import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
 import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import { formatHostPort } from '../src/config/index.js';
@@ -105,7 +106,8 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
   return {
     role: 'relay',
     software: SOFTWARE_VERSION,
-    config: config.file,
+    // Absolute: `ctbridge status --config` finds this process by it (admin.listen not set, on a fallback port).
+    config: resolve(config.file),
     startedAt: d.started.toISOString(),
     uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
     ready: r.ready,

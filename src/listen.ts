@@ -68,3 +68,30 @@ export function listenOrExplain(server: Server, hostPort: HostPort, where: Liste
     });
   });
 }
+
+/**
+ * `listenOrExplain` on `hostPort`, and when that port is in use, on each of
+ * `fallbackPorts` in turn (a default port that another process holds). With
+ * no fallback ports, exactly listenOrExplain. When every port is in use the
+ * error names them all and says to set the key.
+ */
+export async function listenOnFirstFree(server: Server, hostPort: HostPort, fallbackPorts: readonly number[], where: ListenWhere): Promise<AddressInfo> {
+  try {
+    return await listenOrExplain(server, hostPort, where);
+  } catch (err) {
+    if (!(err instanceof ListenError) || err.systemCode !== 'EADDRINUSE' || fallbackPorts.length === 0) throw err;
+    for (const port of fallbackPorts) {
+      try {
+        return await listenOrExplain(server, { host: hostPort.host, port }, where);
+      } catch (next) {
+        if (!(next instanceof ListenError) || next.systemCode !== 'EADDRINUSE') throw next;
+      }
+    }
+    const range = `${fallbackPorts[0]}-${fallbackPorts[fallbackPorts.length - 1]}`;
+    throw new ListenError(
+      `${where.file}: ${where.key} (not set): cannot listen on ${formatHostPort(hostPort)} nor on ports ${range}: all are in use`,
+      `set ${where.key}: to a free address, e.g. 127.0.0.1:19091, or stop the other processes using them`,
+      err.cause as NodeJS.ErrnoException,
+    );
+  }
+}

@@ -16,7 +16,7 @@ import http from 'node:http';
 import type { AdminConfig } from '../config/common.js';
 import { formatHostPort, type CidrList } from '../config/units.js';
 import { peerAddress } from '../http/client-address.js';
-import { listenOrExplain } from '../listen.js';
+import { listenOnFirstFree } from '../listen.js';
 import type { Logger } from '../log.js';
 
 export interface Readiness {
@@ -82,8 +82,12 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
     }
     json(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/api/status', '/', 'POST /reload'] });
   });
-  const bound = await listenOrExplain(server, admin.listen, { file, key: 'admin.listen' });
+  const bound = await listenOnFirstFree(server, admin.listen, admin.fallbackPorts, { file, key: 'admin.listen' });
   const address = { host: bound.address, port: bound.port };
+  if (address.port !== admin.listen.port && admin.listen.port !== 0) {
+    // admin.listen not set and its default port taken (another agent on the host): `ctbridge status --config` finds this one by its config file.
+    log.warn({ listen: formatHostPort(address), defaultPort: admin.listen.port }, 'admin listener on a fallback port: the default one is in use');
+  }
   log.info({ listen: formatHostPort(address), allowFrom: admin.allowFrom.toJSON() }, 'admin listening');
   return {
     address,

@@ -3,7 +3,6 @@
  * applied, deeply frozen; durations in ms, sizes in bytes, CA files loaded.
  */
 import {
-  DEFAULT_ADMIN_PORT,
   DEFAULT_AGENT_PATH,
   beginParse,
   finishParse,
@@ -237,7 +236,7 @@ export function parseAgentConfig(
     relays,
     token: tokenValue ?? '',
     tokenSource,
-    admin: parseAdmin(root, DEFAULT_ADMIN_PORT.agent),
+    admin: parseAdmin(root, 'agent'),
     ca: root.opt('ca', caBundle(root.problems.baseDir)),
     proxy: root.get('proxy', proxy, { mode: 'env' }),
     tunnels: parseTunnels(root, (name, tunnels) => parseAgentTunnel(name, tunnels, timeouts), {

@@ -34,11 +34,37 @@ export const DEFAULT_AGENT_PATH = '/_ctbridge/agent';
 
 /** Default admin listeners: the relay's and the agent's, on loopback. */
 export const DEFAULT_ADMIN_PORT = { relay: 9090, agent: 9091 } as const;
+
+/**
+ * When `admin.listen` is not set and the default port is taken (a second
+ * agent on the host, the new version beside the old one), the first free
+ * port of these (docs/operating.md). Not for an `admin.listen` that is set.
+ */
+export const ADMIN_FALLBACK_PORTS = {
+  relay: [9081, 9082, 9083, 9084, 9085, 9086, 9087, 9088, 9089],
+  agent: [9092, 9093, 9094, 9095, 9096, 9097, 9098, 9099],
+} as const;
+
+/**
+ * For tests only: CTBRIDGE_TEST_ADMIN_PORTS=40100-40108 replaces the default
+ * port (the first) and its fallback ports (the others), so tests of the
+ * fallback do not depend on 9090-9099 being free on the machine.
+ */
+export function defaultAdminPorts(role: 'relay' | 'agent', env: NodeJS.ProcessEnv = process.env): { port: number; fallback: readonly number[] } {
+  const m = /^(\d+)-(\d+)$/.exec(env.CTBRIDGE_TEST_ADMIN_PORTS ?? '');
+  if (m && Number(m[1]) < Number(m[2]) && Number(m[2]) - Number(m[1]) < 100 && Number(m[2]) < 65536) {
+    const first = Number(m[1]);
+    return { port: first, fallback: Array.from({ length: Number(m[2]) - first }, (_, i) => first + 1 + i) };
+  }
+  return { port: DEFAULT_ADMIN_PORT[role], fallback: ADMIN_FALLBACK_PORTS[role] };
+}
 const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
 
 export interface AdminConfig {
   /** host:port of the admin listener (health, readiness, metrics, status, reload); undefined: off. */
   readonly listen: HostPort | undefined;
+  /** admin.listen not set: the ports to try, in order, when the default one is taken (ADMIN_FALLBACK_PORTS); else empty. */
+  readonly fallbackPorts: readonly number[];
   /** Who may use it (default loopback only). */
   readonly allowFrom: CidrList;
 }
@@ -70,10 +96,12 @@ const redactName = (v: unknown): string => {
 };
 
 /** `admin:` — the admin listener, separate from any public port. `listen: off` turns it off. */
-export function parseAdmin(root: Section, defaultPort: number): AdminConfig {
+export function parseAdmin(root: Section, role: 'relay' | 'agent'): AdminConfig {
   const s = root.section('admin', ['listen', 'allowFrom']);
-  const listen = s.value('listen') === 'off' ? undefined : s.get('listen', hostPort, { host: '127.0.0.1', port: defaultPort });
-  return { listen, allowFrom: parseCidrList(s, 'allowFrom', LOOPBACK) };
+  const defaults = defaultAdminPorts(role);
+  const set = s.has('listen');
+  const listen = s.value('listen') === 'off' ? undefined : s.get('listen', hostPort, { host: '127.0.0.1', port: defaults.port });
+  return { listen, fallbackPorts: set ? [] : defaults.fallback, allowFrom: parseCidrList(s, 'allowFrom', LOOPBACK) };
 }
 
 export function parseLog(root: Section): LogConfig {

@@ -39,7 +39,9 @@ export {
 } from './agent-config.js';
 export { CLUSTER_SECRET_ENV, DEFAULT_CLUSTER_PORT, NODE_ID_ENV, type ClusterConfig, type ClusterPeers } from './relay-cluster.js';
 export {
+  ADMIN_FALLBACK_PORTS,
   DEFAULT_ADMIN_PORT,
+  defaultAdminPorts,
   DEFAULT_AGENT_PATH,
   LOG_LEVELS,
   STREAM_WINDOW,

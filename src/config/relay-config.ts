@@ -3,7 +3,6 @@
  * applied, deeply frozen; durations in ms, sizes in bytes, files loaded.
  */
 import {
-  DEFAULT_ADMIN_PORT,
   DEFAULT_AGENT_PATH,
   beginParse,
   finishParse,
@@ -136,7 +135,7 @@ export function parseRelayConfig(
   }
   const config: RelayConfig = {
     file,
-    admin: parseAdmin(root, DEFAULT_ADMIN_PORT.relay),
+    admin: parseAdmin(root, 'relay'),
     cluster: parseCluster(root, env),
     listen,
     publicUrl: publicUrl ? stripTrailingSlash(publicUrl) : defaultPublicUrl(listen, tls !== undefined),

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ListenError, explainListenError, listenOrExplain } from '../../src/listen.js';
+import { ListenError, explainListenError, listenOnFirstFree, listenOrExplain } from '../../src/listen.js';
+import { freePorts } from '../helpers/ports.js';
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -46,5 +47,40 @@ describe('listenOrExplain', () => {
     // 192.0.2.1 (TEST-NET-1) is assigned to no interface of a test machine.
     const err = await listenOrExplain(server(), { host: '192.0.2.1', port: 0 }, { file: 'relay.yaml', key: 'listen' }).then(() => undefined, (e: unknown) => e);
     expect((err as ListenError).message).toBe('relay.yaml: listen: cannot listen on 192.0.2.1:0: no network interface of this host has that address');
+  });
+});
+
+describe('listenOnFirstFree (admin.listen not set: the default port, else a fallback port)', () => {
+  const where = { file: 'agent.yaml', key: 'admin.listen' };
+  /** Holds `port` on 127.0.0.1, as another process would. */
+  const hold = (port: number) => listenOrExplain(server(), { host: '127.0.0.1', port }, where);
+
+  it('takes the first port when it is free', async () => {
+    const [a, b] = await freePorts(2);
+    expect((await listenOnFirstFree(server(), { host: '127.0.0.1', port: a }, [b], where)).port).toBe(a);
+  });
+
+  it('takes the first free fallback port when the others are in use', async () => {
+    const [a, b, c] = await freePorts(3);
+    await hold(a);
+    await hold(b);
+    expect((await listenOnFirstFree(server(), { host: '127.0.0.1', port: a }, [b, c], where)).port).toBe(c);
+  });
+
+  it('all in use: one error naming the default port and the fallback range, with what to do', async () => {
+    const [a, b, c] = await freePorts(3);
+    await Promise.all([a, b, c].map(hold));
+    const err = (await listenOnFirstFree(server(), { host: '127.0.0.1', port: a }, [b, c], where).catch((e: unknown) => e)) as ListenError;
+    expect(err).toBeInstanceOf(ListenError);
+    expect(err.systemCode).toBe('EADDRINUSE');
+    expect(err.message).toBe(`agent.yaml: admin.listen (not set): cannot listen on 127.0.0.1:${a} nor on ports ${b}-${c}: all are in use`);
+    expect(err.userMessage).toContain('set admin.listen: to a free address');
+  });
+
+  it('no fallback ports (admin.listen set): the port in use fails with the usual message', async () => {
+    const [a] = await freePorts(1);
+    await hold(a);
+    const err = (await listenOnFirstFree(server(), { host: '127.0.0.1', port: a }, [], where).catch((e: unknown) => e)) as ListenError;
+    expect(err.message).toBe(`agent.yaml: admin.listen: cannot listen on 127.0.0.1:${a}: the address is already in use`);
   });
 });

@@ -18,9 +18,16 @@ describe('admin target', () => {
     const dir = tempDir();
     const relay = writeYaml(dir, 'relay.yaml', { listen: '0.0.0.0:8080', auth: { secret: '${CTBRIDGE_JWT_SECRET}' } });
     const agent = writeYaml(dir, 'agent.yaml', { relay: 'wss://relay.example', tunnels: { web: { target: 'http://intranet' } } });
-    expect(adminTargetFromConfig(relay)).toEqual({ url: 'http://127.0.0.1:9090', role: 'relay', file: relay });
-    expect(adminTargetFromConfig(agent)).toEqual({ url: 'http://127.0.0.1:9091', role: 'agent', file: agent });
+    const urls = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `http://127.0.0.1:${from + i}`);
+    // Not set: where the process may be instead when the default port was taken.
+    expect(adminTargetFromConfig(relay)).toEqual({ url: 'http://127.0.0.1:9090', role: 'relay', file: relay, fallbacks: urls(9081, 9089) });
+    expect(adminTargetFromConfig(agent)).toEqual({ url: 'http://127.0.0.1:9091', role: 'agent', file: agent, fallbacks: urls(9092, 9099) });
     expect(adminTargetFromConfig(agent, 'relay').url).toBe('http://127.0.0.1:9090');
+  });
+
+  it('an admin.listen that is set has no fallback ports', () => {
+    const file = writeYaml(tempDir(), 'agent.yaml', { relay: 'wss://r', admin: { listen: '127.0.0.1:9091' } });
+    expect(adminTargetFromConfig(file)).toEqual({ url: 'http://127.0.0.1:9091', role: 'agent', file, fallbacks: [] });
   });
 
   it('asks a wildcard listener on loopback, and brackets IPv6', () => {

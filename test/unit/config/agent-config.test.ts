@@ -36,7 +36,8 @@ describe('parseAgentConfig defaults', () => {
       relays: ['ws://127.0.0.1:8080/_ctbridge/agent'],
       token: TOKEN,
       tokenSource: 'config',
-      admin: { listen: { host: '127.0.0.1', port: 9091 }, allowFrom: expect.anything() },
+      // admin.listen not set: 9091, or the first free of 9092-9099 when 9091 is taken.
+      admin: { listen: { host: '127.0.0.1', port: 9091 }, fallbackPorts: [9092, 9093, 9094, 9095, 9096, 9097, 9098, 9099], allowFrom: expect.anything() },
       ca: undefined,
       proxy: { mode: 'env' },
       tunnels: {
