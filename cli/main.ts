@@ -1,5 +1,5 @@
 /**
- * `ctbridge` command line: relay, agent, token, verify, status, reload, demo, check.
+ * `ctbridge` command line: relay and agent (each with `verify`), token, status, reload, demo, check.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
 import { hideBin } from 'yargs/helpers';
