@@ -68,6 +68,8 @@ afterAll(async () => {
   await fleet?.backend.close();
 });
 
+const REFRESH = '<meta http-equiv="refresh" content="5">';
+
 /** Opens `url` in a new tab, saves a full-page screenshot as `name`.png, returns the page. */
 async function open(url: string, name: string): Promise<Page> {
   const page = await context.newPage();
@@ -75,8 +77,18 @@ async function open(url: string, name: string): Promise<Page> {
     dialogs.push(d.message());
     void d.dismiss();
   });
+  // The page reloads itself every 5 s; on a loaded machine a reload could land between two reads of
+  // one test (the page's context is destroyed). The test reads one copy: the refresh is taken out on the way in.
+  let refresh = false;
+  await page.route(url, async (route) => {
+    const response = await route.fetch();
+    const body = await response.text();
+    refresh = body.includes(REFRESH);
+    await route.fulfill({ response, body: body.replace(REFRESH, '') });
+  });
   const answer = await page.goto(url);
   expect(answer?.status()).toBe(200);
+  expect(refresh, 'the page refreshes itself').toBe(true);
   const path = join(shots, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   console.log(`status page screenshot: ${path}`);
