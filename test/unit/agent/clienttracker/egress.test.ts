@@ -489,8 +489,12 @@ describe('agent egress: lifecycle', () => {
     expect(isCtbridgeError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'CTB_CONFIG_INVALID' });
     expect((err as Error).message).toContain(`egress.listen: cannot listen on 127.0.0.1:${port}: the address is already in use`);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(relay.conns).toHaveLength(0); // nothing was started
+    // Nothing was started: no relay connection. Instead of a fixed wait, an agent started now dials the same
+    // relay the same way; a dial the failed agent had begun would have arrived first. The first is the new one.
+    const witness = await startAgent(await testConfig(relay.url, { witness: { target: 'http://127.0.0.1:9' } }), new LogCapture().logger);
+    cleanups.push(() => witness.close());
+    expect((await (await relay.connection(0)).hello).tunnels).toEqual(['witness']);
+    expect(relay.conns).toHaveLength(1);
   });
 
   it.each([
