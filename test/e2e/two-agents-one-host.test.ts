@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { runCli, runToEnd, stopAll, tempDir, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
 import { freePorts } from '../helpers/ports.js';
-import { startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
+import { TEST_SECRET, startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
 let backend: Backend;
 let relay: RelayInfo;
@@ -104,6 +104,19 @@ describe('two agents on one host, admin.listen not set', () => {
     expect(r.code).toBe(0);
     await b.proc.waitForLog((l) => /reload/i.test(String(l.msg)));
     expect(a.proc.lines.some((l) => /reload/i.test(String(l.msg)))).toBe(false);
+  });
+
+  it('a relay without admin.listen does the same: its default port taken, status --config finds it on a fallback port', async () => {
+    const config = writeYaml(tempDir(), 'relay.yaml', { listen: '127.0.0.1:0', auth: { secret: TEST_SECRET }, tunnels: { other: {} } });
+    const second = runCli('relay', ['relay', '--config', config], env);
+    const port = Number(new URL(await second.adminUrl()).port);
+    expect(port).toBeGreaterThan(first);
+    expect(agents.map((a) => a.port)).not.toContain(port);
+    await second.waitForLog('admin listener on a fallback port: the default one is in use');
+    const r = await runToEnd(['status', '--config', config], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`  config      ${config}\n`);
+    expect(r.stdout).toContain('other   http  no agent');
   });
 
   it('an admin.listen that is set and taken still fails, with the usual message', async () => {
