@@ -3,8 +3,11 @@
  * config (relay or agent defaults), or --admin; and what they say when the
  * answer is not a status.
  */
-import { describe, expect, it } from 'vitest';
-import { adminTarget, adminTargetFromConfig, adminTargetFromOption, connectHost, roleOfConfig, unexpectedAnswer } from '../../../cli/admin-client.js';
+import { symlinkSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { adminTarget, adminTargetFromConfig, adminTargetFromOption, connectHost, findAdminTarget, othersNote, roleOfConfig, unexpectedAnswer } from '../../../cli/admin-client.js';
 import { tempDir, writeYaml } from '../../helpers/processes.js';
 
 describe('admin target', () => {
@@ -66,5 +69,63 @@ describe('admin target', () => {
       "the relay's admin listener at http://10.0.0.5:9090 refused this address (403): add it to admin.allowFrom in /etc/ctbridge/relay.yaml, or run this command on the machine of the relay",
     );
     expect(unexpectedAnswer(target, '/api/status', { status: 404, body: 'no tunnel' })).toMatch(/answered HTTP 404, not what a ctbridge admin listener answers: is admin\.listen in \/etc\/ctbridge\/relay\.yaml the address/);
+  });
+});
+
+describe('findAdminTarget (admin.listen not set: the default port or a fallback one)', () => {
+  const servers: http.Server[] = [];
+  afterEach(async () => {
+    delete process.env.CTBRIDGE_TEST_ADMIN_PORTS;
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  });
+
+  /** An admin listener on `port` whose /api/status says `status`; false when the port is taken. */
+  const fake = (port: number, status: object) =>
+    new Promise<boolean>((resolve) => {
+      const s = http.createServer((_req, res) => res.end(JSON.stringify(status)));
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => (servers.push(s), resolve(true)));
+    });
+
+  /**
+   * Consecutive ports this test holds with the statuses given; the first. Below the ephemeral range
+   * (32768 and up), whose consecutive ports a busy machine's outgoing connections keep taking.
+   */
+  async function range(statuses: object[]): Promise<number> {
+    for (let i = 0; i < 50; i++) {
+      const base = 20_000 + Math.floor(Math.random() * 12_000);
+      const ok = await Promise.all(statuses.map((st, i) => fake(base + i, st)));
+      if (ok.every(Boolean)) return base;
+      await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+    }
+    throw new Error(`no ${statuses.length} consecutive free ports on loopback between 20000 and 32000`);
+  }
+
+  it('picks the listener of the same role that runs with this config file (by its real path); notes a second one', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'agent.yaml', { relay: 'wss://r' });
+    const link = join(dir, 'link.yaml');
+    symlinkSync(file, link);
+    const base = await range([
+      { role: 'agent', ready: true, config: join(dir, 'other.yaml') },
+      { role: 'relay', ready: true, config: file },
+      { role: 'agent', ready: true, config: file },
+      { role: 'agent', ready: true, config: link },
+    ]);
+    process.env.CTBRIDGE_TEST_ADMIN_PORTS = `${base}-${base + 5}`;
+    const found = await findAdminTarget({ config: file });
+    expect(found.target.url).toBe(`http://127.0.0.1:${base + 2}`);
+    expect(found.others).toEqual([`http://127.0.0.1:${base + 3}`]);
+    expect(othersNote(found)).toBe(`ctbridge: note: another process also runs with ${file}, at http://127.0.0.1:${base + 3}; this is http://127.0.0.1:${base + 2} (--admin chooses)\n`);
+  });
+
+  it('none runs with it (not running, or a version that does not say): the default port, as before; admin.listen set: no search', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'agent.yaml', { relay: 'wss://r' });
+    const base = await range([{ role: 'agent', ready: true, config: join(dir, 'other.yaml') }, { role: 'agent', ready: true }]);
+    process.env.CTBRIDGE_TEST_ADMIN_PORTS = `${base}-${base + 3}`;
+    expect(await findAdminTarget({ config: file })).toMatchObject({ target: { url: `http://127.0.0.1:${base}` }, others: [] });
+    const set = writeYaml(dir, 'set.yaml', { relay: 'wss://r', admin: { listen: `127.0.0.1:${base + 1}` } });
+    expect((await findAdminTarget({ config: set })).target.url).toBe(`http://127.0.0.1:${base + 1}`);
   });
 });
