@@ -2,9 +2,9 @@
  * The agent on a corporate network: it reaches the relay only through an
  * HTTP forward proxy that wants Basic credentials.
  */
-import http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { needs } from '../helpers/system.js';
 import { startTinyproxy, type ForwardProxy } from '../helpers/tinyproxy.js';
@@ -17,10 +17,6 @@ afterEach(async () => {
   await proxy?.close();
   await backend?.close();
 });
-
-function get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-}
 
 const tinyproxy = needs('tinyproxy', 'the corporate forward proxy the agent goes through');
 
@@ -35,7 +31,7 @@ tinyproxy.describe('agent through a forward proxy', () => {
       tunnels: { ucws: { target: backend.url } },
       env: { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl },
     });
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
     expect(proxy.log()).toMatch(/CONNECT/);
     expect(agent.allOutput).not.toContain('pr0xy-pass');
   });
@@ -49,7 +45,7 @@ tinyproxy.describe('agent through a forward proxy', () => {
       tunnels: { ucws: { target: backend.url } },
       extra: { proxy: `http://corp:pr0xy-pass@127.0.0.1:${proxy.port}` },
     });
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
   });
 
   it('wrong proxy credentials give a log line that says so, without the password', async () => {

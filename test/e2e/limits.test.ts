@@ -2,9 +2,9 @@
  * Limits and routing options an operator sets in relay.yaml, and the relay's
  * own graceful shutdown.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { request, type RequestOptions } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -25,25 +25,8 @@ afterAll(async () => {
   await backend.close();
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-function send(path: string, opts: http.RequestOptions & { body?: string | Buffer; chunked?: boolean } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: relay.port, path, agent: false, ...opts }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    if (opts.chunked && opts.body) {
-      req.write(opts.body);
-      req.end();
-    } else req.end(opts.body);
-  });
-}
+/** A request to the relay's public port. */
+const send = (path: string, opts: RequestOptions = {}) => request(`http://127.0.0.1:${relay.port}${path}`, opts);
 
 describe('limits', () => {
   it('refuses a declared body over the tunnel limit with 413 before it reaches the target', async () => {
@@ -51,7 +34,7 @@ describe('limits', () => {
     const r = await send('/t/ucws/upload', { method: 'POST', body: Buffer.alloc(2048), headers: { 'content-length': 2048 } });
     expect(r.status).toBe(413);
     expect(r.headers['x-ctbridge-error']).toBe('CTB_BODY_TOO_LARGE');
-    expect(JSON.parse(r.body).error.message).toMatch(/1024 bytes/);
+    expect(JSON.parse(r.text).error.message).toMatch(/1024 bytes/);
     expect(backend.seen.length).toBe(before);
   });
 
@@ -83,7 +66,7 @@ describe('limits', () => {
   it('routes <tunnel>.<baseDomain> by Host', async () => {
     const r = await send('/echo?via=host', { headers: { host: 'ucws.tunnels.test' } });
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body).url).toBe('/echo?via=host');
+    expect(JSON.parse(r.text).url).toBe('/echo?via=host');
   });
 
   it('answers /healthz and /readyz on the admin listener, and neither on the public port', async () => {

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startBackend, BLOCK, expectedHash, type Backend } from '../helpers/backend.js';
+import { request, type Reply } from '../helpers/http.js';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -29,26 +30,7 @@ afterAll(async () => {
   await backend.close();
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function request(url: string, opts: http.RequestOptions & { body?: Buffer | string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, opts, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
-const json = (r: Reply) => JSON.parse(r.body.toString('utf8'));
+const json = (r: Reply) => JSON.parse(r.text);
 
 describe('HTTP through the tunnel', () => {
   it.each(['GET', 'POST', 'PUT', 'DELETE'])('%s arrives with path, query and body intact', async (method) => {
@@ -124,22 +106,20 @@ describe('HTTP through the tunnel', () => {
 
   it('uploads 50 MB byte-identical (chunked, no Content-Length)', async () => {
     const size = 50 * 1024 * 1024;
-    const r = await new Promise<Reply>((resolve, reject) => {
-      const req = http.request(`${base}/upload`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      });
-      req.on('error', reject);
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < size) {
-          sent += BLOCK.length;
-          if (!req.write(BLOCK)) return void req.once('drain', pump);
-        }
-        req.end();
-      };
-      pump();
+    const r = await request(`${base}/upload`, {
+      method: 'POST',
+      headers: { 'transfer-encoding': 'chunked' },
+      write: (req) => {
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += BLOCK.length;
+            if (!req.write(BLOCK)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      },
     });
     expect(r.status).toBe(200);
     expect(json(r).bodyLength).toBe(size);
@@ -228,16 +208,8 @@ describe('what the relay refuses', () => {
     'refuses path traversal %s without reaching the target',
     async (path) => {
       const before = backend.seen.length;
-      const r = await new Promise<Reply>((resolve, reject) => {
-        // http.request would normalise nothing, but send the raw path explicitly anyway.
-        const req = http.request({ host: '127.0.0.1', port: relay.port, path, method: 'GET' }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+      // The raw path, as it is: a URL would resolve the dots.
+      const r = await request(relay.url, { path });
       expect(r.status).toBe(400);
       expect(r.headers['x-ctbridge-error']).toBe('CTB_BAD_REQUEST');
       expect(backend.seen.length).toBe(before);

@@ -3,13 +3,14 @@
  * (relay/clienttracker/egress.ts) and a fake Client Tracker: the two halves
  * agree on the wire, and messages reach Client Tracker byte for byte.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent } from '../../../../agent/index.js';
 import type { ConnectedAgent } from '../../../../relay/agent-registry.js';
 import { createEgressHandler } from '../../../../relay/clienttracker/index.js';
 import { shortHash } from '../../../../src/redact.js';
 import { captureLog, errorTextOf, listen, relayConfig } from '../../relay/clienttracker/helpers.js';
+import { request } from '../../../helpers/http.js';
 import { FakeRelay, LogCapture, freePort, testConfig } from '../helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
@@ -22,17 +23,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function post(port: number, path: string, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const buf = Buffer.from(body);
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'text/xml', 'content-length': buf.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end(buf);
-  });
+/** POST `body` (XML) to the egress listener; the answer's body as text. */
+async function post(port: number, path: string, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const r = await request(`http://127.0.0.1:${port}`, { path, method: 'POST', headers: { 'content-type': 'text/xml' }, body });
+  return { status: r.status, headers: r.headers, body: r.text };
 }
 
 async function setup(rpcUrl: string) {
