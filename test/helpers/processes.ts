@@ -125,8 +125,12 @@ export class CtbridgeProcess {
     return `http://${String(line.listen)}`;
   }
 
-  /** Resolves with the first log line (past or future) that matches. */
-  waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs = 15_000): Promise<LogLine> {
+  /**
+   * Resolves with the first log line (past or future) that matches. The default bound only turns a
+   * line that never comes into a readable failure: 15 s was too short for a process to start under
+   * load 14-28 on 2 cores (seen: relay listening, tunnel ready).
+   */
+  waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs = 40_000): Promise<LogLine> {
     const fn = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;
     const seen = this.lines.find(fn);
     if (seen) return Promise.resolve(seen);
