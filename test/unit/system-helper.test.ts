@@ -61,13 +61,14 @@ function runFixture(env: Record<string, string>): Promise<{ code: number; output
     execFile(
       process.execPath,
       [vitest, 'run', '--root', fixtures, '--config', join(fixtures, 'vitest.config.ts'), '--reporter', 'default'],
-      { cwd: fixtures, env: { ...base, NO_COLOR: '1', CI: '1', ...env }, timeout: 50_000 },
+      { cwd: fixtures, env: { ...base, NO_COLOR: '1', CI: '1', ...env }, timeout: 100_000 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}` }),
     );
   });
 }
 
-describe('needs(), in a real vitest run of a file whose tests need haproxy', () => {
+// Each case starts a vitest of its own (~3 s idle, ~20 s on a loaded 2-core machine): bounds against a hang only.
+describe('needs(), in a real vitest run of a file whose tests need haproxy', { timeout: 120_000 }, () => {
   it('missing: the run passes, the tests are skipped, one line names the package and its apt-get install', async () => {
     const { code, output } = await runFixture({ CTBRIDGE_TEST_HIDE: 'haproxy' });
     expect(code, output).toBe(0);
