@@ -43,6 +43,19 @@ describe('ctbridge CLI', () => {
     expect(r.stderr).not.toContain(TEST_SECRET);
   });
 
+  // Issue 12, finding 8: `ctbridge token --tunnels '<b>x</b>'` signed a token for a name no relay serves.
+  it('token refuses a tunnel name that breaks the tunnel-name rule, and prints no token', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
+    for (const bad of ['<b>x</b>', 'ok,Upper', 'a\u202eb']) {
+      const r = await runToEnd(['token', '--config', file, '--agent', 'acme-1', '--tunnels', bad]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('--tunnels');
+      expect(r.stderr).toContain('expected a tunnel name of lowercase letters, digits and "-"');
+    }
+  });
+
   it('CTBRIDGE_JWT_SECRET overrides auth.secret for token', async () => {
     const dir = tempDir();
     const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
