@@ -76,7 +76,7 @@ export function onShutdown(log: Logger, close: () => Promise<void>, reload?: () 
       log.warn({ signal: 'SIGHUP' }, 'reload ignored: shutting down');
       return;
     }
-    log.info({ signal: 'SIGHUP' }, 'reloading config');
+    log.info({ signal: 'SIGHUP', via: 'SIGHUP', from: 'local signal' }, 'reloading config');
     void reload();
   });
 }

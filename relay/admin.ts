@@ -169,5 +169,6 @@ export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
     allowFrom: () => d.live.config.admin.allowFrom,
+    hosts: () => d.live.config.admin.hosts,
   };
 }
