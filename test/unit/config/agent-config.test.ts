@@ -36,7 +36,7 @@ describe('parseAgentConfig defaults', () => {
       relays: ['ws://127.0.0.1:8080/_ctbridge/agent'],
       token: TOKEN,
       tokenSource: 'config',
-      admin: { listen: { host: '127.0.0.1', port: 9091 }, allowFrom: expect.anything() },
+      admin: { listen: { host: '127.0.0.1', port: 9091 }, allowFrom: expect.anything(), hosts: [] },
       ca: undefined,
       proxy: { mode: 'env' },
       tunnels: {
