@@ -15,6 +15,10 @@ const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export async function issueToken(configFile: string, agentId: string, tunnelsArg: string, ttl: string): Promise<void> {
   const config = loadRelayConfig(configFile);
   const tunnels = tunnelsArg.split(',').map((t) => t.trim()).filter(Boolean);
+  // An agent id is shown in logs and status pages: no control, bidi or zero-width characters.
+  if (agentId.length > 128 || untrusted(agentId, 128) !== agentId) {
+    throw new ConfigError('--agent', '', `expected an agent id of at most 128 printable characters (no control, bidi or zero-width characters), got ${JSON.stringify(untrusted(agentId, 64))}`);
+  }
   // The same rule as relay.yaml's and agent.yaml's tunnel names: a token for a
   // name no relay serves (`<b>x</b>`) would only fail later, at the agent.
   for (const t of tunnels) {

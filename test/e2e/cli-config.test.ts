@@ -58,6 +58,17 @@ describe('ctbridge CLI', () => {
     }
   });
 
+  it('token refuses an agent id with control, bidi or zero-width characters', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
+    for (const bad of ['acme\u202e1', 'acme\u200b', 'x'.repeat(129)]) {
+      const r = await runToEnd(['token', '--config', file, '--agent', bad, '--tunnels', 'web']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('--agent');
+    }
+  });
+
   it('CTBRIDGE_JWT_SECRET overrides auth.secret for token', async () => {
     const dir = tempDir();
     const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
