@@ -131,5 +131,6 @@ export function agentAdminRoutes(d: AgentAdminDeps): AdminRoutes {
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
     allowFrom: () => d.config().admin.allowFrom,
+    hosts: () => d.config().admin.hosts,
   };
 }

@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { ADMIN_FALLBACK_PORTS, DEFAULT_ADMIN_PORT, formatHostPort, readConfigFile } from '../src/config/index.js';
 import { beginParse, parseAdmin } from '../src/config/common.js';
 import { isPlainObject } from '../src/config/schema-check.js';
+import { ADMIN_HEADER } from '../src/admin/guard.js';
 import { ConfigError } from '../src/errors.js';
 
 export type Role = 'relay' | 'agent';
@@ -130,7 +131,9 @@ const REASONS: Record<string, string> = {
 export function adminRequest(target: AdminTarget, method: 'GET' | 'POST', path: string, timeoutMs = 10_000): Promise<AdminAnswer> {
   const url = new URL(path, `${target.url}/`);
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+    // X-Ctbridge-Admin: what a state-changing request must carry (src/admin/guard.ts).
+    const headers = { accept: 'application/json', [ADMIN_HEADER]: '1' };
+    const req = http.request(url, { method, agent: false, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -148,6 +151,9 @@ export function adminRequest(target: AdminTarget, method: 'GET' | 'POST', path: 
  */
 export function unexpectedAnswer(target: AdminTarget, path: string, answer: AdminAnswer): string {
   const where = target.file ? ` in ${target.file}` : '';
+  if (answer.status === 421) {
+    return `${whose(target.role)}'s admin listener at ${target.url} refused the host name asked for (421): use its IP address or localhost in --admin, or add the name to admin.hosts${where}`;
+  }
   if (answer.status === 403) {
     return `${whose(target.role)}'s admin listener at ${target.url} refused this address (403): add it to admin.allowFrom${where}, or run this command on the machine of ${whose(target.role)}`;
   }

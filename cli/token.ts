@@ -1,5 +1,6 @@
 import { tokenSigningKey } from '../src/agent-auth.js';
 import { loadRelayConfig, parseDuration } from '../src/config/index.js';
+import { tunnelName } from '../src/config/values.js';
 import { ConfigError } from '../src/errors.js';
 import { untrusted } from '../src/log-text.js';
 import { decodeTokenUnverified, signAgentToken } from '../src/token.js';
@@ -14,6 +15,19 @@ const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export async function issueToken(configFile: string, agentId: string, tunnelsArg: string, ttl: string): Promise<void> {
   const config = loadRelayConfig(configFile);
   const tunnels = tunnelsArg.split(',').map((t) => t.trim()).filter(Boolean);
+  // An agent id is shown in logs and status pages: no control, bidi or zero-width characters.
+  if (agentId.length > 128 || untrusted(agentId, 128) !== agentId) {
+    throw new ConfigError('--agent', '', `expected an agent id of at most 128 printable characters (no control, bidi or zero-width characters), got ${JSON.stringify(untrusted(agentId, 64))}`);
+  }
+  // The same rule as relay.yaml's and agent.yaml's tunnel names: a token for a
+  // name no relay serves (`<b>x</b>`) would only fail later, at the agent.
+  for (const t of tunnels) {
+    try {
+      tunnelName(t);
+    } catch (err) {
+      throw new ConfigError('--tunnels', '', (err as Error).message);
+    }
+  }
   let ttlMs: number;
   try {
     ttlMs = parseDuration(ttl);

@@ -37,7 +37,8 @@ export interface RelayStatusTunnel {
   /** Listed in relay.yaml (others exist because an agent for them connected). */
   configured: boolean;
   agents: number;
-  state: 'serving' | 'no agent' | 'draining';
+  /** `not served`: not in relay.yaml while requireDeclaredTunnels is on. */
+  state: 'serving' | 'no agent' | 'draining' | 'not served';
 }
 
 export interface RelayStatus {
@@ -99,7 +100,7 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
       kind: Object.hasOwn(config.tunnels, name) ? config.tunnels[name].kind : 'http',
       configured: Object.hasOwn(config.tunnels, name),
       agents: serving.length,
-      state: up > 0 ? 'serving' : serving.length > 0 ? 'draining' : 'no agent',
+      state: config.requireDeclaredTunnels && !Object.hasOwn(config.tunnels, name) ? 'not served' : up > 0 ? 'serving' : serving.length > 0 ? 'draining' : 'no agent',
     };
   });
   const r = d.ready();
@@ -138,7 +139,7 @@ function relayPage(s: RelayStatus): string {
       { title: 'state', cell: (t) => t.state, tone: (t) => (t.state === 'serving' ? 'good' : t.state === 'draining' ? 'warn' : 'bad') },
       { title: 'agents', cell: (t) => t.agents, numeric: true },
       { title: 'served by', cell: (t) => [...new Set(s.agents.filter((a) => a.tunnels.includes(t.name)).map((a) => a.agentId))].join(', ') },
-      { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : 'no (named in an agent token)') },
+      { title: 'in relay.yaml', cell: (t) => (t.configured ? 'yes' : t.state === 'not served' ? 'no: not served (requireDeclaredTunnels)' : 'no (named in an agent token)') },
     ], 'No tunnel is configured and no agent is connected.')],
     ...(s.cluster ? [[`Cluster: node ${s.cluster.nodeId}`, table(s.cluster.peers, [
       { title: 'peer node', cell: (p) => p.nodeId ?? '?' },
@@ -171,5 +172,6 @@ export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
     allowFrom: () => d.live.config.admin.allowFrom,
+    hosts: () => d.live.config.admin.hosts,
   };
 }

@@ -77,6 +77,11 @@ export class Admission {
     }
     seen.tunnel = route.tunnel;
     const configured = Object.hasOwn(config.tunnels, route.tunnel) ? config.tunnels[route.tunnel] : undefined;
+    if (!configured && config.requireDeclaredTunnels) {
+      throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', `tunnel '${route.tunnel}' is not declared in relay.yaml's tunnels, and requireDeclaredTunnels is on`, {
+        hint: `add tunnels.${route.tunnel} (with its allowFrom and allowPaths) to relay.yaml and reload, if it should be served`,
+      });
+    }
     if (!configured && !registry.hasSeen(route.tunnel) && !this.peers?.knows(route.tunnel)) {
       throw new CtbridgeError('CTB_TUNNEL_UNKNOWN', `no tunnel named '${route.tunnel}' on this relay`, {
         hint: 'check the tunnel name in the URL; an agent serving it has never connected here',

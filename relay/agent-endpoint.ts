@@ -261,7 +261,13 @@ export class AgentEndpoint {
       claims, since: new Date(), software: untrusted(hello.software, 100), hostname: untrusted(hello.hostname, 100),
     };
     this.opts.registry.add(agent);
-    const publicUrls = Object.fromEntries(tunnels.map((t) => [t, this.opts.publicUrlFor(t)]));
+    // requireDeclaredTunnels: the connection stays (its declared tunnels serve); the others get no public URL and no request.
+    const config = this.opts.live.config;
+    const undeclared = config.requireDeclaredTunnels ? tunnels.filter((t) => !Object.hasOwn(config.tunnels, t)) : [];
+    if (undeclared.length) {
+      clog.warn({ agentId, tunnels: undeclared }, "agent's tunnels not served: relay.yaml does not declare them and requireDeclaredTunnels is on; add them to tunnels: and reload to serve them");
+    }
+    const publicUrls = Object.fromEntries(tunnels.filter((t) => !undeclared.includes(t)).map((t) => [t, this.opts.publicUrlFor(t)]));
     session.setPeerWindow(hello.window);
     const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.live.config.streamWindow, ...this.opts.nodes?.() };
     session.sendControl(ready);

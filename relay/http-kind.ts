@@ -93,10 +93,14 @@ export function streamBody(ex: Exchange, res: ServerResponse, head: ResponseHead
   });
 }
 
-/** The UC web service's wording for the same condition, so existing clients recognise it. */
+/**
+ * The UC web service's wording for the same condition, so existing clients
+ * recognise it; else the code. Never the error's message: it names intranet
+ * details that belong in the log line (src/http/error-response.ts).
+ */
 function detailsFor(err: CtbridgeError, tunnel: string): string {
   if (err.code === 'CTB_AGENT_NOT_CONNECTED' && tunnel) return `agent not connected here: [${tunnel}]`;
-  return err.message;
+  return err.code;
 }
 
 export const httpKind: KindHandler = {

@@ -31,6 +31,7 @@ import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.j
 import { RelayMetrics } from './metrics.js';
 import { PublicRequests } from './public-requests.js';
 import { PublicUpgrades } from './public-upgrades.js';
+import { describeChanges, undeclaredServed, weakenedPolicies } from './policy-changes.js';
 
 export interface RelayHandle {
   /** Where the public listener is bound (useful with port 0). */
@@ -144,6 +145,13 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     'relay listening',
   );
 
+  /** What a reload to `next` does to served tunnels' protection (relay/policy-changes.ts). */
+  const policyReport = (prev: RelayConfig, next: RelayConfig) => {
+    const servedNames = registry.all().flatMap((a) => a.tunnels);
+    const served = (t: string): boolean => registry.agentsOf(t).length > 0 || (cluster?.knows(t) ?? false);
+    return { changes: weakenedPolicies(prev, next, served, servedNames), notServed: undeclaredServed(next, servedNames) };
+  };
+
   let closing: Promise<void> | undefined;
   let draining = false;
   let reloading: Promise<ReloadResult> | undefined;
@@ -163,6 +171,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
           return { ok: false, message };
         }
         const restart = live.restartOnly(next);
+        const policy = policyReport(live.config, next);
         await live.replace(next);
         await ensureEgress();
         configureRedaction(next.log.redact);
@@ -170,7 +179,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
         if (next.tls && config.tls && server instanceof https.Server) server.setSecureContext({ cert: next.tls.cert.text, key: next.tls.key.text });
         const cut = endpoint.recheckAll();
         log.info({ file: config.file, tunnels: Object.keys(next.tunnels), keys: live.verifier.keyIds, agentsCutOff: cut, needRestart: restart.length ? restart : undefined }, 'config reloaded');
-        return { ok: true, message: `reloaded ${config.file}${cut ? `; ${cut} agent connection(s) closed` : ''}${restart.length ? `; restart to change ${restart.join(', ')}` : ''}` };
+        if (policy.changes.length) log.warn({ file: config.file, changes: policy.changes }, 'reload weakened the policy of tunnels agents serve');
+        if (policy.notServed.length) log.warn({ file: config.file, tunnels: policy.notServed }, 'tunnels not served any more: relay.yaml does not declare them and requireDeclaredTunnels is on');
+        const told = describeChanges(policy.changes, policy.notServed);
+        return { ok: true, message: `reloaded ${config.file}${cut ? `; ${cut} agent connection(s) closed` : ''}${restart.length ? `; restart to change ${restart.join(', ')}` : ''}${told ? `; ${told}` : ''}` };
       } finally {
         reloading = undefined;
       }

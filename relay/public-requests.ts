@@ -87,7 +87,7 @@ export class PublicRequests {
   /** Answers a request the relay turned down before any exchange. */
   private refuse(req: IncomingMessage, res: ServerResponse, requestId: string, tunnel: string | undefined, err: CtbridgeError): void {
     const { log, metrics, kindOf } = this.opts;
-    log.info({ requestId, tunnel, method: req.method, path: redactUrl(req.url ?? ''), status: err.status, code: err.code }, 'request refused');
+    log.info({ requestId, tunnel, method: req.method, path: redactUrl(req.url ?? ''), status: err.status, code: err.code, reason: err.userMessage }, 'request refused');
     // Only names the relay knows become labels: a caller cannot grow the metric set.
     const known = tunnel && err.code !== 'CTB_TUNNEL_UNKNOWN' ? tunnel : '';
     res.once('close', () => metrics?.request(known, res.statusCode, 0, { code: err.code }));
@@ -105,6 +105,7 @@ export function answerError(res: ServerResponse, err: CtbridgeError, ctx: Exchan
     return;
   }
   ctx.code = err.code;
+  ctx.reason = err.userMessage;
   if (RETRY_SOON.has(err.code)) res.setHeader('retry-after', '1');
   kind.sendError(res, err, ctx);
 }
@@ -305,6 +306,7 @@ class PublicRequest {
         durationMs: Math.round(ms * 10) / 10,
         client: admitted.forwarded.client,
         code: ctx.code,
+        reason: ctx.reason,
         completed: res.writableFinished,
       },
       'request',

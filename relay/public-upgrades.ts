@@ -54,7 +54,9 @@ export class PublicUpgrades {
     try {
       admitted = this.admission.admit(req, {});
     } catch (err) {
-      writeRawError(socket, asCtbridgeError(err), requestId);
+      const refused = asCtbridgeError(err);
+      this.log.info({ requestId, method: req.method, path: redactUrl(req.url ?? ''), upgrade: true, status: refused.status, code: refused.code, reason: refused.userMessage }, 'request refused');
+      writeRawError(socket, refused, requestId);
       return;
     }
     const { route, hop } = admitted;
@@ -72,8 +74,8 @@ export class PublicUpgrades {
       ex.reset(new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade within ${admitted.policy.timeouts.idle} ms`));
       writeRawError(socket, new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade in time`), requestId);
     }, admitted.policy.timeouts.idle);
-    const done = (status: number, code?: string): void => {
-      this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code }, 'request');
+    const done = (status: number, code?: string, reason?: string): void => {
+      this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code, reason }, 'request');
     };
     socket.once('close', () => {
       clearTimeout(timer);
@@ -84,7 +86,7 @@ export class PublicUpgrades {
       clearTimeout(timer);
       if (!ex.response) {
         writeRawError(socket, err, requestId);
-        done(err.status, err.code);
+        done(err.status, err.code, err.userMessage);
       } else socket.destroy();
     });
     ex.once('response', (reply) => {

@@ -1,12 +1,13 @@
 /**
  * HTTP answers written straight to a connection, for WebSocket upgrades
  * (Node hands the relay the raw socket, with no ServerResponse): the 101 or
- * refusal from the target, and the relay's own JSON errors.
+ * refusal from the target, and the relay's own JSON errors (the public
+ * sentence only: src/http/error-response.ts).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CtbridgeError } from '../src/errors.js';
-import { errorBody } from '../src/http/error-response.js';
+import { PUBLIC_ERROR_CORS, errorBody } from '../src/http/error-response.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../src/protocol.js';
 
 /** The status line and header block, ending with the empty line. Field values are checked by the caller. */
@@ -23,12 +24,13 @@ export function writeRawError(socket: Duplex, err: CtbridgeError, requestId: str
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(err));
+  const body = JSON.stringify(errorBody(err, requestId));
   const headers = [
     'Connection', 'close',
     'Content-Type', 'application/json; charset=utf-8',
     'Content-Length', String(Buffer.byteLength(body)),
     'Cache-Control', 'no-store',
+    ...Object.entries(PUBLIC_ERROR_CORS).flat(),
     ERROR_HEADER, err.code,
     REQUEST_ID_HEADER, requestId,
   ];

@@ -47,9 +47,11 @@ export function routeRequest(rawUrl: string, host: string | undefined, baseDomai
 function inside(tunnel: string, url: string): Route {
   const rawPath = pathOf(url);
   const path = decodePath(rawPath);
-  if (path === undefined) throw new CtbridgeError('CTB_BAD_REQUEST', 'the request path has an invalid percent-encoding');
+  if (path === undefined) throw new CtbridgeError('CTB_BAD_REQUEST', 'the request path has an invalid percent-encoding', { params: { problem: 'the path has an invalid percent-encoding' } });
   if (hasDotSegment(path)) {
-    throw new CtbridgeError('CTB_BAD_REQUEST', `path "${truncate(rawPath)}" contains a "." or ".." segment, which a tunnel does not allow`);
+    throw new CtbridgeError('CTB_BAD_REQUEST', `path "${truncate(rawPath)}" contains a "." or ".." segment, which a tunnel does not allow`, {
+      params: { problem: 'the path has a "." or ".." segment, which a tunnel does not allow' },
+    });
   }
   return { tunnel, url, path };
 }

@@ -19,6 +19,8 @@ export interface ExchangeContext {
   url: string;
   /** The bridge error the answer carries, for the request log line (set by whoever answers one). */
   code?: string;
+  /** That error's own message (intranet details included), for the log line only: the caller gets the public sentence. */
+  reason?: string;
 }
 
 export interface KindHandler {

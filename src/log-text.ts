@@ -8,9 +8,11 @@
 /** Default cap, in characters, for an untrusted string in a log line. */
 export const UNTRUSTED_MAX = 200;
 
-// C0 and C1 controls, DEL, line/paragraph separators, and bidi overrides and
-// isolates (which can make a log line read differently from what it holds).
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// C0 and C1 controls, DEL, line/paragraph separators, bidi overrides,
+// embeddings, isolates and marks (U+200E/F, U+061C), zero-width characters
+// and the BOM (which can make a log line read differently from what it
+// holds, or hide a character in a name).
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 

@@ -1,9 +1,11 @@
 /**
  * Bridge errors in the form Client Tracker can show:
  * `<response><error>TEXT</error></response>`, with the stable code in
- * `X-Ctbridge-Error` for monitoring.
+ * `X-Ctbridge-Error` for monitoring, readable by a page of any origin
+ * (src/http/error-response.ts).
  */
 import type { ServerResponse } from 'node:http';
+import { PUBLIC_ERROR_CORS } from '../../src/http/error-response.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../../src/protocol.js';
 import { XML_CONTENT_TYPE } from '../../src/xml/kinds.js';
 import { buildErrorResponse } from '../../src/xml/response.js';
@@ -27,6 +29,7 @@ export function writeXmlError(res: ServerResponse, options: XmlErrorOptions): vo
     'content-type': XML_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...PUBLIC_ERROR_CORS,
     [ERROR_HEADER]: options.code,
     ...options.headers,
   };

@@ -3,6 +3,7 @@
  * script), every value escaped, refreshed every few seconds. What a person
  * reads at a glance: is it ready, who is connected, what flows.
  */
+import { createHash } from 'node:crypto';
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -101,6 +102,9 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{color:#66
 .good{color:#135d13;font-weight:600}.warn{background:#fff4d6;color:#7a4f00;font-weight:600}.bad{background:#fde2e1;color:#8c1d18;font-weight:600}
 dd.good,dd.warn,dd.bad{justify-self:start;padding:0 .3em}
 .reason{margin:.2em 0 0;color:#444}`;
+
+/** The CSP source that allows the page's one inline style sheet and nothing else. */
+export const PAGE_STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
 
 /** A whole page: `title`, readiness, and sections of already-escaped HTML. */
 export function page(title: string, ready: { ready: boolean; reason: string }, sections: readonly [string, string][]): string {

@@ -9,15 +9,24 @@
  *   GET  /             the status page, for people
  *   POST /reload       read the config file again (what SIGHUP does; Windows has no SIGHUP)
  *
- * Only callers in `admin.allowFrom` get an answer; others get 403. A reload
- * changes who may (allowFrom), not where it listens (a restart does).
+ * First the `Host` a request names must be one of the listener's own names
+ * (an IP literal, `localhost`, or `admin.hosts`), else 421: DNS rebinding
+ * (src/admin/guard.ts). Then only callers in `admin.allowFrom` get an
+ * answer; others get 403. POST /reload refuses what a browser page of
+ * another site could send (403). Every answer carries a strict
+ * Content-Security-Policy, X-Frame-Options: DENY and nosniff, and no CORS
+ * header. A reload changes who may (allowFrom, hosts), not where it listens
+ * (a restart does).
  */
 import http from 'node:http';
 import type { AdminConfig } from '../config/common.js';
 import { formatHostPort, type CidrList } from '../config/units.js';
 import { peerAddress } from '../http/client-address.js';
 import { listenOnFirstFree } from '../listen.js';
+import { untrusted } from '../log-text.js';
 import type { Logger } from '../log.js';
+import { crossSiteRefusal, hostRefusal, securityHeaders } from './guard.js';
+import { PAGE_STYLE_HASH } from './page.js';
 
 export interface Readiness {
   ready: boolean;
@@ -38,6 +47,8 @@ export interface AdminRoutes {
   reload(): Promise<ReloadResult>;
   /** admin.allowFrom as it is now (a reload may change it); default: the one the listener started with. */
   allowFrom?(): CidrList;
+  /** admin.hosts as it is now; default: the one the listener started with. */
+  hosts?(): readonly string[];
 }
 
 export interface AdminHandle {
@@ -45,8 +56,10 @@ export interface AdminHandle {
   close(): Promise<void>;
 }
 
+const SECURITY_HEADERS = securityHeaders(PAGE_STYLE_HASH);
+
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
@@ -55,11 +68,19 @@ const json = (res: http.ServerResponse, status: number, value: unknown): void =>
 export async function startAdminServer(admin: AdminConfig, file: string, log: Logger, routes: AdminRoutes): Promise<AdminHandle | undefined> {
   if (!admin.listen) return undefined;
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
-    if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(peerAddress(req.socket))) {
+    const from = peerAddress(req.socket);
+    const path = (req.url ?? '/').split('?')[0];
+    const wrongHost = hostRefusal(req.headers.host, routes.hosts?.() ?? admin.hosts);
+    if (wrongHost) {
+      log.warn({ from, host: untrusted(req.headers.host, 100), method: req.method, path: untrusted(path, 100) }, `admin request refused: ${wrongHost}`);
+      req.resume();
+      json(res, 421, { error: `${wrongHost}; a web page on another site may be trying to read this listener (DNS rebinding)` });
+      return;
+    }
+    if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(from)) {
       json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
       return;
     }
-    const path = (req.url ?? '/').split('?')[0];
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && path === '/healthz') return json(res, 200, { status: 'alive' });
     if (get && path === '/readyz') {
@@ -77,6 +98,14 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
     if (get && (path === '/' || path === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', routes.page());
     if (req.method === 'POST' && path === '/reload') {
       req.resume();
+      const crossSite = crossSiteRefusal(req.headers);
+      const asked = { from, via: 'HTTP POST /reload', userAgent: untrusted(req.headers['user-agent'], 100), origin: untrusted(req.headers.origin, 100) };
+      if (crossSite) {
+        log.warn(asked, `reload refused: ${crossSite}`);
+        json(res, 403, { ok: false, message: `reload refused: ${crossSite}` });
+        return;
+      }
+      log.info(asked, 'reloading config');
       void routes.reload().then((r) => json(res, r.ok ? 200 : 409, r));
       return;
     }

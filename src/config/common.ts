@@ -6,7 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { Problems, Section, isPlainObject } from './schema-check.js';
 import { CidrList, ValueError, formatDuration, formatValue, parseCidr, parseHostPort, type HostPort } from './units.js';
-import { allowPath, duration, oneOf, size, tunnelName } from './values.js';
+import { allowPath, domain, duration, oneOf, size, tunnelName } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -67,6 +67,11 @@ export interface AdminConfig {
   readonly fallbackPorts: readonly number[];
   /** Who may use it (default loopback only). */
   readonly allowFrom: CidrList;
+  /**
+   * Host names requests may name in `Host` besides IP literals and
+   * `localhost` (lower case); others get 421 (DNS rebinding).
+   */
+  readonly hosts: readonly string[];
 }
 
 export interface ParseConfigOptions {
@@ -97,11 +102,11 @@ const redactName = (v: unknown): string => {
 
 /** `admin:` — the admin listener, separate from any public port. `listen: off` turns it off. */
 export function parseAdmin(root: Section, role: 'relay' | 'agent'): AdminConfig {
-  const s = root.section('admin', ['listen', 'allowFrom']);
+  const s = root.section('admin', ['listen', 'allowFrom', 'hosts']);
   const defaults = defaultAdminPorts(role);
   const set = s.has('listen');
   const listen = s.value('listen') === 'off' ? undefined : s.get('listen', hostPort, { host: '127.0.0.1', port: defaults.port });
-  return { listen, fallbackPorts: set ? [] : defaults.fallback, allowFrom: parseCidrList(s, 'allowFrom', LOOPBACK) };
+  return { listen, fallbackPorts: set ? [] : defaults.fallback, allowFrom: parseCidrList(s, 'allowFrom', LOOPBACK), hosts: s.list('hosts', domain, '["status.corp.example"]') ?? [] };
 }
 
 export function parseLog(root: Section): LogConfig {

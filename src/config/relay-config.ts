@@ -24,7 +24,7 @@ import { parseCluster, type ClusterConfig } from './relay-cluster.js';
 import { parseRelayTunnel, type RelayTunnelConfig } from './relay-tunnels.js';
 import type { Section } from './schema-check.js';
 import { CidrList, ValueError, formatHostPort, formatValue, type HostPort } from './units.js';
-import { domain, duration, integer, size, stripTrailingSlash, url } from './values.js';
+import { boolean, domain, duration, integer, size, stripTrailingSlash, url } from './values.js';
 
 export interface RelayTlsConfig {
   readonly cert: LoadedText;
@@ -78,11 +78,17 @@ export interface RelayConfig {
   readonly cluster: ClusterConfig | undefined;
   /** Null-prototype map: tunnel name → policy. */
   readonly tunnels: Readonly<Record<string, RelayTunnelConfig>>;
+  /**
+   * Serve only the tunnels `tunnels:` names: a tunnel an agent's token names
+   * but relay.yaml does not is refused (404) instead of served to anyone on
+   * every path. Default false (the earlier behaviour).
+   */
+  readonly requireDeclaredTunnels: boolean;
 }
 
 const ROOT_KEYS = [
   'listen', 'publicUrl', 'baseDomain', 'agentPath', 'tls', 'auth', 'trustedProxies',
-  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'admin', 'cluster', 'metrics', 'tunnels',
+  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'admin', 'cluster', 'metrics', 'tunnels', 'requireDeclaredTunnels',
 ];
 
 export const DEFAULT_RELAY_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -144,6 +150,7 @@ export function parseRelayConfig(
     tls,
     auth: parseRelayAuth(root, env),
     trustedProxies: parseCidrList(root, 'trustedProxies', new CidrList([])),
+    requireDeclaredTunnels: root.get('requireDeclaredTunnels', boolean, false),
     limits: {
       maxRequestBody,
       maxResponseBody: limits.get('maxResponseBody', size(), 0),

@@ -3,25 +3,41 @@
  * body in the shape a UC web service uses for the same conditions, the
  * `X-Ctbridge-Error` header with the stable code, and the status from the
  * table in src/errors.ts.
+ *
+ * A public caller learns the code, one plain sentence (public-message.ts)
+ * and the request id: never the error's own message, which names intranet
+ * targets, agent ids or config keys and goes to the log line with that id.
+ * The answer may be read by a page of any origin (`Access-Control-Allow-
+ * Origin: *`, no credentials), so a browser shows "the agent is not
+ * connected" rather than "Failed to fetch".
  */
 import type { ServerResponse } from 'node:http';
 import { CtbridgeError, ERROR_CODES } from '../errors.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../protocol.js';
+import { publicMessage } from './public-message.js';
 
 export interface ErrorBody {
   error: {
-    /** Short machine-friendly detail, e.g. "agent not connected here: [cioc]". */
+    /** Short machine-friendly detail: the UC web service's wording where it has one ("agent not connected here: [cioc]"), else the code. */
     details: string;
     _type: 'CtbridgeError';
     code: string;
-    /** What failed, where, and what to do. */
+    /** One plain sentence: what failed and what the caller can do. */
     message: string;
+    /** The X-Ctbridge-Request-Id of this answer: the operator finds the details under it in the log. */
+    requestId?: string;
   };
 }
 
-export function errorBody(err: CtbridgeError, details = err.message): ErrorBody {
-  return { error: { details, _type: 'CtbridgeError', code: err.code, message: err.userMessage } };
+export function errorBody(err: CtbridgeError, requestId?: string, details: string = err.code): ErrorBody {
+  return { error: { details, _type: 'CtbridgeError', code: err.code, message: publicMessage(err), ...(requestId ? { requestId } : {}) } };
 }
+
+/** Fields that let a page of any origin read a relay error (no credentials: `*` forbids them). */
+export const PUBLIC_ERROR_CORS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'X-Ctbridge-Error, X-Ctbridge-Request-Id, Retry-After',
+};
 
 export interface SendErrorOptions {
   requestId?: string;
@@ -36,11 +52,12 @@ export function sendError(res: ServerResponse, err: CtbridgeError, options: Send
     res.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(err, options.details));
+  const body = JSON.stringify(errorBody(err, options.requestId, options.details));
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...PUBLIC_ERROR_CORS,
     [ERROR_HEADER]: err.code,
     ...options.headers,
   };

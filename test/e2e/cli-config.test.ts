@@ -2,11 +2,13 @@
  * The CLI as an operator meets it: verify commands, config errors that name
  * file, key and expected value, and `token` printing only the token.
  */
+import { chmodSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeTokenUnverified } from '../../src/token.js';
-import { runToEnd, stopAll, tempDir, writeYaml } from '../helpers/processes.js';
-import { TEST_SECRET } from '../helpers/tunnel.js';
+import { runCli, runToEnd, stopAll, tempDir, writeYaml } from '../helpers/processes.js';
+import { TEST_SECRET, tokenFor } from '../helpers/tunnel.js';
 
 afterAll(stopAll);
 
@@ -41,6 +43,30 @@ describe('ctbridge CLI', () => {
     expect(days).toBeLessThan(90.1);
     expect(r.stderr).toMatch(/^token id [0-9a-f]{16} for agent acme-1 \(tunnels cioc\) signed with key 2027-02, expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/);
     expect(r.stderr).not.toContain(TEST_SECRET);
+  });
+
+  // Issue 12, finding 8: `ctbridge token --tunnels '<b>x</b>'` signed a token for a name no relay serves.
+  it('token refuses a tunnel name that breaks the tunnel-name rule, and prints no token', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
+    for (const bad of ['<b>x</b>', 'ok,Upper', 'a\u202eb']) {
+      const r = await runToEnd(['token', '--config', file, '--agent', 'acme-1', '--tunnels', bad]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('--tunnels');
+      expect(r.stderr).toContain('expected a tunnel name of lowercase letters, digits and "-"');
+    }
+  });
+
+  it('token refuses an agent id with control, bidi or zero-width characters', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { auth: { secret: TEST_SECRET } });
+    for (const bad of ['acme\u202e1', 'acme\u200b', 'x'.repeat(129)]) {
+      const r = await runToEnd(['token', '--config', file, '--agent', bad, '--tunnels', 'web']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('--agent');
+    }
   });
 
   it('CTBRIDGE_JWT_SECRET overrides auth.secret for token', async () => {
@@ -128,5 +154,46 @@ describe('ctbridge CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('/nonexistent/relay.yaml');
     expect(r.stderr).toMatch(/ENOENT|no such file/);
+  });
+});
+
+// Issue 12, finding 9: a world-readable tokenFile, or a relay.yaml holding auth.secret, started and verified without a warning.
+describe.runIf(process.platform !== 'win32')('secret files readable by other users', () => {
+  it('agent verify and agent start warn about a world-readable tokenFile with the chmod to run; 0600 is quiet', async () => {
+    const dir = tempDir();
+    const tokenFile = join(dir, 'agent.token');
+    writeFileSync(tokenFile, `${await tokenFor(['web'])}\n`);
+    chmodSync(tokenFile, 0o644);
+    const file = writeYaml(dir, 'agent.yaml', {
+      relay: 'ws://127.0.0.1:1', tokenFile: 'agent.token', admin: { listen: 'off' },
+      reconnect: { initialDelay: '100ms', maxDelay: '1s' }, tunnels: { web: { target: 'http://127.0.0.1:1' } },
+    });
+    const r = await runToEnd(['agent', 'verify', '--config', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`ctbridge: warning: ${tokenFile} holds the agent token (tokenFile) and is 0644, readable by group and others; run: chmod 600 ${tokenFile}\n`);
+
+    const agent = runCli('agent', ['agent', '--config', file]);
+    const line = await agent.waitForLog(`secret file readable by other users: run chmod 600 ${tokenFile}`);
+    expect(line).toMatchObject({ level: 40, file: tokenFile, holds: ['the agent token (tokenFile)'], mode: 'mode 0644: readable by group and others', fix: `chmod 600 ${tokenFile}` });
+    await agent.stop();
+
+    chmodSync(tokenFile, 0o600);
+    const quiet = await runToEnd(['agent', 'verify', '--config', file]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+  });
+
+  it('relay verify and relay start warn about a relay.yaml holding auth.secret that others may read', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 'relay.yaml', { listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, auth: { secret: TEST_SECRET } });
+    chmodSync(file, 0o604);
+    const r = await runToEnd(['relay', 'verify', '--config', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`ctbridge: warning: ${file} holds auth.secret and is 0604, readable by others; run: chmod 600 ${file}\n`);
+    expect(r.stderr).not.toContain(TEST_SECRET);
+    const relay = runCli('relay', ['relay', '--config', file]);
+    expect(await relay.waitForLog(`secret file readable by other users: run chmod 600 ${file}`)).toMatchObject({ holds: ['auth.secret'] });
+    await relay.waitForLog('relay listening');
+    await relay.stop();
   });
 });

@@ -182,10 +182,12 @@ describe('key rotation and reload', () => {
     expect(await get(`${relay.url}/t/t/still`)).toBe(200);
   });
 
-  it('POST /reload on the admin listener does what SIGHUP does (Windows has no SIGHUP)', async () => {
+  it('POST /reload with X-Ctbridge-Admin: 1 on the admin listener does what SIGHUP does (Windows has no SIGHUP)', async () => {
     const relay = await startRelayProcess({ tunnels: { t: {} } });
     writeYaml(relay.dir, 'relay.yaml', { listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:0' }, auth: { secret: TEST_SECRET }, tunnels: { t: {}, added: {} } });
-    const r = await fetch(`${relay.adminUrl}/reload`, { method: 'POST' });
+    // Without the header a browser form cannot send, nothing is reloaded (issue 12).
+    expect((await fetch(`${relay.adminUrl}/reload`, { method: 'POST' })).status).toBe(403);
+    const r = await fetch(`${relay.adminUrl}/reload`, { method: 'POST', headers: { 'X-Ctbridge-Admin': '1' } });
     expect(r.status).toBe(200);
     expect((await r.json() as { ok: boolean }).ok).toBe(true);
     const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { tunnels: { name: string }[] };

@@ -201,7 +201,11 @@ describe('what the relay refuses', () => {
     const body = json(r);
     expect(body.error.details).toBe('agent not connected here: [offline]');
     expect(body.error.code).toBe('CTB_AGENT_NOT_CONNECTED');
-    expect(body.error.message).toMatch(/agent for tunnel 'offline' is not connected/);
+    expect(body.error.message).toBe('The on-premise agent for this tunnel is not connected to the relay; try again later, and if it keeps happening, give the request id to the operator.');
+    expect(body.error.requestId).toBe(r.headers['x-ctbridge-request-id']);
+    // A page of another origin can read it (issue 12, finding 10).
+    expect(r.headers['access-control-allow-origin']).toBe('*');
+    expect(r.headers['access-control-allow-credentials']).toBeUndefined();
   });
 
   it.each(['/t/ucws/../offline/x', '/t/ucws/%2e%2e/x', '/t/ucws/a/%2E%2e%2Fb', '/t/ucws/..%5cx', '/t/ucws/./x'])(

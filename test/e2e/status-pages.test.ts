@@ -31,7 +31,10 @@ let fleet: Fleet;
 let raw: RawAgent;
 let context: BrowserContext;
 let shots: string;
+const answerHeaders = new Map<string, Record<string, string>>();
 const dialogs: string[] = [];
+/** What the browser's console said about the Content-Security-Policy (it must say nothing: the page loads only what its policy allows). */
+const cspReports: string[] = [];
 
 beforeAll(async () => {
   fleet = await startFleet();
@@ -73,6 +76,9 @@ const REFRESH = '<meta http-equiv="refresh" content="5">';
 /** Opens `url` in a new tab, saves a full-page screenshot as `name`.png, returns the page. */
 async function open(url: string, name: string): Promise<Page> {
   const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspReports.push(m.text());
+  });
   page.on('dialog', (d) => {
     dialogs.push(d.message());
     void d.dismiss();
@@ -89,6 +95,7 @@ async function open(url: string, name: string): Promise<Page> {
   const answer = await page.goto(url);
   expect(answer?.status()).toBe(200);
   expect(refresh, 'the page refreshes itself').toBe(true);
+  answerHeaders.set(name, answer!.headers());
   const path = join(shots, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   console.log(`status page screenshot: ${path}`);
@@ -107,6 +114,10 @@ chromiumPackage.describe('status pages in a browser', () => {
     const page = await open(`${fleet.relay.adminUrl}/`, 'relay');
     const text = await page.locator('body').innerText();
     expect(await page.locator('h1 .state').innerText()).toBe('ready');
+    // The page's style sheet applies under its Content-Security-Policy (issue 12), and nothing was blocked.
+    expect(answerHeaders.get('relay')?.['content-security-policy']).toMatch(/^default-src 'none'; style-src 'sha256-/);
+    expect(await page.locator('h1 .state').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(216, 245, 216)');
+    expect(cspReports).toEqual([]);
     expect(text).toContain(`listening on 127.0.0.1:${fleet.relay.port}`);
     expect(text).toContain(`public URL\n${fleet.relay.url}`);
     expect(text).toMatch(/agents connected\s+3/);

@@ -195,6 +195,7 @@ export function tempDir(): string {
 
 export function writeYaml(dir: string, name: string, value: unknown): string {
   const file = join(dir, name);
-  writeFileSync(file, stringify(value));
+  // 0600, as an operator keeps a file holding a secret: the relay and the agent warn about wider modes (src/config/secret-files.ts).
+  writeFileSync(file, stringify(value), { mode: 0o600 });
   return file;
 }

@@ -32,6 +32,13 @@ describe('untrusted', () => {
     expect(untrusted('tab\there')).toBe('tab\ufffdhere');
   });
 
+  // Issue 12, finding 8: zero-width and bidi marks passed the cleaner.
+  it('replaces zero-width characters, bidi marks, embeddings, isolates and the BOM', () => {
+    const marks = ['\u200b', '\u200c', '\u200d', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u061c', '\ufeff'];
+    for (const m of marks) expect(untrusted(`a${m}b`), `U+${m.codePointAt(0)!.toString(16)}`).toBe('a\ufffdb');
+    expect(untrusted('node\u001b\u202e-1\u200b')).toBe('node\ufffd\ufffd-1\ufffd');
+  });
+
   it('describes non-strings by type without their content', () => {
     expect(untrusted(42)).toBe('[number 42]');
     expect(untrusted(true)).toBe('[boolean true]');

@@ -37,7 +37,7 @@ describe('parseAgentConfig defaults', () => {
       token: TOKEN,
       tokenSource: 'config',
       // admin.listen not set: 9091, or the first free of 9092-9099 when 9091 is taken.
-      admin: { listen: { host: '127.0.0.1', port: 9091 }, fallbackPorts: [9092, 9093, 9094, 9095, 9096, 9097, 9098, 9099], allowFrom: expect.anything() },
+      admin: { listen: { host: '127.0.0.1', port: 9091 }, fallbackPorts: [9092, 9093, 9094, 9095, 9096, 9097, 9098, 9099], allowFrom: expect.anything(), hosts: [] },
       ca: undefined,
       proxy: { mode: 'env' },
       tunnels: {
