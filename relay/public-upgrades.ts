@@ -23,9 +23,10 @@ import type { ResponseHead } from '../src/mux/heads.js';
 import { pipeSocket } from '../src/mux/socket-pipe.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
+import { nextRequestId } from '../src/request-id.js';
 import type { Admission, Admitted } from './admission.js';
 import { callerHeaders } from './http-kind.js';
-import { asCtbridgeError, nextRequestId } from './public-requests.js';
+import { asCtbridgeError } from './public-request.js';
 import { rawHead, writeRawError } from './raw-response.js';
 import { requestHead } from './request-head.js';
 
