@@ -6,11 +6,13 @@
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Admission } from '../../../relay/admission.js';
+import { Admission, type PeerNodes } from '../../../relay/admission.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
 import { httpKind } from '../../../relay/http-kind.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { PublicRequests } from '../../../relay/public-requests.js';
+import { CtbridgeError } from '../../../src/errors.js';
+import type { MuxSession } from '../../../src/mux/session.js';
 import { BodyCopy, keepsBody, MAX_RESENDS, resendReason, type ExchangeEnd } from '../../../relay/resend.js';
 import { until } from '../../helpers/exchange.js';
 import { sessionPair } from '../../helpers/ws-pair.js';
@@ -188,5 +190,74 @@ describe('PublicRequests re-sends when an agent link drops', () => {
     dropHeld();
     const done = await Promise.all(answers);
     expect(done.filter((a) => a.status === 502).map((a) => a.headers['x-ctbridge-error'])).toEqual(['CTB_AGENT_DISCONNECTED']);
+  });
+});
+
+/**
+ * A relay node with no agent of its own, and two other nodes for tunnel
+ * `web`: b1 fails every exchange (its agent's link dropped: '/lost'; it has
+ * no agent any more: '/gone'), b2 answers 200. Each request is offered to
+ * b1 first.
+ */
+async function twoNodes() {
+  const config = relayConfig({ tunnels: { web: { kind: 'http' } } });
+  const { lines, log } = captureLog();
+  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
+  const b1 = await sessionPair();
+  const b2 = await sessionPair();
+  b1.agent.on('exchange', (ex) => {
+    const code = ex.head.target === '/gone' ? 'CTB_AGENT_NOT_CONNECTED' : 'CTB_AGENT_DISCONNECTED';
+    ex.reset(new CtbridgeError(code, 'as the test says'));
+  });
+  b2.agent.on('exchange', (ex) => {
+    const answer = (): void => {
+      ex.respond({ status: 200, headers: [] });
+      ex.send(Buffer.from(`b2 ${ex.head.method}`));
+      ex.end();
+    };
+    ex.on('data', (c) => ex.consumed(c.length));
+    if (ex.peerEnded) answer();
+    else ex.once('end', answer);
+  });
+  const nodes: { nodeId: string; session: MuxSession }[] = [{ nodeId: 'b1', session: b1.relay }, { nodeId: 'b2', session: b2.relay }];
+  let cursor = 0;
+  const peers: PeerNodes = {
+    pick: (_tunnel, avoid) => {
+      const candidates = nodes.filter((n) => n.nodeId !== avoid);
+      return candidates[cursor++ % candidates.length];
+    },
+    knows: () => true,
+  };
+  const requests = new PublicRequests({ admission: new Admission({ config }, registry, false, peers), log, kindOf: () => httpKind });
+  const front = await listen(requests.handle);
+  cleanups.push(async () => {
+    await front.close();
+    await b1.close();
+    await b2.close();
+  });
+  const send = (path: string, options: Parameters<typeof request>[1] = {}): Promise<Answer> => {
+    cursor = 0;
+    return request(`${front.url}/t/web${path}`, options);
+  };
+  return { lines, send };
+}
+
+describe('PublicRequests re-sends across relay nodes', () => {
+  it('re-sends a GET whose agent link dropped behind another node, and a bodiless POST a node turned away', async () => {
+    const { lines, send } = await twoNodes();
+    expect(await send('/lost')).toMatchObject({ status: 200, text: 'b2 GET' });
+    expect(await send('/gone', { method: 'POST' })).toMatchObject({ status: 200, text: 'b2 POST' });
+    const resent = lines.filter((l) => l.msg === 'request re-sent to another agent');
+    expect(resent.map((l) => [l.reason, l.fromNode, l.toNode])).toEqual([
+      ['agent_disconnected', 'b1', 'b2'],
+      ['node_turned_away', 'b1', 'b2'],
+    ]);
+  });
+
+  it('answers 502 CTB_AGENT_DISCONNECTED for a POST whose agent link dropped behind another node', async () => {
+    const { lines, send } = await twoNodes();
+    const a = await send('/lost', { method: 'POST', body: 'x', headers: { 'content-length': '1' } });
+    expect(a).toMatchObject({ status: 502, headers: { 'x-ctbridge-error': 'CTB_AGENT_DISCONNECTED' } });
+    expect(lines.some((l) => l.msg === 'request re-sent to another agent')).toBe(false);
   });
 });
