@@ -113,6 +113,8 @@ describe('a dead link between agent and relay', () => {
     const resent = relay.proc.lines.filter((l) => l.msg === 'request re-sent to another agent');
     expect(resent.length).toBeGreaterThan(0);
     for (const l of resent) expect(l).toMatchObject({ method: 'GET', reason: 'agent_disconnected', code: 'CTB_AGENT_DISCONNECTED', fromAgentId: 'site-b', toAgentId: 'site-a' });
+    const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
+    expect(metrics).toContain(`ctbridge_requests_resent_total{reason="agent_disconnected"} ${resent.length}`);
     console.log(`dead-link figures: ${gets.length} GETs, slowest ${Math.round(slowestGet)} ms, ${resent.length} re-sent; POSTs ${posts.map((p) => `${p.status} in ${Math.round(p.ms)} ms`).join(', ')}`);
 
     const connectedBefore = relay.proc.lines.filter((l) => l.msg === 'agent connected' && l.agentId === 'site-b').length;
