@@ -11,7 +11,7 @@
  *   flows are gone, as behind a NAT that lost them).
  *
  * Tests await its events instead of sleeping: `connected(n)` (the n-th
- * connection accepted since start), `forwarded(direction, bytes)`.
+ * connection joined to the relay since start), `forwarded(direction, bytes)`.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -30,14 +30,14 @@ export interface FaultProxy {
   readonly url: string;
   /** Connections open now. */
   readonly open: number;
-  /** Connections accepted since start. */
+  /** Connections accepted and joined to the relay since start. */
   readonly accepted: number;
   /** Bytes forwarded since start, by direction (dropped bytes not counted). */
   readonly bytes: Record<Direction, number>;
   blackhole(): void;
   reset(): void;
   heal(): void;
-  /** Resolves once `n` connections have been accepted since start. */
+  /** Resolves once `n` connections have been accepted and joined to the relay since start. */
   connected(n: number): Promise<void>;
   /** Resolves once `bytes` bytes in all have been forwarded `direction` since start. */
   forwarded(direction: Direction, bytes: number): Promise<void>;
@@ -77,10 +77,12 @@ export async function startFaultProxy(relayPort: number, relayHost = '127.0.0.1'
     const relay = net.connect(relayPort, relayHost);
     const link: Link = { agent, relay, dead: blackholed };
     links.add(link);
-    accepted++;
     pipe(link, agent, relay, 'toRelay');
     pipe(link, relay, agent, 'toAgent');
-    events.emit('connection');
+    relay.once('connect', () => {
+      accepted++;
+      events.emit('connection');
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
