@@ -13,10 +13,10 @@ import type { Logger } from '../src/log.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 import { redactUrl } from '../src/redact.js';
-import type { Admission, Admitted, Hop } from './admission.js';
+import type { Admission, Admitted } from './admission.js';
 import type { RelayMetrics } from './metrics.js';
 import { requestHead } from './request-head.js';
-import { BodyCopy, keepsBody, resendReason, type BodyState, type ResendReason } from './resend.js';
+import { BodyCopy, keepsBody, reportResend, resendReason, type BodyState } from './resend.js';
 import type { ExchangeContext, KindHandler, KindHandlerLookup } from './tunnel-kind.js';
 
 export interface PublicRequestsOptions {
@@ -141,23 +141,12 @@ export class PublicRequest {
     const hop = this.opts.admission.rehop(this.ctx.tunnel, failed, reason === 'node_turned_away');
     if (!hop) return false;
     this.resends++;
-    this.logResend(reason, err, failed, hop);
-    this.opts.metrics?.resent(reason);
+    reportResend(this.opts.log, this.opts.metrics, { requestId: this.requestId, tunnel: this.ctx.tunnel, method: this.ctx.method, reason, code: err.code, resends: this.resends, from: failed, to: hop });
     this.ex?.off('response', this.onResponse);
     this.admitted.hop = hop;
     this.lastActivity = performance.now();
     this.open();
     return true;
-  }
-
-  private logResend(reason: ResendReason, err: CtbridgeError, from: Hop, to: Hop): void {
-    const line = {
-      requestId: this.requestId, tunnel: this.ctx.tunnel, method: this.ctx.method, reason, code: err.code, resends: this.resends,
-      fromAgentId: from.agent?.agentId, fromConnectionId: from.agent?.connectionId, fromNode: from.node,
-      toAgentId: to.agent?.agentId, toConnectionId: to.agent?.connectionId, toNode: to.node,
-    };
-    if (reason === 'agent_disconnected') this.opts.log.warn(line, 'request re-sent to another agent');
-    else this.opts.log.info(line, 'request re-sent to another agent');
   }
 
   private sendBody(ex: Exchange): void {

@@ -18,6 +18,10 @@
  * answered with the error that ended the exchange.
  */
 
+import type { Logger } from '../src/log.js';
+import type { Hop } from './admission.js';
+import type { RelayMetrics } from './metrics.js';
+
 /** Methods RFC 9110 calls safe: running one twice changes nothing on the target. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -93,4 +97,31 @@ export class BodyCopy {
   get bytes(): Buffer | undefined {
     return this.ended && this.chunks ? Buffer.concat(this.chunks) : undefined;
   }
+}
+
+/** What a re-send is logged with: the request, why, and from where to where. */
+export interface Resend {
+  requestId: string;
+  tunnel: string;
+  method: string;
+  reason: ResendReason;
+  /** The code of the error that ended the exchange. */
+  code: string;
+  /** This re-send's number (1 for the first). */
+  resends: number;
+  from: Hop;
+  to: Hop;
+}
+
+/** Logs a re-send (warn when a link dropped under it) and counts it in ctbridge_requests_resent_total. */
+export function reportResend(log: Logger, metrics: RelayMetrics | undefined, r: Resend): void {
+  const { from, to } = r;
+  const line = {
+    requestId: r.requestId, tunnel: r.tunnel, method: r.method, reason: r.reason, code: r.code, resends: r.resends,
+    fromAgentId: from.agent?.agentId, fromConnectionId: from.agent?.connectionId, fromNode: from.node,
+    toAgentId: to.agent?.agentId, toConnectionId: to.agent?.connectionId, toNode: to.node,
+  };
+  if (r.reason === 'agent_disconnected') log.warn(line, 'request re-sent to another agent');
+  else log.info(line, 'request re-sent to another agent');
+  metrics?.resent(r.reason);
 }
