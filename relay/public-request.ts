@@ -132,6 +132,7 @@ export class PublicRequest {
    * to another hop when relay/resend.ts says it may; true when it did.
    */
   private resend(err: CtbridgeError): boolean {
+    if (this.res.destroyed) return false; // the caller has gone
     const failed = this.admitted.hop;
     const reason = resendReason({
       method: this.ctx.method, code: err.code, viaNode: failed.node !== undefined,
