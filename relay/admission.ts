@@ -53,14 +53,16 @@ export class Admission {
   }
 
   /**
-   * Another hop for an admitted exchange that node `failed` turned away
-   * before any agent saw it (its agents left between its announcement and
-   * the exchange): an agent here, or another node; undefined when none.
+   * Another hop for a request whose exchange on `failed` died before the
+   * agent answered (relay/resend.ts): an agent here other than the failed
+   * one, or a node; undefined when none. `avoidNode`: the failed node itself
+   * had no agent for the tunnel, so it is not tried again (a node whose
+   * agent's link dropped may still have another agent for the tunnel).
    */
-  rehop(tunnel: string, failed: string): Hop | undefined {
-    const picked = this.registry.pick(tunnel);
+  rehop(tunnel: string, failed: Hop, avoidNode: boolean): Hop | undefined {
+    const picked = this.registry.pick(tunnel, failed.agent);
     if ('agent' in picked) return { session: picked.agent.session, agent: picked.agent };
-    const peer = this.peers?.pick(tunnel, failed);
+    const peer = this.peers?.pick(tunnel, avoidNode ? failed.node : undefined);
     return peer ? { session: peer.session, node: peer.nodeId } : undefined;
   }
 

@@ -82,8 +82,8 @@ export class AgentRegistry extends EventEmitter<{ change: [] }> {
     return this.byTunnel.get(tunnel) ?? [];
   }
 
-  /** The agent for the next exchange on `tunnel`: the one that will serve it. */
-  pick(tunnel: string): PickResult {
+  /** The agent for the next exchange on `tunnel`: the one that will serve it (never `avoid`). */
+  pick(tunnel: string, avoid?: ConnectedAgent): PickResult {
     const list = this.byTunnel.get(tunnel);
     if (!list || list.length === 0) return { none: true };
     const start = this.cursor.get(tunnel) ?? 0;
@@ -92,7 +92,7 @@ export class AgentRegistry extends EventEmitter<{ change: [] }> {
     for (let i = 0; i < list.length; i++) {
       const idx = (start + i) % list.length;
       const agent = list[idx];
-      if (agent.draining || !agent.session.isOpen) {
+      if (agent.draining || !agent.session.isOpen || agent === avoid) {
         draining++;
         continue;
       }

@@ -119,7 +119,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   // Every field the caller sent is read (their size is bounded by
   // maxHeaderSize): Node's count limit would drop fields silently.
   server.maxHeadersCount = 0;
-  const upgrades = new PublicUpgrades(server, admission, requestLog);
+  const upgrades = new PublicUpgrades(server, admission, requestLog, metrics);
 
   server.on('request', requests.handle);
   server.on('checkContinue', requests.handleExpectContinue);

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { isErrorCode } from '../src/errors.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './clienttracker/metrics.js';
+import type { ResendReason } from './resend.js';
 
 /** What a finished request adds besides its status and duration. */
 export interface RequestTotals {
@@ -29,6 +30,7 @@ export class RelayMetrics implements ClientTrackerMetrics {
   private readonly duration: Histogram<'tunnel'>;
   private readonly bytes: Counter<'tunnel' | 'direction'>;
   private readonly errors: Counter<'tunnel' | 'code'>;
+  private readonly resends: Counter<'reason'>;
   private readonly ct = new Map<string, Counter<string>>();
   /** Tunnels that had an agent at some scrape or a request: reported (at 0) after their agents leave. */
   private readonly served = new Set<string>();
@@ -69,6 +71,13 @@ export class RelayMetrics implements ClientTrackerMetrics {
       labelNames: ['tunnel', 'code'],
       registers,
     });
+    this.resends = new Counter({
+      name: 'ctbridge_requests_resent_total',
+      help: 'Requests sent again to another agent or relay node after their exchange died before the agent answered (docs/errors.md, "Which requests the relay re-sends"), by reason: "agent_disconnected" (the link dropped), "node_turned_away" (another node had no agent for the tunnel any more).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['agent_disconnected', 'node_turned_away']) this.resends.inc({ reason }, 0);
     new Gauge({ name: 'ctbridge_agents_connected', help: 'Agent connections that completed the handshake.', registers, collect() { this.set(all().length); } });
     new Gauge({
       name: 'ctbridge_exchanges_open',
@@ -165,6 +174,11 @@ export class RelayMetrics implements ClientTrackerMetrics {
       if (totals.bytesOut) this.bytes.inc({ tunnel: t, direction: 'out' }, totals.bytesOut);
     }
     if (totals.code) this.errors.inc({ tunnel: t, code: codeLabel(totals.code) });
+  }
+
+  /** A request sent again to another agent or node (relay/resend.ts). */
+  resent(reason: ResendReason): void {
+    this.resends.inc({ reason });
   }
 
   increment(name: string, labels: Record<string, string>): void {

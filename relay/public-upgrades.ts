@@ -10,6 +10,10 @@
  * `curl --http2` sends) is ignored, as RFC 9110 allows, and the request is
  * answered as a plain request: it is handed back to the HTTP server, with
  * the bytes that followed it (a request pipelined behind it included).
+ *
+ * An upgrade whose agent link drops before the target answered it is sent
+ * to another agent like any GET (relay/resend.ts); after the 101 the
+ * caller's connection is cut.
  */
 import type { IncomingMessage } from 'node:http';
 import type http from 'node:http';
@@ -23,11 +27,14 @@ import type { ResponseHead } from '../src/mux/heads.js';
 import { pipeSocket } from '../src/mux/socket-pipe.js';
 import { REQUEST_ID_HEADER } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
+import { nextRequestId } from '../src/request-id.js';
 import type { Admission, Admitted } from './admission.js';
 import { callerHeaders } from './http-kind.js';
-import { asCtbridgeError, nextRequestId } from './public-requests.js';
+import { asCtbridgeError } from './public-request.js';
+import type { RelayMetrics } from './metrics.js';
 import { rawHead, writeRawError } from './raw-response.js';
 import { requestHead } from './request-head.js';
+import { reportResend, resendReason } from './resend.js';
 
 /** The upgrades the relay carries: WebSocket only. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -42,6 +49,7 @@ export class PublicUpgrades {
     private readonly server: http.Server,
     private readonly admission: Admission,
     private readonly log: Logger,
+    private readonly metrics?: RelayMetrics,
   ) {}
 
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -59,41 +67,67 @@ export class PublicUpgrades {
       writeRawError(socket, refused, requestId);
       return;
     }
-    const { route, hop } = admitted;
-    this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, path: redactUrl(route.url), client: admitted.forwarded.client }, 'websocket upgrade');
-    let ex: Exchange;
-    try {
-      ex = hop.session.request(requestHead(req, admitted, requestId, 'upgrade'), false);
-    } catch (err) {
-      writeRawError(socket, asCtbridgeError(err), requestId);
-      return;
-    }
+    const { route } = admitted;
+    const method = req.method ?? 'GET';
+    this.log.info({ requestId, tunnel: route.tunnel, agentId: admitted.hop.agent?.agentId, viaNode: admitted.hop.node, path: redactUrl(route.url), client: admitted.forwarded.client }, 'websocket upgrade');
     this.open.add(socket);
     const started = performance.now();
+    let ex: Exchange | undefined;
+    let resends = 0;
+    const done = (status: number, code?: string, reason?: string): void => {
+      const { hop } = admitted;
+      this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, status, upgrade: true, bytesIn: ex?.bytesOut ?? 0, bytesOut: ex?.bytesIn ?? 0, durationMs: Math.round(performance.now() - started), code, reason, resends: resends || undefined }, 'request');
+    };
+    const fail = (err: CtbridgeError): void => {
+      clearTimeout(timer);
+      writeRawError(socket, err, requestId);
+      done(err.status, err.code, err.userMessage);
+    };
     const timer = setTimeout(() => {
-      ex.reset(new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade within ${admitted.policy.timeouts.idle} ms`));
+      ex?.reset(new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade within ${admitted.policy.timeouts.idle} ms`));
       writeRawError(socket, new CtbridgeError('CTB_TARGET_TIMEOUT', `tunnel '${route.tunnel}' did not answer the WebSocket upgrade in time`), requestId);
     }, admitted.policy.timeouts.idle);
-    const done = (status: number, code?: string, reason?: string): void => {
-      this.log.info({ requestId, tunnel: route.tunnel, agentId: hop.agent?.agentId, viaNode: hop.node, status, upgrade: true, bytesIn: ex.bytesOut, bytesOut: ex.bytesIn, durationMs: Math.round(performance.now() - started), code, reason }, 'request');
-    };
     socket.once('close', () => {
       clearTimeout(timer);
       this.open.delete(socket);
-      if (!ex.closed && !ex.response) ex.reset(new CtbridgeError('CTB_CANCELLED', 'the caller left before the target answered the upgrade'));
+      if (ex && !ex.closed && !ex.response) ex.reset(new CtbridgeError('CTB_CANCELLED', 'the caller left before the target answered the upgrade'));
     });
-    ex.once('reset', (err) => {
-      clearTimeout(timer);
-      if (!ex.response) {
-        writeRawError(socket, err, requestId);
-        done(err.status, err.code, err.userMessage);
-      } else socket.destroy();
-    });
-    ex.once('response', (reply) => {
-      clearTimeout(timer);
-      if (reply.status === 101) this.pipe(ex, socket, head, reply, requestId, done);
-      else this.passRefusal(ex, socket, reply, requestId, done);
-    });
+    /** The exchange died: before the 101 (or refusal) the upgrade may go to another agent (relay/resend.ts); after it, the connection is cut. */
+    const onReset = (err: CtbridgeError): void => {
+      if (ex?.response) {
+        clearTimeout(timer);
+        socket.destroy();
+        return;
+      }
+      const failed = admitted.hop;
+      const reason = socket.destroyed ? undefined : resendReason({ method, code: err.code, viaNode: failed.node !== undefined, body: 'empty', responseStarted: false, resends });
+      const hop = reason && this.admission.rehop(route.tunnel, failed, reason === 'node_turned_away');
+      if (!reason || !hop) {
+        fail(err);
+        return;
+      }
+      resends++;
+      reportResend(this.log, this.metrics, { requestId, tunnel: route.tunnel, method, reason, code: err.code, resends, from: failed, to: hop });
+      admitted.hop = hop;
+      openExchange();
+    };
+    const openExchange = (): void => {
+      try {
+        ex = admitted.hop.session.request(requestHead(req, admitted, requestId, 'upgrade'), false);
+      } catch (err) {
+        ex = undefined;
+        onReset(asCtbridgeError(err));
+        return;
+      }
+      const opened = ex;
+      opened.once('reset', onReset);
+      opened.once('response', (reply) => {
+        clearTimeout(timer);
+        if (reply.status === 101) this.pipe(opened, socket, head, reply, requestId, done);
+        else this.passRefusal(opened, socket, reply, requestId, done);
+      });
+    };
+    openExchange();
   };
 
   /** Ends every open WebSocket tunnel (shutdown). */

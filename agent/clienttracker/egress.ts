@@ -17,7 +17,6 @@
  * Imported dynamically by agent/index.ts, only when `egress` is configured:
  * the schema validator is libxml2-wasm.
  */
-import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -30,6 +29,7 @@ import { declaredLength, firstValue, getHeader } from '../../src/http/headers.js
 import type { Logger } from '../../src/log.js';
 import type { MuxSession } from '../../src/mux/session.js';
 import { REQUEST_ID_HEADER } from '../../src/protocol.js';
+import { nextRequestId } from '../../src/request-id.js';
 import { formatXmlIssues } from '../../src/xml/kinds.js';
 import { listenOrExplain } from '../../src/listen.js';
 import { forwardMessage, type ForwardOutcome } from './egress-forward.js';
@@ -297,7 +297,7 @@ export class EgressServer {
       this.logEntry(entry, { status, code: 'CTB_RELAY_UNREACHABLE' }, true);
       return;
     }
-    const requestId = nextEgressId();
+    const requestId = nextRequestId('e');
     entry.requestId = requestId;
     const outcome = await forwardMessage(session, { tunnel, message: name, body, requestId, timeoutMs: this.timeoutMs });
     if (res.destroyed) {
@@ -352,14 +352,6 @@ export class EgressServer {
     if (warn) this.log.warn(line, 'egress');
     else this.log.info(line, 'egress');
   }
-}
-
-/** Message ids: a random per-process prefix and a counter, shared by the agent's and the relay's log lines. */
-const ID_PREFIX = randomBytes(4).toString('hex');
-let idCounter = 0;
-function nextEgressId(): string {
-  idCounter = (idCounter + 1) >>> 0;
-  return `e${ID_PREFIX}${idCounter.toString(16).padStart(8, '0')}`;
 }
 
 /** Starts the egress listener (see EgressServer.start). */

@@ -51,4 +51,14 @@ describe('AgentRegistry', () => {
     reg.add(agent('a', ['t'], 1));
     expect(pickedId(reg.pick('t'))).toBe('a');
   });
+
+  it('never picks the agent a re-send avoids', () => {
+    const reg = new AgentRegistry(10);
+    const a = agent('a', ['t']);
+    reg.add(a);
+    reg.add(agent('b', ['t']));
+    expect([1, 2, 3].map(() => pickedId(reg.pick('t', a)))).toEqual(['b', 'b', 'b']);
+    reg.remove(reg.agentsOf('t')[1]);
+    expect('agent' in reg.pick('t', a)).toBe(false);
+  });
 });
