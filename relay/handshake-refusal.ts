@@ -1,0 +1,30 @@
+/**
+ * The one place that answers a link handshake (an agent's or another relay
+ * node's WebSocket upgrade) that is refused before any WebSocket exists:
+ * the status of the error's code, a JSON body with the code and a plain
+ * sentence, `Connection: close`. Refusals after the upgrade are WebSocket
+ * closes with a code and reason (src/protocol.ts CloseCode). The caller
+ * logs the refusal with the remote address; nothing secret goes in the body.
+ */
+import type { Duplex } from 'node:stream';
+import type { CtbridgeError } from '../src/errors.js';
+import { ERROR_HEADER } from '../src/protocol.js';
+import { rawHead } from './raw-response.js';
+
+export function refuseHandshake(socket: Duplex, err: CtbridgeError): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: err.code, message: err.userMessage } });
+  const headers = [
+    'Connection', 'close',
+    'Content-Type', 'application/json; charset=utf-8',
+    'Content-Length', String(Buffer.byteLength(body)),
+    'Cache-Control', 'no-store',
+    ERROR_HEADER, err.code,
+  ];
+  if (err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
+  socket.end(rawHead(err.status, undefined, headers) + body);
+}
