@@ -67,6 +67,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   private lastProblem: string | undefined;
+  /** Why this node closed the current connection, if it did (kept as lastProblem). */
+  private refusedWith: string | undefined;
   private readonly backoff = new Backoff(PEER_RECONNECT_DELAY.initial, PEER_RECONNECT_DELAY.max);
 
   constructor(
@@ -154,7 +156,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     const session = new MuxSession(ws, { role: 'relay', peerName: `relay node at ${this.address}`, window: this.opts.window, maxIncoming: 0, heartbeat: this.opts.heartbeat });
     this.session = session;
     this.state = 'challenge';
-    this.lastProblem = undefined;
+    this.refusedWith = undefined;
     const dialerNonce = newNonce();
     session.sendControl({ type: 'node-hello', nodeId: this.opts.nodeId, nonce: dialerNonce } satisfies NodeHelloMessage);
     const timer = setTimeout(() => this.refuse(session, CloseCode.HANDSHAKE_TIMEOUT, 'the peer did not complete the node handshake in time'), this.opts.connectTimeout);
@@ -173,7 +175,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
       this.session = undefined;
       this.state = 'connecting';
       this.tunnels = new Set();
-      this.lastProblem ??= `closed (${code}${reason ? `: ${untrusted(reason)}` : ''})`;
+      this.lastProblem = this.refusedWith ?? `closed (${code}${reason ? `: ${untrusted(reason)}` : ''})`;
       if (wasReady) {
         this.log.info({ peer: this.address, nodeId: this.nodeId, closeCode: code, reason: untrusted(reason) }, 'peer node disconnected');
         this.emit('change');
@@ -257,7 +259,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
 
   /** Closes the link with a reason the peer hears, and logs it with the peer's address. */
   private refuse(session: MuxSession, code: number, reason: string): void {
-    this.lastProblem = reason;
+    this.refusedWith = reason;
     this.log.warn({ peer: this.address, nodeId: this.nodeId ?? null, reason }, `peer node link closed: ${reason}`);
     session.close(code, reason);
   }
