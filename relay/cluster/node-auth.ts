@@ -7,7 +7,7 @@
  *          ◀─ node-challenge {nodeId, nonce: nL, proofs: [P_listener]}
  *          ── node-proof {proofs: [P_dialer]} ────────────────▶
  *
- *   P_side = HMAC-SHA256(secret, LABEL, side, nD, nL, dialer id, listener id)
+ *   P_side = HMAC-SHA256(secret, LABEL, side, nD, nL, dialer id, listener id, TLS binding)
  *
  * Each nonce is 32 fresh random bytes from the side that checks the proof,
  * so a proof captured on one connection proves nothing on another. The
@@ -33,6 +33,19 @@ export interface LinkTranscript {
   listenerNonce: string;
   dialerId: string;
   listenerId: string;
+  /**
+   * With `cluster.tls`: keying material exported from this TLS session
+   * (RFC 5705), the same on both ends of one TLS connection only, so a
+   * handshake relayed between two TLS connections does not check.
+   */
+  tlsBinding?: string;
+}
+
+/** The TLS exporter value of a node link's socket; undefined on plain TCP. */
+export function tlsBinding(socket: unknown): string | undefined {
+  const s = socket as { encrypted?: boolean; exportKeyingMaterial?: (length: number, label: string) => Buffer };
+  if (!s?.encrypted || typeof s.exportKeyingMaterial !== 'function') return undefined;
+  return s.exportKeyingMaterial(32, 'EXPORTER-ctbridge-cluster-link').toString('base64url');
 }
 
 export function newNonce(): string {
@@ -45,7 +58,7 @@ export function isNonce(v: unknown): v is string {
 
 /** Each field length-prefixed, so no two different transcripts give the same bytes. */
 function encode(side: LinkSide, t: LinkTranscript): Buffer {
-  const parts = [LABEL, side, t.dialerNonce, t.listenerNonce, t.dialerId, t.listenerId].map((p) => Buffer.from(p, 'utf8'));
+  const parts = [LABEL, side, t.dialerNonce, t.listenerNonce, t.dialerId, t.listenerId, t.tlsBinding ?? ''].map((p) => Buffer.from(p, 'utf8'));
   const out: Buffer[] = [];
   for (const p of parts) {
     const len = Buffer.alloc(4);

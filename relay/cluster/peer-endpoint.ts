@@ -30,7 +30,7 @@ import { splice } from '../../src/mux/splice.js';
 import { CloseCode, type NodeChallengeMessage, type NodeDrainingMessage, type NodeMessage, type NodeTunnelsMessage } from '../../src/protocol.js';
 import type { AgentRegistry } from '../agent-registry.js';
 import { refuseHandshake } from '../handshake-refusal.js';
-import { isNonce, linkProofs, newNonce, verifyLinkProofs, type LinkTranscript } from './node-auth.js';
+import { isNonce, linkProofs, newNonce, tlsBinding, verifyLinkProofs, type LinkTranscript } from './node-auth.js';
 import type { PeerAddresses } from './peer-addresses.js';
 import { checkNodeId } from './peer-announce.js';
 import { PEER_PATH, PEER_SUBPROTOCOL } from './peer-protocol.js';
@@ -139,14 +139,15 @@ export class PeerEndpoint {
       return refuse(`it speaks node protocol ${untrusted(offered.join(', ') || 'none', 64)}, this node speaks ${PEER_SUBPROTOCOL}; run the same ctbridge version on every node`);
     }
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, remote));
+    const binding = tlsBinding(req.socket);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, remote, binding));
   }
 
   /**
    * A dialer that passed the address check: it must send node-hello, answer
    * this node's challenge with a valid proof, and open no exchange before.
    */
-  private onConnection(ws: WebSocket, remote: string): void {
+  private onConnection(ws: WebSocket, remote: string, binding: string | undefined): void {
     const { log } = this.opts;
     const session = new MuxSession(ws, { role: 'agent', peerName: 'the relay node that dialed', window: this.opts.window(), maxIncoming: this.opts.maxIncoming(), heartbeat: this.opts.heartbeat() });
     this.sessions.add(session);
@@ -174,7 +175,7 @@ export class PeerEndpoint {
         if (!id.ok) return refuse(CloseCode.BAD_HELLO, `malformed node-hello: ${id.problem}`);
         if (!isNonce(msg.nonce)) return refuse(CloseCode.BAD_HELLO, 'malformed node-hello: nonce is not 32 bytes of base64url');
         nodeId = id.value;
-        transcript = { dialerNonce: msg.nonce, listenerNonce: newNonce(), dialerId: nodeId, listenerId: this.nodeId };
+        transcript = { dialerNonce: msg.nonce, listenerNonce: newNonce(), dialerId: nodeId, listenerId: this.nodeId, tlsBinding: binding };
         session.sendControl({
           type: 'node-challenge', nodeId: this.nodeId, nonce: transcript.listenerNonce, proofs: linkProofs(clusterSecrets(this.opts.cluster()), 'listener', transcript),
         } satisfies NodeChallengeMessage);

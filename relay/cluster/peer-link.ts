@@ -25,7 +25,7 @@ import type { Logger } from '../../src/log.js';
 import { untrusted } from '../../src/log-text.js';
 import { MuxSession } from '../../src/mux/session.js';
 import { CloseCode, type NodeHelloMessage, type NodeProofMessage } from '../../src/protocol.js';
-import { isNonce, linkProofs, newNonce, verifyLinkProofs, type LinkTranscript } from './node-auth.js';
+import { isNonce, linkProofs, newNonce, tlsBinding, verifyLinkProofs, type LinkTranscript } from './node-auth.js';
 import { checkNodeId, checkTunnelList, tunnelsForLog } from './peer-announce.js';
 import { PEER_PATH, PEER_SUBPROTOCOL } from './peer-protocol.js';
 
@@ -145,14 +145,16 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     ws.on('error', (err) => {
       this.lastProblem = err.message;
     });
-    ws.once('open', () => this.onOpen(ws));
+    let binding: string | undefined;
+    ws.once('upgrade', (res) => (binding = tlsBinding(res.socket)));
+    ws.once('open', () => this.onOpen(ws, binding));
     ws.once('close', () => {
       if (this.session) return; // the session's close handles it
       this.retry();
     });
   }
 
-  private onOpen(ws: WebSocket): void {
+  private onOpen(ws: WebSocket, binding: string | undefined): void {
     const session = new MuxSession(ws, { role: 'relay', peerName: `relay node at ${this.address}`, window: this.opts.window, maxIncoming: 0, heartbeat: this.opts.heartbeat });
     this.session = session;
     this.state = 'challenge';
@@ -164,7 +166,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     session.on('control', (msg) => {
       if (this.session !== session) return;
       if (this.state === 'challenge') {
-        if (this.onChallenge(session, msg, dialerNonce)) clearTimeout(timer);
+        if (this.onChallenge(session, msg, dialerNonce, binding)) clearTimeout(timer);
       } else {
         this.onControl(session, msg);
       }
@@ -187,7 +189,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   }
 
   /** The peer's challenge: it must prove the secret before this node proves anything. True when the handshake moved on. */
-  private onChallenge(session: MuxSession, msg: Record<string, unknown>, dialerNonce: string): boolean {
+  private onChallenge(session: MuxSession, msg: Record<string, unknown>, dialerNonce: string, binding: string | undefined): boolean {
     if (msg.type !== 'node-challenge') {
       this.refuse(session, CloseCode.BAD_HELLO, `expected node-challenge, got control message '${untrusted(msg.type, 32)}'`);
       return false;
@@ -201,7 +203,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
       this.refuse(session, CloseCode.BAD_HELLO, 'malformed node-challenge: nonce is not 32 bytes of base64url');
       return false;
     }
-    const transcript: LinkTranscript = { dialerNonce, listenerNonce: msg.nonce, dialerId: this.opts.nodeId, listenerId: id.value };
+    const transcript: LinkTranscript = { dialerNonce, listenerNonce: msg.nonce, dialerId: this.opts.nodeId, listenerId: id.value, tlsBinding: binding };
     const secrets = this.opts.secrets();
     if (!verifyLinkProofs(msg.proofs, secrets, 'listener', transcript)) {
       this.refuse(session, CloseCode.TOKEN_INVALID, `the node at ${this.address} did not prove the cluster secret; nothing is sent to it (check cluster.secret and cluster.peers)`);

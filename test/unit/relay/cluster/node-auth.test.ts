@@ -36,6 +36,14 @@ describe('node link proofs', () => {
     expect(linkProof(SECRET, 'dialer', { ...t, dialerId: 'node-ab', listenerId: 'b' })).not.toBe(linkProof(SECRET, 'dialer', { ...t, dialerId: 'node-a', listenerId: 'bb' }));
   });
 
+  it('with TLS, a proof is bound to the TLS session: relayed between two TLS connections it does not check', () => {
+    const t = transcript({ tlsBinding: 'session-1' });
+    const proof = linkProof(SECRET, 'listener', t);
+    expect(verifyLinkProofs([proof], [SECRET], 'listener', t)).toBe(true);
+    expect(verifyLinkProofs([proof], [SECRET], 'listener', { ...t, tlsBinding: 'session-2' })).toBe(false);
+    expect(verifyLinkProofs([proof], [SECRET], 'listener', { ...t, tlsBinding: undefined })).toBe(false);
+  });
+
   it('a proof under another secret does not check', () => {
     const t = transcript();
     expect(verifyLinkProofs([linkProof(OTHER, 'dialer', t)], [SECRET], 'dialer', t)).toBe(false);
