@@ -149,7 +149,7 @@ export class PeerEndpoint {
    */
   private onConnection(ws: WebSocket, remote: string, binding: string | undefined): void {
     const { log } = this.opts;
-    const session = new MuxSession(ws, { role: 'agent', peerName: 'the relay node that dialed', window: this.opts.window(), maxIncoming: this.opts.maxIncoming(), heartbeat: this.opts.heartbeat() });
+    const session = new MuxSession(ws, { role: 'agent', peerName: 'the relay node that forwarded the exchange', window: this.opts.window(), maxIncoming: this.opts.maxIncoming(), heartbeat: this.opts.heartbeat() });
     this.sessions.add(session);
     let transcript: LinkTranscript | undefined;
     let nodeId: string | undefined;

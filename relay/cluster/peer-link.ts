@@ -155,7 +155,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   }
 
   private onOpen(ws: WebSocket, binding: string | undefined): void {
-    const session = new MuxSession(ws, { role: 'relay', peerName: `relay node at ${this.address}`, window: this.opts.window, maxIncoming: 0, heartbeat: this.opts.heartbeat });
+    const session = new MuxSession(ws, { role: 'relay', peerName: 'another relay node', window: this.opts.window, maxIncoming: 0, heartbeat: this.opts.heartbeat });
     this.session = session;
     this.state = 'challenge';
     this.refusedWith = undefined;
