@@ -127,6 +127,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
 
   private dial(): void {
     if (this.stopped) return;
+    /** Why this attempt failed before the WebSocket opened (becomes lastProblem). */
+    let problem: string | undefined;
     const { tls } = this.opts;
     const options: ClientOptions = {
       perMessageDeflate: false,
@@ -143,13 +145,34 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     }
     const ws = new WebSocket(`${tls ? 'wss' : 'ws'}://${this.address}${PEER_PATH}`, [PEER_SUBPROTOCOL], options);
     ws.on('error', (err) => {
-      this.lastProblem = err.message;
+      problem ??= err.message;
+    });
+    // Refused before the WebSocket opened (address not in its cluster.peers, another version): its JSON body says why.
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 4096) body += chunk;
+      });
+      res.on('error', () => undefined);
+      res.on('end', () => {
+        let why: unknown;
+        try {
+          why = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+        } catch {
+          why = undefined;
+        }
+        problem = `refused with HTTP ${res.statusCode}${why ? `: ${untrusted(why)}` : ''}`;
+        this.log.warn({ peer: this.address, status: res.statusCode, reason: untrusted(why) }, 'peer node refused the link before it opened');
+        ws.terminate();
+      });
     });
     let binding: string | undefined;
     ws.once('upgrade', (res) => (binding = tlsBinding(res.socket)));
     ws.once('open', () => this.onOpen(ws, binding));
     ws.once('close', () => {
       if (this.session) return; // the session's close handles it
+      this.lastProblem = problem ?? 'the connection closed before the WebSocket opened';
       this.retry();
     });
   }
