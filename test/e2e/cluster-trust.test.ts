@@ -14,12 +14,12 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { parse, stringify } from 'yaml';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
+import { parse, stringify } from 'yaml';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { linkProof, newNonce, verifyLinkProofs } from '../../relay/cluster/node-auth.js';
+import { encodeJson, FrameType } from '../../src/mux/frame.js';
 import { PEER_PATH, PEER_SUBPROTOCOL } from '../../relay/cluster/peer-protocol.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { makeCerts } from '../helpers/certs.js';
@@ -179,7 +179,6 @@ describe('node links: mutual proof, no replay, address check', () => {
     const conn = await rawNodeDialer(c1);
     conn.send({ type: 'node-hello', nodeId: 'early', nonce: newNonce() });
     await conn.next('node-challenge');
-    const { encodeJson, FrameType } = await import('../../src/mux/frame.js');
     conn.ws.send(Buffer.concat(encodeJson(FrameType.OPEN, 1, 1, { kind: 'http', tunnel: 'ucws', method: 'GET', target: '/', headers: [], requestId: 'r1' })));
     const [code, reason] = await conn.closed;
     expect(code).toBe(4401);
@@ -233,12 +232,12 @@ describe('reload of the cluster section', () => {
     const [c1, c2, c3] = await freePorts(3);
     const node1 = await node('node-1', c1, [`127.0.0.1:${c2}`]);
     const node2 = await node('node-2', c2, [`127.0.0.1:${c1}`]);
-    const linked = (_p: CtbridgeProcess, id: string) => (l: LogLine) => l.msg === 'peer node connected' && l.nodeId === id;
-    await node1.proc.waitForLog(linked(node1.proc, 'node-2'));
-    await node2.proc.waitForLog(linked(node2.proc, 'node-1'));
+    const linked = (id: string) => (l: LogLine) => l.msg === 'peer node connected' && l.nodeId === id;
+    await node1.proc.waitForLog(linked('node-2'));
+    await node2.proc.waitForLog(linked('node-1'));
 
     // Step 1, node-1: the new secret, the old one still accepted. Both ends of both links link again.
-    let relinked = [nextLog(node1.proc, linked(node1.proc, 'node-2')), nextLog(node2.proc, linked(node2.proc, 'node-1'))];
+    let relinked = [nextLog(node1.proc, linked('node-2')), nextLog(node2.proc, linked('node-1'))];
     const r1 = await reloadWith(node1, { secret: NEW_SECRET, previousSecret: SECRET });
     expect(r1.code).toBe(0);
     expect(r1.output).toContain('cluster secret: node links re-established');
@@ -246,12 +245,12 @@ describe('reload of the cluster section', () => {
     await Promise.all(relinked);
 
     // Step 2, node-2: only the new secret.
-    relinked = [nextLog(node1.proc, linked(node1.proc, 'node-2')), nextLog(node2.proc, linked(node2.proc, 'node-1'))];
+    relinked = [nextLog(node1.proc, linked('node-2')), nextLog(node2.proc, linked('node-1'))];
     expect((await reloadWith(node2, { secret: NEW_SECRET })).code).toBe(0);
     await Promise.all(relinked);
 
     // Step 3, node-1: the old secret dropped.
-    relinked = [nextLog(node1.proc, linked(node1.proc, 'node-2')), nextLog(node2.proc, linked(node2.proc, 'node-1'))];
+    relinked = [nextLog(node1.proc, linked('node-2')), nextLog(node2.proc, linked('node-1'))];
     expect((await reloadWith(node1, { previousSecret: undefined })).code).toBe(0);
     await Promise.all(relinked);
 
