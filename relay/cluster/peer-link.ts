@@ -163,6 +163,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
           why = undefined;
         }
         problem = `refused with HTTP ${res.statusCode}${why ? `: ${untrusted(why)}` : ''}`;
+        this.lastProblem = problem;
         this.log.warn({ peer: this.address, status: res.statusCode, reason: untrusted(why) }, 'peer node refused the link before it opened');
         ws.terminate();
       });

@@ -173,6 +173,19 @@ describe('node links: mutual proof, no replay, address check', () => {
     ok.conn.ws.close();
   });
 
+  it('a real node dialing a node whose peers do not list its address is refused, and says why', async () => {
+    const [c1, c2] = await freePorts(2);
+    // node-1 takes links only from 127.0.0.9; node-2 dials it from 127.0.0.1.
+    const node1 = await node('node-1', c1, ['127.0.0.9:7946']);
+    const node2 = await node('node-2', c2, [`127.0.0.1:${c1}`]);
+    await node1.proc.waitForLog((l) => String(l.msg).startsWith('cluster listener refused a connection: its address is not one of cluster.peers') && l.remote === '127.0.0.1');
+    const refused = await node2.proc.waitForLog((l) => l.msg === 'peer node refused the link before it opened');
+    expect(refused).toMatchObject({ peer: `127.0.0.1:${c1}`, status: 403, reason: expect.stringContaining('not one of cluster.peers') });
+    const status = await (await fetch(`${node2.adminUrl}/api/status`)).json() as { cluster: { peers: { state: string; lastProblem: string }[] } };
+    expect(status.cluster.peers).toEqual([expect.objectContaining({ state: 'connecting', lastProblem: expect.stringMatching(/^refused with HTTP 403: .*not one of cluster\.peers/) })]);
+    expect(node1.proc.countLogs('peer node linked')).toBe(0);
+  });
+
   it('an exchange opened before the proof is refused and closes the link', async () => {
     const [c1, other] = await freePorts(2);
     const relay = await node('node-1', c1, [`127.0.0.1:${other}`]);
