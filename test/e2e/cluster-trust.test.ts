@@ -173,7 +173,7 @@ describe('node links: mutual proof, no replay, address check', () => {
     ok.conn.ws.close();
   });
 
-  it('a real node dialing a node whose peers do not list its address is refused, and says why', async () => {
+  it('a real node dialing a node whose peers do not list its address is refused, and says why; a reload adding it links them', async () => {
     const [c1, c2] = await freePorts(2);
     // node-1 takes links only from 127.0.0.9; node-2 dials it from 127.0.0.1.
     const node1 = await node('node-1', c1, ['127.0.0.9:7946']);
@@ -184,6 +184,14 @@ describe('node links: mutual proof, no replay, address check', () => {
     const status = await (await fetch(`${node2.adminUrl}/api/status`)).json() as { cluster: { peers: { state: string; lastProblem: string }[] } };
     expect(status.cluster.peers).toEqual([expect.objectContaining({ state: 'connecting', lastProblem: expect.stringMatching(/^refused with HTTP 403: .*not one of cluster\.peers/) })]);
     expect(node1.proc.countLogs('peer node linked')).toBe(0);
+
+    // A reload that lists node-2 takes effect at once: node-1 takes node-2's link and dials it.
+    const linkedIn = nextLog(node1.proc, (l) => l.msg === 'peer node linked' && l.nodeId === 'node-2');
+    const linkedOut = nextLog(node1.proc, (l) => l.msg === 'peer node connected' && l.nodeId === 'node-2');
+    const reloaded = await reloadWith(node1, { peers: { static: [`127.0.0.1:${c2}`], refresh: '1s' } });
+    expect(reloaded.code).toBe(0);
+    expect(reloaded.output).toContain('cluster.peers');
+    await Promise.all([linkedIn, linkedOut]);
   });
 
   it('an exchange opened before the proof is refused and closes the link', async () => {
