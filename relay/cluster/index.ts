@@ -92,6 +92,8 @@ export class Cluster extends EventEmitter<{ change: [] }> {
       changed.push('cluster.peers');
       await this.refreshing;
       await this.addresses.update(next.peers);
+      const cut = await this.endpoint.recheckAddresses();
+      if (cut) changed.push(`${cut} node link(s) from addresses no longer in cluster.peers closed`);
       await this.refresh();
     }
     return changed;

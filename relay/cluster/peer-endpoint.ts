@@ -60,8 +60,8 @@ export class PeerEndpoint {
     maxPayload: 16 * 1024 * 1024,
     handleProtocols: (offered) => (offered.has(PEER_SUBPROTOCOL) ? PEER_SUBPROTOCOL : false),
   });
-  /** Every connection, authenticated or not (closed on shutdown). */
-  private readonly sessions = new Set<MuxSession>();
+  /** Every connection, authenticated or not (closed on shutdown), with its remote address. */
+  private readonly sessions = new Map<MuxSession, string>();
   /** Connections whose dialer proved the secret: they hear announcements and may forward. */
   private readonly linked = new Set<MuxSession>();
   private draining = false;
@@ -97,11 +97,23 @@ export class PeerEndpoint {
 
   /** Closes every node link to this listener (the cluster secret changed: the dialers link again and prove the new one). */
   closeLinks(reason: string): void {
-    for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, reason);
+    for (const s of this.sessions.keys()) s.close(CloseCode.GOING_AWAY, reason);
+  }
+
+  /** After a reload changed cluster.peers: closes the links from addresses it no longer names. */
+  async recheckAddresses(): Promise<number> {
+    let closed = 0;
+    for (const [s, remote] of this.sessions) {
+      if (await this.opts.addresses.allows(remote)) continue;
+      this.opts.log.warn({ remote }, 'node link closed: its address is no longer one of cluster.peers');
+      s.close(CloseCode.GOING_AWAY, 'your address is no longer one of cluster.peers');
+      closed++;
+    }
+    return closed;
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, 'node leaving');
+    for (const s of this.sessions.keys()) s.close(CloseCode.GOING_AWAY, 'node leaving');
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -150,7 +162,7 @@ export class PeerEndpoint {
   private onConnection(ws: WebSocket, remote: string, binding: string | undefined): void {
     const { log } = this.opts;
     const session = new MuxSession(ws, { role: 'agent', peerName: 'the relay node that forwarded the exchange', window: this.opts.window(), maxIncoming: this.opts.maxIncoming(), heartbeat: this.opts.heartbeat() });
-    this.sessions.add(session);
+    this.sessions.set(session, remote);
     let transcript: LinkTranscript | undefined;
     let nodeId: string | undefined;
     let ready = false;

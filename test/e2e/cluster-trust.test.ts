@@ -173,7 +173,7 @@ describe('node links: mutual proof, no replay, address check', () => {
     ok.conn.ws.close();
   });
 
-  it('a real node dialing a node whose peers do not list its address is refused, and says why; a reload adding it links them', async () => {
+  it('a real node dialing a node whose peers do not list its address is refused, and says why; a reload adding it links them, dropping it unlinks them', async () => {
     const [c1, c2] = await freePorts(2);
     // node-1 takes links only from 127.0.0.9; node-2 dials it from 127.0.0.1.
     const node1 = await node('node-1', c1, ['127.0.0.9:7946']);
@@ -192,6 +192,12 @@ describe('node links: mutual proof, no replay, address check', () => {
     expect(reloaded.code).toBe(0);
     expect(reloaded.output).toContain('cluster.peers');
     await Promise.all([linkedIn, linkedOut]);
+
+    // And a reload that drops it closes the link it holds from node-2.
+    const cut = nextLog(node1.proc, (l) => l.msg === 'node link closed: its address is no longer one of cluster.peers' && l.remote === '127.0.0.1');
+    const dropped = await reloadWith(node1, { peers: { static: ['127.0.0.9:7946'], refresh: '1s' } });
+    expect(dropped.output).toMatch(/[1-9]\d* node link\(s\) from addresses no longer in cluster\.peers closed/);
+    await cut;
   });
 
   it('an exchange opened before the proof is refused and closes the link', async () => {
