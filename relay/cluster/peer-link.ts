@@ -25,6 +25,7 @@ import type { Logger } from '../../src/log.js';
 import { untrusted } from '../../src/log-text.js';
 import { MuxSession } from '../../src/mux/session.js';
 import { CloseCode, type NodeHelloMessage, type NodeProofMessage } from '../../src/protocol.js';
+import { readRefusal } from '../handshake-refusal.js';
 import { isNonce, linkProofs, newNonce, tlsBinding, verifyLinkProofs, type LinkTranscript } from './node-auth.js';
 import { checkNodeId, checkTunnelList, tunnelsForLog } from './peer-announce.js';
 import { PEER_PATH, PEER_SUBPROTOCOL } from './peer-protocol.js';
@@ -149,22 +150,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     });
     // Refused before the WebSocket opened (address not in its cluster.peers, another version): its JSON body says why.
     ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (body.length < 4096) body += chunk;
-      });
-      res.on('error', () => undefined);
-      res.on('end', () => {
-        let why: unknown;
-        try {
-          why = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
-        } catch {
-          why = undefined;
-        }
-        problem = `refused with HTTP ${res.statusCode}${why ? `: ${untrusted(why)}` : ''}`;
+      void readRefusal(res).then((why) => {
+        problem = `refused with HTTP ${res.statusCode}${why ? `: ${why}` : ''}`;
         this.lastProblem = problem;
-        this.log.warn({ peer: this.address, status: res.statusCode, reason: untrusted(why) }, 'peer node refused the link before it opened');
+        this.log.warn({ peer: this.address, status: res.statusCode, reason: why }, 'peer node refused the link before it opened');
         ws.terminate();
       });
     });
