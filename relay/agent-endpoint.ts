@@ -25,6 +25,7 @@ import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessa
 import { type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
 import { expiryCheckDelayMs } from '../src/agent-auth.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
+import { refuseHandshake } from './handshake-refusal.js';
 
 export interface AgentEndpointOptions {
   /** The config and token verifier as they are now (reloads swap them). */
@@ -71,8 +72,7 @@ export class AgentEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.leaving) {
       // A node that is shutting down takes no new agents: they connect again and land on another node.
-      const body = JSON.stringify({ error: { code: 'CTB_SHUTTING_DOWN', message: 'this relay node is shutting down; connect again' } });
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

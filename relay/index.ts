@@ -25,7 +25,7 @@ import { Admission } from './admission.js';
 import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
 import { relayAdminRoutes } from './admin.js';
-import { Cluster } from './cluster/index.js';
+import { Cluster, clusterRestartOnly } from './cluster/index.js';
 import type { EgressHandler } from './clienttracker/egress.js';
 import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.js';
 import { RelayMetrics } from './metrics.js';
@@ -73,6 +73,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       heartbeat: () => live.config.heartbeat,
       maxIncoming: () => live.config.limits.maxStreamsPerAgent * 100,
       connectTimeout: live.config.timeouts.handshake,
+      handshakeTimeout: () => live.config.timeouts.handshake,
     })
     : undefined;
   const endpoint = new AgentEndpoint({
@@ -170,19 +171,27 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
           log.error({ file: config.file, err: message }, 'reload refused: the config is invalid; the running config stays');
           return { ok: false, message };
         }
+        // cluster: what cannot change live refuses the whole reload (nothing silently kept).
+        const clusterRestart = clusterRestartOnly(config.cluster, next.cluster);
+        if (clusterRestart.length) {
+          const message = `reload refused: ${clusterRestart.join('; ')}; the running config stays`;
+          log.error({ file: config.file, refused: clusterRestart }, message);
+          return { ok: false, message };
+        }
         const restart = live.restartOnly(next);
         const policy = policyReport(live.config, next);
         await live.replace(next);
+        const clusterChanged = cluster && next.cluster ? await cluster.reconfigure(next.cluster) : [];
         await ensureEgress();
         configureRedaction(next.log.redact);
         log.level = next.log.level;
         if (next.tls && config.tls && server instanceof https.Server) server.setSecureContext({ cert: next.tls.cert.text, key: next.tls.key.text });
         const cut = endpoint.recheckAll();
-        log.info({ file: config.file, tunnels: Object.keys(next.tunnels), keys: live.verifier.keyIds, agentsCutOff: cut, needRestart: restart.length ? restart : undefined }, 'config reloaded');
+        log.info({ file: config.file, tunnels: Object.keys(next.tunnels), keys: live.verifier.keyIds, agentsCutOff: cut, cluster: clusterChanged.length ? clusterChanged : undefined, needRestart: restart.length ? restart : undefined }, 'config reloaded');
         if (policy.changes.length) log.warn({ file: config.file, changes: policy.changes }, 'reload weakened the policy of tunnels agents serve');
         if (policy.notServed.length) log.warn({ file: config.file, tunnels: policy.notServed }, 'tunnels not served any more: relay.yaml does not declare them and requireDeclaredTunnels is on');
         const told = describeChanges(policy.changes, policy.notServed);
-        return { ok: true, message: `reloaded ${config.file}${cut ? `; ${cut} agent connection(s) closed` : ''}${restart.length ? `; restart to change ${restart.join(', ')}` : ''}${told ? `; ${told}` : ''}` };
+        return { ok: true, message: `reloaded ${config.file}${cut ? `; ${cut} agent connection(s) closed` : ''}${clusterChanged.length ? `; ${clusterChanged.join(', ')}` : ''}${restart.length ? `; restart to change ${restart.join(', ')}` : ''}${told ? `; ${told}` : ''}` };
       } finally {
         reloading = undefined;
       }

@@ -5,8 +5,9 @@
  * agent handshake reads the current one, so none sees half of each.
  *
  * What a reload cannot change in a running process (the listeners' addresses,
- * TLS on or off, the agent path, the cluster's identity) is reported by
- * `restartOnly` and keeps its old value until a restart.
+ * TLS on or off, the agent path) is reported by `restartOnly` and keeps its
+ * old value until a restart; the cluster's identity refuses the reload
+ * (relay/cluster/reload.ts).
  */
 import type { RelayConfig } from '../src/config/index.js';
 import { createAgentTokenVerifier } from '../src/agent-auth.js';
@@ -78,7 +79,6 @@ export class LiveConfig {
     if (hp(now.admin.listen) !== hp(next.admin.listen)) out.push(`admin.listen (stays ${hp(now.admin.listen)})`);
     if (!!now.tls !== !!next.tls) out.push(`tls (stays ${now.tls ? 'on' : 'off'})`);
     if (now.agentPath !== next.agentPath) out.push(`agentPath (stays ${now.agentPath})`);
-    if (now.cluster?.nodeId !== next.cluster?.nodeId || hp(now.cluster?.listen) !== hp(next.cluster?.listen)) out.push('cluster.nodeId and cluster.listen');
     return out;
   }
 }

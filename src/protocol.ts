@@ -85,7 +85,55 @@ export interface GoawayMessage {
   reason: string;
 }
 
-export type ControlMessage = HelloMessage | ReadyMessage | ClusterMessage | DrainMessage | DrainedMessage | GoawayMessage;
+/*
+ * Between relay nodes (docs/wire-protocol.md, "Between relay nodes"). Every
+ * string and list in them is checked by the receiving node
+ * (relay/cluster/peer-announce.ts); proofs are relay/cluster/node-auth.ts's.
+ */
+
+/** Dialing node → listening node, first: who I am, and a fresh nonce the listener must prove over. */
+export interface NodeHelloMessage {
+  type: 'node-hello';
+  nodeId: string;
+  nonce: string;
+}
+
+/** Listener → dialer: who I am, my fresh nonce, and my proof (one per secret I hold) over both nonces and both ids. */
+export interface NodeChallengeMessage {
+  type: 'node-challenge';
+  nodeId: string;
+  nonce: string;
+  proofs: string[];
+}
+
+/** Dialer → listener, only once the listener's proof checked: the dialer's proof. */
+export interface NodeProofMessage {
+  type: 'node-proof';
+  proofs: string[];
+}
+
+/** Listener → dialer, once the dialer's proof checked: the tunnels this node's agents serve, and whether it is leaving. */
+export interface NodeMessage {
+  type: 'node';
+  nodeId: string;
+  tunnels: string[];
+  draining: boolean;
+}
+
+/** Listener → dialer: the tunnels changed. */
+export interface NodeTunnelsMessage {
+  type: 'tunnels';
+  tunnels: string[];
+}
+
+/** Listener → dialer: this node got SIGTERM; send it nothing new. */
+export interface NodeDrainingMessage {
+  type: 'draining';
+}
+
+export type NodeControlMessage = NodeHelloMessage | NodeChallengeMessage | NodeProofMessage | NodeMessage | NodeTunnelsMessage | NodeDrainingMessage;
+
+export type ControlMessage = HelloMessage | ReadyMessage | ClusterMessage | DrainMessage | DrainedMessage | GoawayMessage | NodeControlMessage;
 
 /** WebSocket close codes (4000-4999 are application codes). */
 export const CloseCode = {

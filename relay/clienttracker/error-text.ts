@@ -97,6 +97,9 @@ const TEXT: Record<ErrorCode, (p: ErrorTextParams) => string> = {
     `The relay refused the on-premise ctbridge agent for '${p.tunnel}' (its token is invalid or expired); ${ASK_IT} to renew the agent's token.`,
   CTB_CONFIG_INVALID: (p) =>
     `The bridge for '${p.tunnel}' is misconfigured; ask the relay operator to check its configuration.`,
+  // Between relay nodes only; never an answer to a Client Tracker call.
+  CTB_NODE_REFUSED: (p) =>
+    `The relay nodes behind '${p.tunnel}' could not reach each other; ask the relay operator to check the cluster configuration.`,
 };
 
 /** The sentence for `code`; an unknown code (e.g. from a newer agent) gets a generic one. */

@@ -11,15 +11,17 @@
  */
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import type { ClusterConfig } from '../../src/config/index.js';
-import { formatHostPort } from '../../src/config/index.js';
+import { clusterSecrets, formatHostPort, type ClusterConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
 import type { MuxSession } from '../../src/mux/session.js';
 import type { AgentRegistry } from '../agent-registry.js';
+import { PeerAddresses } from './peer-addresses.js';
 import { PeerEndpoint, type PeerEndpointOptions } from './peer-endpoint.js';
 import { PeerLink } from './peer-link.js';
 
-export interface ClusterOptions extends Omit<PeerEndpointOptions, 'cluster' | 'onForwarded'> {
+export { clusterRestartOnly } from './reload.js';
+
+export interface ClusterOptions extends Omit<PeerEndpointOptions, 'cluster' | 'onForwarded' | 'addresses'> {
   config: ClusterConfig;
   /** How long dialing a peer may take. */
   connectTimeout: number;
@@ -41,22 +43,60 @@ export class Cluster extends EventEmitter<{ change: [] }> {
   private cursor = 0;
   private listenAddress = '';
   private stopped = false;
+  private config: ClusterConfig;
+  private refreshing: Promise<void> | undefined;
+  private readonly addresses: PeerAddresses;
   /** Exchanges this node forwarded to others, and those others forwarded to it (metrics). */
   readonly forwarded = { sent: 0, received: 0 };
 
   constructor(private readonly opts: ClusterOptions) {
     super();
-    this.endpoint = new PeerEndpoint({ ...opts, cluster: opts.config, onForwarded: () => this.forwarded.received++ });
+    this.config = opts.config;
+    this.addresses = new PeerAddresses(opts.config.peers, opts.log);
+    this.endpoint = new PeerEndpoint({ ...opts, cluster: () => this.config, addresses: this.addresses, onForwarded: () => this.forwarded.received++ });
   }
 
   get nodeId(): string {
-    return this.opts.config.nodeId;
+    return this.config.nodeId;
   }
 
   async start(): Promise<void> {
     this.listenAddress = formatHostPort(await this.endpoint.listen());
-    this.opts.log.info({ nodeId: this.nodeId, listen: this.listenAddress, peers: this.opts.config.peers }, 'cluster listening');
+    const { peers, tls } = this.config;
+    this.opts.log.info({
+      nodeId: this.nodeId, listen: this.listenAddress, tls: tls ? (tls.ca ? 'mutual' : 'server') : 'off', secrets: clusterSecrets(this.config).length,
+      peers: { dns: peers.dns, port: peers.port, static: peers.static.map((p) => formatHostPort(p)), acceptAnyAddress: peers.acceptAnyAddress },
+    }, 'cluster listening');
     await this.refresh();
+  }
+
+  /**
+   * A reload's cluster section (clusterRestartOnly() found nothing that
+   * needs a restart): new secrets re-link every node link, both the ones
+   * this node dialed and the ones dialed to it; new peers are looked up
+   * and linked now. Returns what changed, for the reload's answer.
+   */
+  async reconfigure(next: ClusterConfig): Promise<string[]> {
+    const now = this.config;
+    const changed: string[] = [];
+    const secretsChanged = clusterSecrets(now).join('\n') !== clusterSecrets(next).join('\n');
+    const peersChanged = JSON.stringify(now.peers) !== JSON.stringify(next.peers);
+    this.config = next;
+    if (secretsChanged) {
+      changed.push('cluster secret: node links re-established');
+      this.opts.log.info({ links: this.links.size }, 'cluster secret changed: linking to every node again with the new secret');
+      for (const l of this.links.values()) l.relink('cluster secret changed');
+      this.endpoint.closeLinks('cluster secret changed; link again');
+    }
+    if (peersChanged) {
+      changed.push('cluster.peers');
+      await this.refreshing;
+      await this.addresses.update(next.peers);
+      const cut = await this.endpoint.recheckAddresses();
+      if (cut) changed.push(`${cut} node link(s) from addresses no longer in cluster.peers closed`);
+      await this.refresh();
+    }
+    return changed;
   }
 
   /**
@@ -113,8 +153,15 @@ export class Cluster extends EventEmitter<{ change: [] }> {
   }
 
   /** Looks up the peers' addresses again and links to new ones; drops those gone from DNS. */
-  private async refresh(): Promise<void> {
-    const { peers } = this.opts.config;
+  private refresh(): Promise<void> {
+    this.refreshing = this.lookUpPeers().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async lookUpPeers(): Promise<void> {
+    const { peers } = this.config;
+    // Who may dial this node: the same names, looked up again.
+    const allowed = this.addresses.resolve();
     const addresses = new Set(peers.static.map((p) => formatHostPort(p)));
     if (peers.dns) {
       try {
@@ -127,7 +174,8 @@ export class Cluster extends EventEmitter<{ change: [] }> {
     for (const address of addresses) {
       if (this.links.has(address) || this.selfAddresses.has(address)) continue;
       const link = new PeerLink(address, {
-        nodeId: this.nodeId, secret: this.opts.config.secret, window: this.opts.window(), heartbeat: this.opts.heartbeat(), connectTimeout: this.opts.connectTimeout,
+        nodeId: this.nodeId, secrets: () => clusterSecrets(this.config), tls: this.config.tls,
+        window: this.opts.window(), heartbeat: this.opts.heartbeat(), connectTimeout: this.opts.connectTimeout,
       }, this.opts.log);
       link.on('change', () => this.emit('change'));
       link.once('self', () => {
@@ -144,8 +192,10 @@ export class Cluster extends EventEmitter<{ change: [] }> {
       this.links.delete(address);
       this.emit('change');
     }
+    await allowed;
     this.resolvedOnce = true;
     if (this.stopped) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.refresh(), peers.refresh);
     this.timer.unref();
   }

@@ -37,7 +37,7 @@ export {
   type AgentTunnelConfig,
   type HostHeaderPolicy,
 } from './agent-config.js';
-export { CLUSTER_SECRET_ENV, DEFAULT_CLUSTER_PORT, NODE_ID_ENV, type ClusterConfig, type ClusterPeers } from './relay-cluster.js';
+export { CLUSTER_PREVIOUS_SECRET_ENV, CLUSTER_SECRET_ENV, DEFAULT_CLUSTER_PORT, NODE_ID_ENV, clusterSecrets, isNodeId, type ClusterConfig, type ClusterPeers, type ClusterTlsConfig } from './relay-cluster.js';
 export {
   ADMIN_FALLBACK_PORTS,
   DEFAULT_ADMIN_PORT,

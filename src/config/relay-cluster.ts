@@ -8,11 +8,14 @@
  */
 import { hostname } from 'node:os';
 import { hostPort } from './common.js';
+import { caBundle, certMatchesKey, certificate, tlsKey, type LoadedText } from './files.js';
 import type { Section } from './schema-check.js';
-import { ValueError, formatValue, type HostPort } from './units.js';
-import { duration, secret } from './values.js';
+import { ValueError, formatValue, isHostname, type HostPort } from './units.js';
+import { boolean, duration, secret } from './values.js';
 
 export const CLUSTER_SECRET_ENV = 'CTBRIDGE_CLUSTER_SECRET';
+/** The secret being rotated out (accepted, never the only one used): overrides `cluster.previousSecret`. */
+export const CLUSTER_PREVIOUS_SECRET_ENV = 'CTBRIDGE_CLUSTER_PREVIOUS_SECRET';
 /** The node id defaults to this variable (Kubernetes: the pod name, from the downward API), then the host name. */
 export const NODE_ID_ENV = 'POD_NAME';
 export const DEFAULT_CLUSTER_PORT = 7946;
@@ -28,22 +31,48 @@ export interface ClusterPeers {
   readonly static: readonly HostPort[];
   /** ms between DNS lookups. */
   readonly refresh: number;
+  /** Take node links from any address (NAT between nodes); default: only from the addresses of `dns` and `static`. */
+  readonly acceptAnyAddress: boolean;
+}
+
+/** TLS on node links: the listener serves `cert`; with `ca`, it requires client certificates from that CA and dialers check servers against it. */
+export interface ClusterTlsConfig {
+  readonly cert: LoadedText;
+  readonly key: LoadedText;
+  /** CA bundle for the other nodes' certificates; absent: the system's CAs and no client certificates. */
+  readonly ca: LoadedText | undefined;
+  /** Name a peer's certificate must hold; absent: the host of the peer's address. */
+  readonly serverName: string | undefined;
 }
 
 export interface ClusterConfig {
   readonly nodeId: string;
   /** The node-to-node listener. */
   readonly listen: HostPort;
-  /** HS256 secret shared by every node (at least 32 bytes). */
+  /** Secret shared by every node (at least 32 bytes): each side of a node link proves it holds it. */
   readonly secret: string;
+  /** During a rotation: the old secret, still accepted from other nodes (and proved with) until every node has the new one. */
+  readonly previousSecret: string | undefined;
   readonly peers: ClusterPeers;
+  readonly tls: ClusterTlsConfig | undefined;
 }
 
-const CLUSTER_KEYS = ['nodeId', 'listen', 'secret', 'peers'];
-const PEER_KEYS = ['dns', 'port', 'static', 'refresh'];
+/** The secrets a node proves and accepts, current first. */
+export function clusterSecrets(c: ClusterConfig): string[] {
+  return c.previousSecret && c.previousSecret !== c.secret ? [c.secret, c.previousSecret] : [c.secret];
+}
+
+const CLUSTER_KEYS = ['nodeId', 'listen', 'secret', 'previousSecret', 'peers', 'tls'];
+const PEER_KEYS = ['dns', 'port', 'static', 'refresh', 'acceptAnyAddress'];
+const TLS_KEYS = ['cert', 'key', 'ca', 'serverName'];
+
+/** Node ids: 1-63 letters, digits, ".", "_" and "-", starting with a letter or digit (also what a peer may announce). */
+export function isNodeId(v: unknown): v is string {
+  return typeof v === 'string' && NODE_ID.test(v);
+}
 
 function nodeId(v: unknown): string {
-  if (typeof v === 'string' && NODE_ID.test(v)) return v;
+  if (isNodeId(v)) return v;
   throw new ValueError(`expected a node id of letters, digits, ".", "_" and "-" (1-63 characters), got ${formatValue(v)}`);
 }
 
@@ -57,6 +86,26 @@ function port(v: unknown): number {
   throw new ValueError(`expected a port number 1-65535, got ${formatValue(v)}`);
 }
 
+function serverName(v: unknown): string {
+  if (typeof v === 'string' && isHostname(v)) return v.toLowerCase();
+  throw new ValueError(`expected a host name such as "ctbridge-relay-peers", got ${formatValue(v)}`);
+}
+
+function parseClusterTls(s: Section): ClusterTlsConfig | undefined {
+  const t = s.section('tls', TLS_KEYS);
+  if (!t.present) return undefined;
+  const baseDir = t.problems.baseDir;
+  const cert = t.req('cert', certificate(baseDir), 'a PEM certificate file');
+  const key = t.req('key', tlsKey(baseDir), 'a PEM private key file');
+  if (cert && key && !certMatchesKey(cert.text, key.text)) t.fail('key', `expected the private key of cluster.tls.cert, got a key that does not match it (${key.file})`);
+  return {
+    cert: cert ?? { file: '', text: '' },
+    key: key ?? { file: '', text: '' },
+    ca: t.opt('ca', caBundle(baseDir)),
+    serverName: t.opt('serverName', serverName),
+  };
+}
+
 export function parseCluster(root: Section, env: NodeJS.ProcessEnv): ClusterConfig | undefined {
   const s = root.section('cluster', CLUSTER_KEYS);
   if (!s.present) return undefined;
@@ -64,6 +113,10 @@ export function parseCluster(root: Section, env: NodeJS.ProcessEnv): ClusterConf
   let secretValue: string | undefined;
   if (envSecret !== undefined) secretValue = s.check(s.key('secret'), envSecret, secret(MIN_CLUSTER_SECRET, ` in the ${CLUSTER_SECRET_ENV} environment variable`));
   else secretValue = s.req('secret', secret(MIN_CLUSTER_SECRET), `a secret of at least ${MIN_CLUSTER_SECRET} bytes shared by every node (or the ${CLUSTER_SECRET_ENV} environment variable)`);
+  const envPrevious = env[CLUSTER_PREVIOUS_SECRET_ENV] || undefined;
+  const previousSecret = envPrevious !== undefined
+    ? s.check(s.key('previousSecret'), envPrevious, secret(MIN_CLUSTER_SECRET, ` in the ${CLUSTER_PREVIOUS_SECRET_ENV} environment variable`))
+    : s.opt('previousSecret', secret(MIN_CLUSTER_SECRET));
   const p = s.section('peers', PEER_KEYS);
   const dns = p.opt('dns', dnsName);
   const staticPeers = p.list('static', hostPort, '["10.0.0.11:7946", "10.0.0.12:7946"]') ?? [];
@@ -73,11 +126,14 @@ export function parseCluster(root: Section, env: NodeJS.ProcessEnv): ClusterConf
     nodeId: s.get('nodeId', nodeId, defaultId),
     listen: s.get('listen', hostPort, { host: '0.0.0.0', port: DEFAULT_CLUSTER_PORT }),
     secret: secretValue ?? '',
+    previousSecret,
     peers: {
       dns,
       port: p.get('port', port, DEFAULT_CLUSTER_PORT),
       static: staticPeers,
       refresh: p.get('refresh', duration({ min: 500 }), 5_000),
+      acceptAnyAddress: p.get('acceptAnyAddress', boolean, false),
     },
+    tls: parseClusterTls(s),
   };
 }

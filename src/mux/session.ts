@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CtbridgeError, type ErrorCode } from '../errors.js';
+import { untrusted } from '../log-text.js';
 import { CloseCode } from '../protocol.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
 import {
@@ -37,7 +38,13 @@ import { checkRequestHead, checkResponseHead, type RequestHead, type ResponseHea
 import { fromWire, type WireError } from './wire-error.js';
 
 export interface SessionOptions {
+  /**
+   * Which ids this side opens (relay: odd, agent: even). A node link runs
+   * its dialer as 'relay' and its listener as 'agent', so set `peerName`.
+   */
   role: 'relay' | 'agent';
+  /** Who is on the other end, for error wording ("the agent", "relay node b"); default from `role`. */
+  peerName?: string;
   /** Per-exchange flow-control window in bytes (what we let the peer send unacknowledged). */
   window: number;
   /** Exchanges the peer may have open towards us at once; more are reset with CTB_AGENT_BUSY. */
@@ -304,7 +311,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   };
 
   private get peerName(): string {
-    return this.options.role === 'relay' ? 'the agent' : 'the relay';
+    return this.options.peerName ?? (this.options.role === 'relay' ? 'the agent' : 'the relay');
   }
 
   /**
@@ -408,7 +415,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     this.queuedBytes = 0;
     this.blocked.clear();
     const reason = reasonBuf.toString('utf8');
-    const err = new CtbridgeError(this.disconnectCode, `the tunnel connection closed (code ${code}${reason ? `: ${reason}` : ''}) during the exchange`);
+    const err = new CtbridgeError(this.disconnectCode, `the ${this.options.peerName ? `connection to ${this.options.peerName}` : 'tunnel connection'} closed (code ${code}${reason ? `: ${untrusted(reason)}` : ''}) during the exchange`);
     for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
