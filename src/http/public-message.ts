@@ -51,6 +51,7 @@ const TEXT: Record<ErrorCode, (p: ErrorParams) => string> = {
   CTB_PROTOCOL: () => `The relay and the on-premise agent do not understand each other; ${ASK}.`,
   CTB_PROXY_AUTH: () => `The web proxy of the on-premise agent refused it; ${ASK}.`,
   CTB_RELAY_UNREACHABLE: () => `The on-premise agent cannot reach the relay; ${ASK}.`,
+  CTB_NODE_REFUSED: () => 'This relay node does not accept the connection.',
 };
 
 /** The sentence a public caller reads for `err`. */
