@@ -22,6 +22,7 @@ import type { Exchange } from '../src/mux/exchange.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 import { redactUrl } from '../src/redact.js';
 import type { Admission, Admitted } from './admission.js';
+import type { RelayInspect } from './inspect.js';
 import type { RelayMetrics } from './metrics.js';
 import { requestHead } from './request-head.js';
 import type { ExchangeContext, KindHandler, KindHandlerLookup } from './tunnel-kind.js';
@@ -31,6 +32,8 @@ export interface PublicRequestsOptions {
   log: Logger;
   kindOf: KindHandlerLookup;
   metrics?: RelayMetrics;
+  /** Keeps recent exchanges for the admin listener (relay/inspect.ts). */
+  inspect?: RelayInspect;
 }
 
 /**
@@ -140,6 +143,7 @@ class PublicRequest {
     const { policy } = admitted;
     this.owner.inFlight++;
     res.once('close', this.onClose);
+    this.opts.inspect?.watch(req, res, this.ctx, () => ({ agentId: admitted.hop.agent?.agentId, node: admitted.hop.node, bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0 }));
     const declared = declaredLength(req.headers['content-length']);
     if (declared !== undefined && declared > policy.maxRequestBody) {
       this.bytesIn = declared;

@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { CtbridgeError } from '../src/errors.js';
 import type { Exchange } from '../src/mux/exchange.js';
+import type { CtSummary } from '../src/inspect/entry.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 
 export interface ExchangeContext {
@@ -19,6 +20,8 @@ export interface ExchangeContext {
   url: string;
   /** The bridge error the answer carries, for the request log line (set by whoever answers one). */
   code?: string;
+  /** Client Tracker tunnels: which message the answer was, and its check (for the inspector). */
+  ct?: CtSummary;
 }
 
 export interface KindHandler {

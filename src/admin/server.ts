@@ -36,6 +36,8 @@ export interface AdminRoutes {
   page(): string;
   metrics(): Promise<{ contentType: string; text: string }>;
   reload(): Promise<ReloadResult>;
+  /** More routes (the inspector's: src/admin/exchanges-routes.ts); true when it answered. */
+  extra?(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean;
   /** admin.allowFrom as it is now (a reload may change it); default: the one the listener started with. */
   allowFrom?(): CidrList;
 }
@@ -80,6 +82,7 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
       void routes.reload().then((r) => json(res, r.ok ? 200 : 409, r));
       return;
     }
+    if (routes.extra?.(req, res, path)) return;
     json(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/api/status', '/', 'POST /reload'] });
   });
   const bound = await listenOrExplain(server, admin.listen, { file, key: 'admin.listen' });

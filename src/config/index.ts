@@ -66,3 +66,4 @@ export {
   type Cidr,
   type HostPort,
 } from './units.js';
+export { INSPECT_DEFAULTS, type InspectConfig } from './inspect.js';
