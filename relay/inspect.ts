@@ -76,7 +76,7 @@ export class RelayInspect {
     let head: [string, string][] | undefined;
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      head = headPairs(typeof args[1] === 'string' ? args[2] : args[1]);
+      head = headPairs(typeof args[1] === 'string' || args[1] === undefined ? args[2] : args[1]);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
     const limit = this.config.bodies;
