@@ -263,6 +263,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     metrics,
     ready,
     reload: () => agent.reload(),
+    recentExchanges: () => (inspect.enabled ? inspect.ring.list({}, 10) : undefined),
   })));
   connections.apply(config);
   return agent;

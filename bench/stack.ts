@@ -86,7 +86,8 @@ function profileArgs(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-export async function startStack(): Promise<Stack> {
+/** `extra`: more top-level keys for relay.yaml and agent.yaml (bench/inspect.ts: `inspect`, `admin`). */
+export async function startStack(extra: { relay?: Record<string, unknown>; agent?: Record<string, unknown> } = {}): Promise<Stack> {
   const dir = tempDir();
   const backend = spawnNode('backend', ['--import', 'tsx', 'bench/backend.ts'], ROOT);
   const portLine = await backend.waitForLine((l) => l.unparsed === true && /^\d+$/.test(String(l.msg)));
@@ -102,6 +103,7 @@ export async function startStack(): Promise<Stack> {
       log: { level: 'warn' },
       limits: { maxStreamsPerAgent: 5000 },
       tunnels: { [TUNNEL]: {} },
+      ...extra.relay,
     }),
   );
   const relay = spawnNode('relay', [...profileArgs(), 'bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
@@ -120,6 +122,7 @@ export async function startStack(): Promise<Stack> {
       log: { level: 'warn' },
       limits: { maxStreams: 5000 },
       tunnels: { [TUNNEL]: { target: backendUrl } },
+      ...extra.agent,
     }),
   );
   const agent = spawnNode('agent', [...profileArgs(), 'bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);

@@ -193,6 +193,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       return { ready: true, reason: `listening on ${formatHostPort(address)}${cluster ? ` as node ${cluster.nodeId} of ${cluster.nodes().length}` : ''}` };
     },
     cluster: () => cluster?.status(),
+    recentExchanges: () => (inspect.enabled ? inspect.ring.list({}, 10) : undefined),
   })));
 
   /**

@@ -35,11 +35,9 @@ function filterForm(f: EntryFilter): string {
   return `<form class="filter" method="get" action="/exchanges">${input('tunnel', 'tunnel', 'any')}${status}${input('code', 'error code', 'CTB_...')}${input('requestId', 'request id', 'any')}<button type="submit">Filter</button> <a href="/exchanges">clear</a></form>`;
 }
 
-export function exchangesPage(role: 'relay' | 'agent', ring: ExchangeRing | undefined, filter: EntryFilter, entries: readonly InspectEntry[]): string {
-  const title = `ctbridge ${role}: recent exchanges`;
-  if (!ring) {
-    return page(title, { ready: true, reason: 'the inspector is off (inspect: off in the config)' }, [['Exchanges', '<p class="empty">Nothing is kept: remove inspect: off from the config and reload.</p>']], { refresh: false, style: STYLE });
-  }
+/** The table of entries, each request id a link to its page. */
+function exchangesTable(role: 'relay' | 'agent', entries: readonly InspectEntry[], empty: string): string {
+  if (entries.length === 0) return empty;
   const head = ['when', 'tunnel', 'request id', 'method', 'path', 'status', 'ms', 'in', 'out', 'code', role === 'relay' ? 'served by' : 'target', 'Client Tracker'];
   const rows = entries.map((e) => {
     const link = `<a href="/exchanges/${encodeURIComponent(e.requestId)}">${escapeHtml(e.requestId)}</a>`;
@@ -50,9 +48,22 @@ export function exchangesPage(role: 'relay' | 'agent', ring: ExchangeRing | unde
       + [e.code ?? '', e.servedBy ?? '', ctText(e)].map((c) => `<td>${escapeHtml(c)}</td>`).join('');
     return `<tr>${cells}</tr>`;
   });
-  const list = entries.length
-    ? `<table class="exchanges"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`
-    : '<p class="empty">No exchange matches (or none has happened since the start).</p>';
+  return `<table class="exchanges"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+/** The status page's section: the newest few exchanges, and the way to all of them. */
+export function recentExchangesSection(role: 'relay' | 'agent', entries: readonly InspectEntry[] | undefined): string {
+  if (!entries) return '<p class="empty">The inspector is off (inspect: off).</p>';
+  return exchangesTable(role, entries, '<p class="empty">None yet.</p>')
+    + '<p><a href="/exchanges">All recent exchanges, with filters</a> · <a href="/exchanges?status=5xx">only 5xx</a></p>';
+}
+
+export function exchangesPage(role: 'relay' | 'agent', ring: ExchangeRing | undefined, filter: EntryFilter, entries: readonly InspectEntry[]): string {
+  const title = `ctbridge ${role}: recent exchanges`;
+  if (!ring) {
+    return page(title, { ready: true, reason: 'the inspector is off (inspect: off in the config)' }, [['Exchanges', '<p class="empty">Nothing is kept: remove inspect: off from the config and reload.</p>']], { refresh: false, style: STYLE });
+  }
+  const list = exchangesTable(role, entries, '<p class="empty">No exchange matches (or none has happened since the start).</p>');
   const reason = `${ring.size} kept, ${bytes(ring.bytes)} of ${bytes(ring.maxBytes)}; newest first; secrets are shown as [REDACTED]`;
   return page(title, { ready: true, reason }, [[`Exchanges (${entries.length})`, filterForm(filter) + list]], { refresh: false, style: STYLE });
 }

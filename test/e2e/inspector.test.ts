@@ -53,13 +53,13 @@ beforeAll(async () => {
   const [egressPort, adminPort] = await freePorts(2);
   provider = await startSampleProvider({ rpcBase: `http://127.0.0.1:${egressPort}/t/cioc/`, credentials: { login: 'jsmith', key: CT_KEY, ctid: '42' } });
   relay = await startRelayProcess({
-    inspect: { bodies: '4KiB' },
+    inspect: { bodies: '4KiB', maxBytes: '256KiB' },
     tunnels: { web: {}, api: {}, cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: ct.url } } },
   });
   agent = await startAgentProcess({
     relayUrl: relay.url,
     tunnels: { web: { target: targetUrl }, api: { target: targetUrl }, cioc: { target: provider.url } },
-    extra: { egress: { listen: `127.0.0.1:${egressPort}` }, inspect: { bodies: '4KiB' }, admin: { listen: `127.0.0.1:${adminPort}` } },
+    extra: { egress: { listen: `127.0.0.1:${egressPort}` }, inspect: { bodies: '4KiB', maxBytes: '256KiB' }, admin: { listen: `127.0.0.1:${adminPort}` } },
   });
   agentAdmin = `http://127.0.0.1:${adminPort}`;
 });
@@ -180,6 +180,30 @@ describe('inspector: recent exchanges on both sides', () => {
     expectNoSecret(run.stdout);
     const replays = await getJson<{ entries: InspectEntry[] }>(`${agentAdmin}/api/exchanges?tunnel=web`);
     expect(replays.body.entries.find((e) => e.replayOf === id)?.status).toBe(200);
+  });
+});
+
+describe('inspector: memory under load', () => {
+  it('many exchanges with big headers keep both rings within inspect.maxBytes', async () => {
+    const big = 'v'.repeat(10 * 1024);
+    let sent = 0;
+    const worker = async (): Promise<void> => {
+      while (sent < 120) {
+        sent++;
+        const r = await fetch(`${relay.url}/t/web/load?i=${sent}`, { headers: { 'x-big': big } });
+        expect(r.status).toBe(200);
+        await r.text();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    for (const admin of [relay.adminUrl, agentAdmin]) {
+      const { body } = await getJson<{ kept: number; bytes: number; maxBytes: number; entries: InspectEntry[] }>(`${admin}/api/exchanges?limit=1000`);
+      expect(body.maxBytes).toBe(256 * 1024);
+      expect(body.bytes).toBeLessThanOrEqual(body.maxBytes);
+      // 120 entries of >20 KiB each would not fit: the oldest went.
+      expect(body.kept).toBeLessThan(40);
+      expect(body.entries[0]?.requestHeaders).toContainEqual(['x-big', big]);
+    }
   });
 });
 
