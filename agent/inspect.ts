@@ -11,11 +11,10 @@ import type { Dispatcher } from 'undici';
 import type { InspectConfig } from '../src/config/index.js';
 import { getHeader } from '../src/http/headers.js';
 import type { ReplayAnswer } from '../src/admin/exchanges-routes.js';
-import type { CtSummary, InspectEntry, ReplaySource } from '../src/inspect/entry.js';
-import { BodyTap, keepBody, keepHeaderObject, keepHeaders } from '../src/inspect/redact-entry.js';
+import type { CtSummary, RawBody, RawExchange, ReplaySource } from '../src/inspect/entry.js';
+import { BodyTap } from '../src/inspect/redact-entry.js';
 import { ExchangeRing } from '../src/inspect/ring.js';
 import type { Exchange } from '../src/mux/exchange.js';
-import { redactUrl } from '../src/redact.js';
 import type { RequestEntry } from './request-log.js';
 import { targetError } from './target-errors.js';
 import type { TunnelTarget } from './target-pool.js';
@@ -44,6 +43,15 @@ const MAX_REPLAY_ANSWER = 10 * 1024 * 1024;
 /** Shown of a replay's answer when inspect.bodies is 0. */
 const REPLAY_SHOWN = 16 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
+/** undici's response headers as a flat name/value list. */
+function flatHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(headers)) for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.push(k, x);
+  return out;
+}
+
 const ms = (from: number, to = performance.now()): number => Math.round((to - from) * 10) / 10;
 
 export class AgentInspect {
@@ -66,14 +74,15 @@ export class AgentInspect {
   /** Watches one exchange the relay opened until it closes. */
   watch(ex: Exchange, entry: RequestEntry, target: TunnelTarget): void {
     if (!this.config.enabled) return;
-    const at = new Date().toISOString();
+    const startedAt = Date.now();
     const limit = this.config.bodies;
     const head = ex.head;
-    const reqTap = new BodyTap(limit);
-    // The request body as the relay sends it; without kept bodies only a bodiless request can be replayed.
-    if (limit > 0) ex.on('data', reqTap.add);
+    let reqTap: BodyTap | undefined;
     let resTap: BodyTap | undefined;
+    // The request body as the relay sends it; without kept bodies only a bodiless request can be replayed.
     if (limit > 0) {
+      reqTap = new BodyTap(limit);
+      ex.on('data', reqTap.add);
       const tap = (resTap = new BodyTap(limit));
       const send = ex.send;
       ex.send = (chunk: Buffer): boolean => {
@@ -83,29 +92,28 @@ export class AgentInspect {
     }
     ex.once('close', () => {
       const response = ex.response;
-      const e: InspectEntry = {
-        seq: 0,
+      const e: RawExchange = {
         side: 'agent',
-        at,
+        startedAt,
         requestId: head.requestId,
         tunnel: head.tunnel,
         kind: head.kind === 'upgrade' ? 'upgrade' : 'http',
         method: head.method,
-        path: redactUrl(head.target),
+        target: head.target,
         status: entry.status,
         durationMs: ms(entry.start),
         bytesIn: ex.bytesIn,
         bytesOut: ex.bytesOut,
         servedBy: target.origin,
-        requestHeaders: keepHeaders(head.headers),
-        responseHeaders: response ? keepHeaders(response.headers) : [],
+        requestHeaders: head.headers,
+        responseHeaders: response ? response.headers : [],
       };
       if (entry.headersAt !== undefined) e.firstByteMs = ms(entry.start, entry.headersAt);
       if (entry.code) e.code = entry.code;
-      if (limit > 0) e.requestBody = reqTap.shown(getHeader(head.headers, 'content-type'), getHeader(head.headers, 'content-encoding'));
-      if (resTap && response) e.responseBody = resTap.shown(getHeader(response.headers, 'content-type'), getHeader(response.headers, 'content-encoding'));
+      if (reqTap) e.requestBody = reqTap.raw(getHeader(head.headers, 'content-type'), getHeader(head.headers, 'content-encoding'));
+      if (resTap && response) e.responseBody = resTap.raw(getHeader(response.headers, 'content-type'), getHeader(response.headers, 'content-encoding'));
       let source: ReplaySource | undefined;
-      const body = ex.bytesIn === 0 ? Buffer.alloc(0) : limit > 0 ? reqTap.whole() : undefined;
+      const body = ex.bytesIn === 0 ? EMPTY : reqTap?.whole();
       if (head.kind === 'http' && body) {
         source = { method: head.method, target: head.target, headers: head.headers, body };
         e.replayable = true;
@@ -121,27 +129,27 @@ export class AgentInspect {
     const ct: CtSummary = { message: r.message, validation: r.validation };
     if (r.firstError) ct.firstError = r.firstError;
     if (r.ctid) ct.id = r.ctid;
-    const e: InspectEntry = {
-      seq: 0,
+    const e: RawExchange = {
       side: 'agent',
-      at: new Date(Date.now() - (performance.now() - r.start)).toISOString(),
+      startedAt: Date.now() - (performance.now() - r.start),
       requestId: r.requestId ?? '',
       tunnel: r.tunnel ?? '',
       kind: 'egress',
       method: 'POST',
-      path: r.message,
+      target: r.message,
       status: r.status,
       durationMs: ms(r.start),
       bytesIn: r.bytesIn,
       bytesOut: r.answer?.body.length ?? 0,
       servedBy: 'the relay → Client Tracker',
-      requestHeaders: keepHeaders(r.headers),
-      responseHeaders: r.answer ? keepHeaders(r.answer.headers) : [],
+      requestHeaders: r.headers,
+      responseHeaders: r.answer ? r.answer.headers : [],
       ct,
     };
     if (r.code) e.code = r.code;
-    if (limit > 0 && r.body) e.requestBody = keepBody(r.body.subarray(0, limit), r.body.length, getHeader(r.headers, 'content-type'), undefined);
-    if (limit > 0 && r.answer) e.responseBody = keepBody(r.answer.body.subarray(0, limit), r.answer.body.length, getHeader(r.answer.headers, 'content-type'), undefined);
+    const raw = (body: Buffer, headers: readonly string[]): RawBody => ({ head: body.subarray(0, limit), total: body.length, contentType: getHeader(headers, 'content-type'), contentEncoding: undefined });
+    if (limit > 0 && r.body) e.requestBody = raw(r.body, r.headers);
+    if (limit > 0 && r.answer) e.responseBody = raw(r.answer.body, r.answer.headers);
     this.ring.record(e);
   }
 
@@ -161,21 +169,20 @@ export class AgentInspect {
     const id = `${requestId}-r${++this.replays}`;
     const headers = requests.targetHeaders({ kind: 'http', tunnel: entry.tunnel, method: source.method, target: source.target, headers: [...source.headers], requestId: id }, target);
     const start = performance.now();
-    const e: InspectEntry = {
-      seq: 0,
+    const e: RawExchange = {
       side: 'agent',
-      at: new Date().toISOString(),
+      startedAt: Date.now(),
       requestId: id,
       tunnel: entry.tunnel,
       kind: 'http',
       method: source.method,
-      path: redactUrl(source.target),
+      target: source.target,
       status: 0,
       durationMs: 0,
       bytesIn: source.body.length,
       bytesOut: 0,
       servedBy: target.origin,
-      requestHeaders: keepHeaders(headers),
+      requestHeaders: headers,
       responseHeaders: [],
       replayOf: requestId,
       replayable: true,
@@ -191,7 +198,7 @@ export class AgentInspect {
       });
       e.firstByteMs = ms(start);
       e.status = answer.statusCode;
-      e.responseHeaders = keepHeaderObject(answer.headers);
+      e.responseHeaders = flatHeaders(answer.headers);
       const tap = new BodyTap(limit);
       for await (const chunk of answer.body) {
         tap.add(chunk as Buffer);
@@ -200,7 +207,7 @@ export class AgentInspect {
       e.bytesOut = tap.total;
       const type = answer.headers['content-type'];
       const encoding = answer.headers['content-encoding'];
-      e.responseBody = tap.shown(Array.isArray(type) ? type[0] : type, Array.isArray(encoding) ? encoding[0] : encoding);
+      e.responseBody = tap.raw(Array.isArray(type) ? type[0] : type, Array.isArray(encoding) ? encoding[0] : encoding);
     } catch (err) {
       const failure = targetError(err, { target, file: this.file(), responseStarted: e.status !== 0 });
       e.code = failure.code;
@@ -208,6 +215,6 @@ export class AgentInspect {
     }
     e.durationMs = ms(start);
     this.ring.record(e, { ...source });
-    return { ok: true, original: entry, replay: e };
+    return { ok: true, original: entry, replay: this.ring.get(id)! };
   }
 }

@@ -7,17 +7,18 @@
  * `inspect.bodies`: then the first bytes each way are copied as they pass.
  * Client Tracker egress messages are kept by `egress()`.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InspectConfig } from '../src/config/index.js';
-import { firstValue } from '../src/http/headers.js';
-import type { CtSummary, InspectEntry } from '../src/inspect/entry.js';
-import { BodyTap, keepBody, keepHeaderObject, keepHeaders } from '../src/inspect/redact-entry.js';
+import { firstValue, getHeader } from '../src/http/headers.js';
+import type { RawExchange } from '../src/inspect/entry.js';
+import { BodyTap } from '../src/inspect/redact-entry.js';
 import { ExchangeRing } from '../src/inspect/ring.js';
-import { redactUrl } from '../src/redact.js';
 import type { ExchangeContext } from './tunnel-kind.js';
 
 /** What the request handler knows once the response is done. */
 export interface RelayExchangeFacts {
+  /** The agent's response head's fields (before the relay's changes), when one came. */
+  response: readonly string[] | undefined;
   agentId: string | undefined;
   node: string | undefined;
   bytesIn: number;
@@ -40,15 +41,6 @@ export interface RelayEgressRecord {
 
 const ms = (start: number): number => Math.round((performance.now() - start) * 10) / 10;
 
-/** Name/value pairs from writeHead's arguments: a flat list, a list of pairs, or an object. */
-function headPairs(headers: unknown): [string, string][] {
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) return keepHeaders((headers as string[][]).flat());
-    return keepHeaders(headers as string[]);
-  }
-  return headers && typeof headers === 'object' ? keepHeaderObject(headers as OutgoingHttpHeaders) : [];
-}
-
 const EGRESS_LABELS: Record<string, string> = { is_in_request: 'isInRequest', add_resource: 'pushResource', remove_resource: 'pushResourceRemove' };
 
 export class RelayInspect {
@@ -68,17 +60,16 @@ export class RelayInspect {
     return this.config.enabled;
   }
 
-  /** Watches one admitted request until its response is done; `facts` is asked then. */
+  /**
+   * Watches one admitted request until its response is done; `facts` is
+   * asked then. Nothing is copied or redacted on the way: the entry holds
+   * the request's header list as received and the agent's response head
+   * (the ring redacts when someone looks).
+   */
   watch(req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, facts: () => RelayExchangeFacts): void {
     if (!this.config.enabled) return;
     const start = performance.now();
-    const at = new Date().toISOString();
-    let head: [string, string][] | undefined;
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      head = headPairs(typeof args[1] === 'string' || args[1] === undefined ? args[2] : args[1]);
-      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as ServerResponse['writeHead'];
+    const startedAt = Date.now();
     const limit = this.config.bodies;
     let reqTap: BodyTap | undefined;
     let resTap: BodyTap | undefined;
@@ -100,33 +91,32 @@ export class RelayInspect {
     }
     res.once('close', () => {
       const f = facts();
-      // Headers set with setHeader (Retry-After) besides those of writeHead.
-      const sent = head ?? [];
-      const names = new Set(sent.map(([k]) => k.toLowerCase()));
-      const extra = keepHeaderObject(res.getHeaders()).filter(([k]) => !names.has(k.toLowerCase()));
-      const responseHeaders = [...sent, ...extra];
-      const headerOf = (name: string): string | undefined => responseHeaders.find(([k]) => k.toLowerCase() === name)?.[1];
-      const entry: InspectEntry = {
-        seq: 0,
+      const responseHeaders = f.response ?? [];
+      const entry: RawExchange = {
         side: 'relay',
-        at,
+        startedAt,
         requestId: ctx.requestId,
         tunnel: ctx.tunnel,
         kind: 'http',
         method: ctx.method,
-        path: redactUrl(ctx.url),
+        target: ctx.url,
         status: res.headersSent ? res.statusCode : 0,
         durationMs: ms(start),
         bytesIn: f.bytesIn,
         bytesOut: f.bytesOut,
-        servedBy: f.agentId ? `${f.agentId}${f.node ? ` via node ${f.node}` : ''}` : f.node ? `node ${f.node}` : undefined,
-        requestHeaders: keepHeaders(req.rawHeaders),
+        requestHeaders: req.rawHeaders,
         responseHeaders,
       };
+      if (f.agentId !== undefined || f.node !== undefined) entry.servedBy = f.agentId ? `${f.agentId}${f.node ? ` via node ${f.node}` : ''}` : `node ${f.node}`;
       if (ctx.code) entry.code = ctx.code;
       if (ctx.ct) entry.ct = ctx.ct;
-      if (reqTap) entry.requestBody = reqTap.shown(firstValue(req.headers['content-type']), firstValue(req.headers['content-encoding']));
-      if (resTap) entry.responseBody = resTap.shown(headerOf('content-type'), headerOf('content-encoding'));
+      if (reqTap) entry.requestBody = reqTap.raw(firstValue(req.headers['content-type']), firstValue(req.headers['content-encoding']));
+      if (resTap) {
+        const type = res.getHeader('content-type') ?? getHeader(responseHeaders, 'content-type');
+        // The caller got the body as sent: a Client Tracker answer is sent decoded, anything else as the agent sent it.
+        const encoding = ctx.ct ? undefined : getHeader(responseHeaders, 'content-encoding');
+        entry.responseBody = resTap.raw(typeof type === 'string' ? type : undefined, encoding);
+      }
       this.ring.record(entry);
     });
   }
@@ -135,29 +125,27 @@ export class RelayInspect {
   egress(r: RelayEgressRecord): void {
     if (!this.config.enabled) return;
     const limit = this.config.bodies;
-    const ct: CtSummary = { message: EGRESS_LABELS[r.message] ?? r.message, validation: 'not checked' };
-    const entry: InspectEntry = {
-      seq: 0,
+    const entry: RawExchange = {
       side: 'relay',
-      at: new Date(Date.now() - (performance.now() - r.start)).toISOString(),
+      startedAt: Date.now() - (performance.now() - r.start),
       requestId: r.requestId,
       tunnel: r.tunnel,
       kind: 'egress',
       method: 'POST',
-      path: `/${r.message}`,
+      target: `/${r.message}`,
       status: r.status,
       durationMs: ms(r.start),
       bytesIn: r.body.length,
       bytesOut: r.answer?.body.length ?? 0,
       servedBy: `agent ${r.agentId} → Client Tracker at ${r.ctOrigin}`,
       requestHeaders: [],
-      responseHeaders: r.answer?.contentType ? [['content-type', r.answer.contentType]] : [],
-      ct,
+      responseHeaders: r.answer?.contentType ? ['content-type', r.answer.contentType] : [],
+      ct: { message: EGRESS_LABELS[r.message] ?? r.message, validation: 'not checked' },
     };
     if (r.code) entry.code = r.code;
     if (limit > 0) {
-      entry.requestBody = keepBody(r.body.subarray(0, limit), r.body.length, 'application/xml', undefined);
-      if (r.answer) entry.responseBody = keepBody(r.answer.body.subarray(0, limit), r.answer.body.length, r.answer.contentType, undefined);
+      entry.requestBody = { head: r.body.subarray(0, limit), total: r.body.length, contentType: 'application/xml', contentEncoding: undefined };
+      if (r.answer) entry.responseBody = { head: r.answer.body.subarray(0, limit), total: r.answer.body.length, contentType: r.answer.contentType, contentEncoding: undefined };
     }
     this.ring.record(entry);
   }

@@ -143,7 +143,7 @@ class PublicRequest {
     const { policy } = admitted;
     this.owner.inFlight++;
     res.once('close', this.onClose);
-    this.opts.inspect?.watch(req, res, this.ctx, () => ({ agentId: admitted.hop.agent?.agentId, node: admitted.hop.node, bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0 }));
+    this.opts.inspect?.watch(req, res, this.ctx, () => ({ response: this.ex?.response?.headers, agentId: admitted.hop.agent?.agentId, node: admitted.hop.node, bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0 }));
     const declared = declaredLength(req.headers['content-length']);
     if (declared !== undefined && declared > policy.maxRequestBody) {
       this.bytesIn = declared;

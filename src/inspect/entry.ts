@@ -68,6 +68,48 @@ export interface InspectEntry {
   replayOf?: string;
 }
 
+/** A body's first bytes as they passed, turned into a KeptBody (redacted) only when shown. */
+export interface RawBody {
+  head: Buffer;
+  total: number;
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+}
+
+/**
+ * An exchange as the data path hands it over: references to what is there
+ * anyway (the header lists as received, the path as received), nothing
+ * copied or redacted yet. The ring keeps it so, and turns it into a
+ * redacted InspectEntry (toEntry in redact-entry.ts) only when someone
+ * looks: recording stays cheap, and nothing unredacted ever leaves the ring.
+ */
+export interface RawExchange {
+  side: InspectEntry['side'];
+  /** Date.now() when it started. */
+  startedAt: number;
+  requestId: string;
+  tunnel: string;
+  kind: InspectEntry['kind'];
+  method: string;
+  /** Path and query as received (redacted when shown). */
+  target: string;
+  status: number;
+  durationMs: number;
+  firstByteMs?: number;
+  bytesIn: number;
+  bytesOut: number;
+  code?: string;
+  servedBy?: string;
+  /** Flat name/value lists as received. */
+  requestHeaders: readonly string[];
+  responseHeaders: readonly string[];
+  requestBody?: RawBody;
+  responseBody?: RawBody;
+  ct?: CtSummary;
+  replayable?: boolean;
+  replayOf?: string;
+}
+
 /** The request as it came in (unredacted), for a replay; never shown, never serialised. */
 export interface ReplaySource {
   method: string;
@@ -88,7 +130,7 @@ export interface EntryFilter {
 }
 
 /** Whether `e` passes `f`. */
-export function matches(e: InspectEntry, f: EntryFilter): boolean {
+export function matches(e: Pick<InspectEntry, 'tunnel' | 'code' | 'requestId' | 'status'>, f: EntryFilter): boolean {
   if (f.tunnel && e.tunnel !== f.tunnel) return false;
   if (f.code && e.code !== f.code) return false;
   if (f.requestId && e.requestId !== f.requestId) return false;

@@ -9,7 +9,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { REDACTED, isSecretField, isSecretHeader, redactQuery, redactUrl } from '../redact.js';
 import type { XmlIssue } from '../xml/kinds.js';
-import type { KeptBody } from './entry.js';
+import type { InspectEntry, KeptBody, RawBody, RawExchange } from './entry.js';
 
 const MAX_ISSUE_TEXT = 300;
 
@@ -110,6 +110,11 @@ export class BodyTap {
   shown(contentType: string | undefined, contentEncoding: string | undefined): KeptBody {
     return keepBody(Buffer.concat(this.chunks, this.kept), this.total, contentType, contentEncoding);
   }
+
+  /** The bytes kept, for toEntry to show later. */
+  raw(contentType: string | undefined, contentEncoding: string | undefined): RawBody {
+    return { head: this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.kept), total: this.total, contentType, contentEncoding };
+  }
 }
 
 /** The kept form of a body's first bytes `head` (of `total`): redacted text, or a note why there is none. */
@@ -144,3 +149,34 @@ export function issueText(issue: XmlIssue): string {
   return text.length > MAX_ISSUE_TEXT ? `${text.slice(0, MAX_ISSUE_TEXT - 1)}…` : text;
 }
 
+
+const shownBody = (b: RawBody): KeptBody => keepBody(b.head, b.total, b.contentType, b.contentEncoding);
+
+/** What is shown of a recorded exchange: every header, URL and body redacted. */
+export function toEntry(raw: RawExchange, seq: number): InspectEntry {
+  const e: InspectEntry = {
+    seq,
+    side: raw.side,
+    at: new Date(raw.startedAt).toISOString(),
+    requestId: raw.requestId,
+    tunnel: raw.tunnel,
+    kind: raw.kind,
+    method: raw.method,
+    path: redactUrl(raw.target),
+    status: raw.status,
+    durationMs: raw.durationMs,
+    bytesIn: raw.bytesIn,
+    bytesOut: raw.bytesOut,
+    requestHeaders: keepHeaders(raw.requestHeaders),
+    responseHeaders: keepHeaders(raw.responseHeaders),
+  };
+  if (raw.firstByteMs !== undefined) e.firstByteMs = raw.firstByteMs;
+  if (raw.code !== undefined) e.code = raw.code;
+  if (raw.servedBy !== undefined) e.servedBy = raw.servedBy;
+  if (raw.requestBody) e.requestBody = shownBody(raw.requestBody);
+  if (raw.responseBody) e.responseBody = shownBody(raw.responseBody);
+  if (raw.ct) e.ct = raw.ct;
+  if (raw.replayable !== undefined) e.replayable = raw.replayable;
+  if (raw.replayOf !== undefined) e.replayOf = raw.replayOf;
+  return e;
+}

@@ -5,7 +5,8 @@
  * live tail) hear of each entry as it is recorded. Nothing here touches the
  * data path: the relay and agent hand over finished, redacted entries.
  */
-import { matches, type EntryFilter, type InspectEntry, type ReplaySource } from './entry.js';
+import { matches, type EntryFilter, type InspectEntry, type RawExchange, type ReplaySource } from './entry.js';
+import { toEntry } from './redact-entry.js';
 
 export interface RingLimits {
   /** Entries kept per tunnel. */
@@ -15,7 +16,8 @@ export interface RingLimits {
 }
 
 interface Kept {
-  entry: InspectEntry;
+  raw: RawExchange;
+  seq: number;
   replay: ReplaySource | undefined;
   size: number;
   gone: boolean;
@@ -24,15 +26,15 @@ interface Kept {
 /** Cost of a string as kept: two bytes a character (worst case) and the object's own overhead. */
 const str = (s: string | undefined): number => (s === undefined ? 0 : 32 + s.length * 2);
 
-/** An estimate of the memory an entry (and its replay source) holds, in bytes; never below its strings' size. */
-export function entrySize(e: InspectEntry, replay?: ReplaySource): number {
-  let n = 400 + str(e.path) + str(e.requestId) + str(e.tunnel) + str(e.method) + str(e.code) + str(e.servedBy);
-  for (const h of [e.requestHeaders, e.responseHeaders]) for (const [k, v] of h) n += 48 + str(k) + str(v);
-  for (const b of [e.requestBody, e.responseBody]) if (b) n += 64 + str(b.text) + str(b.note);
+/** An estimate of the memory an exchange (and its replay source) holds, in bytes; never below its strings' and buffers' size. */
+export function entrySize(e: RawExchange, replay?: ReplaySource): number {
+  let n = 400 + str(e.target) + str(e.requestId) + str(e.tunnel) + str(e.method) + str(e.code) + str(e.servedBy);
+  for (const h of [e.requestHeaders, e.responseHeaders]) for (const v of h) n += 16 + str(v);
+  for (const b of [e.requestBody, e.responseBody]) if (b) n += 200 + b.head.length;
   if (e.ct) n += 128 + str(e.ct.message) + str(e.ct.id) + str(e.ct.firstError);
   if (replay) {
-    n += 200 + replay.body.length + str(replay.target);
-    for (const h of replay.headers) n += 16 + str(h);
+    // The headers and target are the exchange's own (counted above); the body is the kept request body.
+    n += 100 + (replay.body === e.requestBody?.head ? 0 : replay.body.length);
   }
   return n;
 }
@@ -73,10 +75,9 @@ export class ExchangeRing {
     return this.limits.maxBytes;
   }
 
-  /** Keeps `entry` (its seq is set here) and tells the listeners. */
-  record(entry: InspectEntry, replay?: ReplaySource): void {
-    entry.seq = ++this.seq;
-    const kept: Kept = { entry, replay, size: entrySize(entry, replay), gone: false };
+  /** Keeps `entry` (nothing is copied or redacted here) and tells the listeners. */
+  record(entry: RawExchange, replay?: ReplaySource): void {
+    const kept: Kept = { raw: entry, seq: ++this.seq, replay, size: entrySize(entry, replay), gone: false };
     let ring = this.rings.get(entry.tunnel);
     if (!ring) {
       const key = this.rings.size < MAX_RINGS ? entry.tunnel : OTHER;
@@ -90,7 +91,10 @@ export class ExchangeRing {
     this.count++;
     while (ring.length > this.limits.entries) this.drop(ring.shift()!);
     this.trim();
-    for (const listen of this.listeners) listen(entry);
+    if (this.listeners.size > 0) {
+      const shown = toEntry(entry, kept.seq);
+      for (const listen of this.listeners) listen(shown);
+    }
   }
 
   /** Drops the oldest entries until the bytes are within the bound. */
@@ -100,7 +104,7 @@ export class ExchangeRing {
       const oldest = this.order[i++];
       if (oldest.gone) continue;
       // The oldest of all is the oldest of its own ring.
-      const ring = this.ringOf(oldest.entry.tunnel);
+      const ring = this.ringOf(oldest.raw.tunnel);
       if (ring && ring[0] === oldest) ring.shift();
       else if (ring) ring.splice(ring.indexOf(oldest), 1);
       this.drop(oldest);
@@ -116,7 +120,7 @@ export class ExchangeRing {
     kept.gone = true;
     this.total -= kept.size;
     this.count--;
-    if (this.byId.get(kept.entry.requestId) === kept) this.byId.delete(kept.entry.requestId);
+    if (this.byId.get(kept.raw.requestId) === kept) this.byId.delete(kept.raw.requestId);
   }
 
   /** Entries passing `filter`, newest first, at most `limit`. */
@@ -124,20 +128,21 @@ export class ExchangeRing {
     const out: InspectEntry[] = [];
     for (let i = this.order.length - 1; i >= 0 && out.length < limit; i--) {
       const k = this.order[i];
-      if (!k.gone && matches(k.entry, filter)) out.push(k.entry);
+      if (!k.gone && matches(k.raw, filter)) out.push(toEntry(k.raw, k.seq));
     }
     return out;
   }
 
   /** The newest entry with this request id. */
   get(requestId: string): InspectEntry | undefined {
-    return this.byId.get(requestId)?.entry;
+    const k = this.byId.get(requestId);
+    return k ? toEntry(k.raw, k.seq) : undefined;
   }
 
   /** What a replay of `requestId` sends, when its whole request was kept. */
   replaySource(requestId: string): { entry: InspectEntry; source: ReplaySource } | undefined {
     const k = this.byId.get(requestId);
-    return k?.replay ? { entry: k.entry, source: k.replay } : undefined;
+    return k?.replay ? { entry: toEntry(k.raw, k.seq), source: k.replay } : undefined;
   }
 
   /** Calls `listen` with every entry recorded from now on; returns the unsubscribe function. */

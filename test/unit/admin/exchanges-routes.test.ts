@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectRoutes, withInspector, type ReplayAnswer } from '../../../src/admin/exchanges-routes.js';
 import { startAdminServer, type AdminHandle, type AdminRoutes } from '../../../src/admin/server.js';
 import { CidrList } from '../../../src/config/units.js';
-import type { InspectEntry } from '../../../src/inspect/entry.js';
+import type { InspectEntry, RawExchange } from '../../../src/inspect/entry.js';
 import { ExchangeRing } from '../../../src/inspect/ring.js';
 import { createLogger } from '../../../src/log.js';
 
@@ -21,8 +21,8 @@ const base: AdminRoutes = {
 };
 
 let n = 0;
-const entry = (fields: Partial<InspectEntry> = {}): InspectEntry => ({
-  seq: 0, side: 'agent', at: new Date().toISOString(), requestId: `r${++n}`, tunnel: 'web', kind: 'http', method: 'GET', path: '/',
+const entry = (fields: Partial<RawExchange> = {}): RawExchange => ({
+  side: 'agent', startedAt: Date.now(), requestId: `r${++n}`, tunnel: 'web', kind: 'http', method: 'GET', target: '/',
   status: 200, durationMs: 1, bytesIn: 0, bytesOut: 0, requestHeaders: [], responseHeaders: [], ...fields,
 });
 

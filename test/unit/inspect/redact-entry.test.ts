@@ -6,10 +6,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchangePage, exchangesPage } from '../../../src/admin/exchanges-page.js';
-import type { InspectEntry } from '../../../src/inspect/entry.js';
-import { BodyTap, issueText, keepBody, keepHeaderObject, keepHeaders, redactBodyText, redactJson, redactXml } from '../../../src/inspect/redact-entry.js';
+import type { RawExchange } from '../../../src/inspect/entry.js';
+import { BodyTap, issueText, keepBody, keepHeaderObject, keepHeaders, redactBodyText, redactJson, redactXml, toEntry } from '../../../src/inspect/redact-entry.js';
 import { ExchangeRing } from '../../../src/inspect/ring.js';
-import { configureRedaction, redactUrl } from '../../../src/redact.js';
+import { configureRedaction } from '../../../src/redact.js';
 
 const SECRETS = ['Bearer-S3cr3t-AUTH', 'sess-C00kie-V4lue', 'qs-T0ken-Value', 'json-P4ssw0rd', 'ct-K3y-Value', 'x-Api-K3y-Value', 'form-S3cret'];
 
@@ -76,19 +76,29 @@ describe('redaction of what the inspector keeps', () => {
 
   it('an exchange full of secrets shows none of them in its JSON or on the pages', () => {
     configureRedaction(['x-api-key']);
-    const e: InspectEntry = {
-      seq: 0, side: 'agent', at: new Date().toISOString(), requestId: 'r1', tunnel: 'web', kind: 'http', method: 'POST',
-      path: redactUrl(`/api?token=${SECRETS[2]}&q=1`), status: 200, durationMs: 2, bytesIn: 10, bytesOut: 10,
-      requestHeaders: keepHeaders(['Authorization', SECRETS[0], 'Cookie', SECRETS[1], 'X-Api-Key', SECRETS[5]]),
-      responseHeaders: keepHeaders(['Set-Cookie', SECRETS[1]]),
-      requestBody: keepBody(Buffer.from(JSON.stringify({ password: SECRETS[3] })), 30, 'application/json', undefined),
-      responseBody: keepBody(Buffer.from(`<isInRequest><key>${SECRETS[4]}</key></isInRequest>`), 60, 'text/xml', undefined),
+    const body = (text: string, contentType: string) => ({ head: Buffer.from(text), total: text.length, contentType, contentEncoding: undefined });
+    // As the data path hands it over: nothing redacted yet.
+    const e: RawExchange = {
+      side: 'agent', startedAt: Date.now(), requestId: 'r1', tunnel: 'web', kind: 'http', method: 'POST',
+      target: `/api?token=${SECRETS[2]}&q=1`, status: 200, durationMs: 2, bytesIn: 10, bytesOut: 10,
+      requestHeaders: ['Authorization', SECRETS[0], 'Cookie', SECRETS[1], 'X-Api-Key', SECRETS[5]],
+      responseHeaders: ['Set-Cookie', SECRETS[1]],
+      requestBody: body(JSON.stringify({ password: SECRETS[3] }), 'application/json'),
+      responseBody: body(`<isInRequest><key>${SECRETS[4]}</key></isInRequest>`, 'text/xml'),
       ct: { message: 'isInRequest', validation: 'invalid', firstError: issueText({ line: 1, element: 'key', message: SECRETS[4] }) },
     };
     const ring = new ExchangeRing({ entries: 10, maxBytes: 1024 ** 2 });
+    const streamed: string[] = [];
+    ring.subscribe((x) => streamed.push(JSON.stringify(x)));
     ring.record(e);
-    const outputs = [JSON.stringify(ring.list()), exchangesPage('agent', ring, {}, ring.list()), exchangePage('agent', 'r1', ring.get('r1'))];
+    const outputs = [
+      JSON.stringify(ring.list()), JSON.stringify(toEntry(e, 1)), streamed.join(''),
+      exchangesPage('agent', ring, {}, ring.list()), exchangePage('agent', 'r1', ring.get('r1')),
+      JSON.stringify(ring.replaySource('r1') ?? null),
+    ];
+    expect(streamed).toHaveLength(1);
     for (const out of outputs) for (const s of SECRETS) expect(out).not.toContain(s);
-    expect(outputs[2]).toContain('[REDACTED]');
+    expect(outputs[4]).toContain('[REDACTED]');
+    expect(outputs[4]).toContain('/api?token=[REDACTED]&amp;q=1');
   });
 });

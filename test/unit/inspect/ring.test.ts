@@ -3,15 +3,15 @@
  * tunnels (also under many large entries), filters, lookups, listeners.
  */
 import { describe, expect, it } from 'vitest';
-import { filterFromQuery, matches, type InspectEntry } from '../../../src/inspect/entry.js';
+import { filterFromQuery, matches, type RawExchange } from '../../../src/inspect/entry.js';
 import { ExchangeRing, entrySize } from '../../../src/inspect/ring.js';
 
 let n = 0;
-function entry(fields: Partial<InspectEntry> = {}): InspectEntry {
+function entry(fields: Partial<RawExchange> = {}): RawExchange {
   n++;
   return {
-    seq: 0, side: 'relay', at: new Date().toISOString(), requestId: `id-${n}`, tunnel: 'web', kind: 'http',
-    method: 'GET', path: '/', status: 200, durationMs: 1, bytesIn: 0, bytesOut: 0, requestHeaders: [], responseHeaders: [],
+    side: 'relay', startedAt: Date.now(), requestId: `id-${n}`, tunnel: 'web', kind: 'http',
+    method: 'GET', target: '/', status: 200, durationMs: 1, bytesIn: 0, bytesOut: 0, requestHeaders: [], responseHeaders: [],
     ...fields,
   };
 }
@@ -19,12 +19,13 @@ function entry(fields: Partial<InspectEntry> = {}): InspectEntry {
 describe('ExchangeRing', () => {
   it('keeps at most `entries` per tunnel, newest first, each tunnel on its own', () => {
     const ring = new ExchangeRing({ entries: 3, maxBytes: 1024 ** 2 });
-    for (let i = 0; i < 10; i++) ring.record(entry({ tunnel: 'a', path: `/a${i}` }));
-    ring.record(entry({ tunnel: 'b', path: '/b' }));
+    for (let i = 0; i < 10; i++) ring.record(entry({ tunnel: 'a', target: `/a${i}` }));
+    ring.record(entry({ tunnel: 'b', target: '/b' }));
     expect(ring.list({ tunnel: 'a' }).map((e) => e.path)).toEqual(['/a9', '/a8', '/a7']);
     expect(ring.list({ tunnel: 'b' }).map((e) => e.path)).toEqual(['/b']);
     expect(ring.size).toBe(4);
     expect(ring.list().map((e) => e.path)).toEqual(['/b', '/a9', '/a8', '/a7']);
+    expect(ring.list().map((e) => e.seq)).toEqual([11, 10, 9, 8]);
   });
 
   it('stays within maxBytes across tunnels under many exchanges with big headers, dropping the oldest', () => {
@@ -33,7 +34,7 @@ describe('ExchangeRing', () => {
     const big = 'x'.repeat(8 * 1024);
     let most = 0;
     for (let i = 0; i < 5000; i++) {
-      ring.record(entry({ tunnel: `t${i % 7}`, requestHeaders: [['x-big', big], ['x-i', String(i)]], responseHeaders: [['x-big', big]] }));
+      ring.record(entry({ tunnel: `t${i % 7}`, requestHeaders: ['x-big', big, 'x-i', String(i)], responseHeaders: ['x-big', big] }));
       most = Math.max(most, ring.bytes);
     }
     expect(most).toBeLessThanOrEqual(maxBytes);
@@ -41,20 +42,25 @@ describe('ExchangeRing', () => {
     const kept = ring.list({}, 10_000);
     expect(kept.length).toBe(ring.size);
     // The newest are kept.
-    expect(kept[0].requestHeaders[1][1]).toBe('4999');
-    expect(kept.reduce((s, e) => s + entrySize(e), 0)).toBe(ring.bytes);
+    expect(kept[0].requestHeaders[1]).toEqual(['x-i', '4999']);
+    expect(kept.length * 2 * 2 * 8 * 1024).toBeLessThanOrEqual(ring.bytes);
   });
 
   it("counts a string's characters in its size, so the estimate bounds what is held", () => {
-    const e = entry({ requestHeaders: [['x', 'y'.repeat(10_000)]] });
+    const e = entry({ requestHeaders: ['x', 'y'.repeat(10_000)] });
     expect(entrySize(e)).toBeGreaterThan(20_000);
     expect(entrySize(e, { method: 'POST', target: '/', headers: [], body: Buffer.alloc(50_000) })).toBeGreaterThan(70_000);
+    const body = Buffer.alloc(30_000);
+    const withBody = entry({ requestBody: { head: body, total: 30_000, contentType: 'text/plain', contentEncoding: undefined } });
+    expect(entrySize(withBody)).toBeGreaterThan(30_000);
+    // A replay source whose body is the kept body is not counted twice.
+    expect(entrySize(withBody, { method: 'POST', target: '/', headers: [], body })).toBeLessThan(31_000);
   });
 
   it('drops an entry larger than the whole bound at once', () => {
     const ring = new ExchangeRing({ entries: 10, maxBytes: 64 * 1024 });
-    ring.record(entry({ path: '/small' }));
-    ring.record(entry({ requestHeaders: [['x', 'z'.repeat(100_000)]] }));
+    ring.record(entry({ target: '/small' }));
+    ring.record(entry({ requestHeaders: ['x', 'z'.repeat(100_000)] }));
     expect(ring.bytes).toBeLessThanOrEqual(64 * 1024);
   });
 
