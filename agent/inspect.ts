@@ -147,7 +147,8 @@ export class AgentInspect {
       ct,
     };
     if (r.code) e.code = r.code;
-    const raw = (body: Buffer, headers: readonly string[]): RawBody => ({ head: body.subarray(0, limit), total: body.length, contentType: getHeader(headers, 'content-type'), contentEncoding: undefined });
+    // A copy: a view would hold the whole message in memory.
+    const raw = (body: Buffer, headers: readonly string[]): RawBody => ({ head: Buffer.from(body.subarray(0, limit)), total: body.length, contentType: getHeader(headers, 'content-type'), contentEncoding: undefined });
     if (limit > 0 && r.body) e.requestBody = raw(r.body, r.headers);
     if (limit > 0 && r.answer) e.responseBody = raw(r.answer.body, r.answer.headers);
     this.ring.record(e);

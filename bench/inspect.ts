@@ -1,35 +1,38 @@
 /**
- * `node --import tsx bench/inspect.ts` (after `npm run build`): what the
- * inspector costs. Three stacks (backend, relay, agent: bench/stack.ts) run
- * side by side, `inspect: off`, the default inspector, and the inspector
- * with `bodies: 16KiB`; small-GET runs alternate between them, and the CPU
- * time relay and agent spent is read from /proc around each run. On a
- * shared machine requests per second are noisy; CPU microseconds per
- * request, compared within the same run, are the figure to read.
+ * `npm run bench:inspect`: what the inspector costs. One stack (backend,
+ * relay, agent: bench/stack.ts); small-GET runs alternate between
+ * `inspect: off` and the inspector on (then on with `bodies: 16KiB`), the
+ * switch made by rewriting both config files and reloading (SIGHUP), so
+ * the same processes are compared with themselves. The CPU time relay and
+ * agent spent is read from /proc around each run: on a shared machine
+ * requests per second are noisy, CPU microseconds per request compared
+ * within the same processes much less so (separate stacks differed by
+ * ±20% from each other with identical configs).
  *
- *   BENCH_SECONDS      seconds per run (default 8)
- *   BENCH_ROUNDS       runs per stack (default 4)
- *   BENCH_CONNECTIONS  concurrent connections (default 50)
+ *   BENCH_SECONDS      seconds per run (default 6)
+ *   BENCH_ROUNDS       runs per setting (default 6)
+ *   BENCH_CONNECTIONS  concurrent connections (default 10)
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { parse, stringify } from 'yaml';
 import { cleanupAndWait } from './children.js';
 import { envInt } from './env.js';
 import { pickGenerator, runLoad } from './load.js';
 import { cpuSeconds } from './proc.js';
 import { startStack, type Stack } from './stack.js';
 
-const SECONDS = envInt('BENCH_SECONDS', 8, 1);
-const ROUNDS = envInt('BENCH_ROUNDS', 4, 1);
-const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50, 1);
-const ADMIN = { admin: { listen: '127.0.0.1:0' } };
+const SECONDS = envInt('BENCH_SECONDS', 6, 1);
+const ROUNDS = envInt('BENCH_ROUNDS', 6, 1);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 10, 1);
 
-const VARIANTS: { name: string; inspect: unknown }[] = [
+const SETTINGS: { name: string; inspect: unknown }[] = [
   { name: 'inspect: off', inspect: 'off' },
   { name: 'inspector (default)', inspect: {} },
   { name: 'inspector, bodies 16KiB', inspect: { bodies: '16KiB' } },
 ];
 
 interface Run {
-  requests: number;
   rps: number;
   relayUs: number;
   agentUs: number;
@@ -40,46 +43,79 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function measure(stack: Stack, gen: ReturnType<typeof pickGenerator>, seconds: number): Promise<Run> {
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Rewrites both configs with `inspect` and reloads; resolves once both admin listeners show the change. */
+async function apply(stack: Stack, admin: { relay: number; agent: number }, inspect: unknown): Promise<void> {
+  for (const file of [stack.relayYaml, stack.agentYaml]) {
+    const config = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    config.inspect = inspect;
+    writeFileSync(file, stringify(config));
+  }
+  process.kill(stack.relay.pid, 'SIGHUP');
+  process.kill(stack.agent.pid, 'SIGHUP');
+  const want = inspect === 'off' ? 404 : 200;
+  for (const port of [admin.relay, admin.agent]) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await fetch(`http://127.0.0.1:${port}/api/exchanges?limit=1`);
+      await r.text();
+      if (r.status === want) break;
+      if (Date.now() > deadline) throw new Error(`the reload to inspect: ${JSON.stringify(inspect)} did not show on port ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+async function measure(stack: Stack, gen: ReturnType<typeof pickGenerator>): Promise<Run> {
   const r0 = cpuSeconds(stack.relay.pid);
   const a0 = cpuSeconds(stack.agent.pid);
-  const load = await runLoad(gen, `${stack.tunnelUrl}/small`, CONNECTIONS, seconds);
+  const load = await runLoad(gen, `${stack.tunnelUrl}/small`, CONNECTIONS, SECONDS);
   const relay = cpuSeconds(stack.relay.pid) - r0;
   const agent = cpuSeconds(stack.agent.pid) - a0;
-  return { requests: load.requests, rps: load.rps, relayUs: (relay * 1e6) / load.requests, agentUs: (agent * 1e6) / load.requests };
+  return { rps: load.rps, relayUs: (relay * 1e6) / load.requests, agentUs: (agent * 1e6) / load.requests };
 }
 
 async function main(): Promise<void> {
   const gen = pickGenerator();
-  const stacks: Stack[] = [];
-  for (const v of VARIANTS) {
-    process.stderr.write(`bench: starting the stack with ${v.name}\n`);
-    stacks.push(await startStack({ relay: { ...ADMIN, inspect: v.inspect }, agent: { ...ADMIN, inspect: v.inspect } }));
-  }
-  for (const [i, s] of stacks.entries()) {
-    process.stderr.write(`bench: warm-up, ${VARIANTS[i].name}\n`);
-    await runLoad(gen, `${s.tunnelUrl}/small`, CONNECTIONS, 3);
-  }
-  const runs: Run[][] = VARIANTS.map(() => []);
+  const admin = { relay: await freePort(), agent: await freePort() };
+  const stack = await startStack({
+    relay: { admin: { listen: `127.0.0.1:${admin.relay}` }, inspect: 'off' },
+    agent: { admin: { listen: `127.0.0.1:${admin.agent}` }, inspect: 'off' },
+  });
+  process.stderr.write('bench: warm-up\n');
+  await runLoad(gen, `${stack.tunnelUrl}/small`, CONNECTIONS, 5);
+  const runs: Run[][] = SETTINGS.map(() => []);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [i, s] of stacks.entries()) {
-      process.stderr.write(`bench: round ${round}/${ROUNDS}, ${VARIANTS[i].name}\n`);
-      runs[i].push(await measure(s, gen, SECONDS));
+    for (let j = 0; j < SETTINGS.length; j++) {
+      const i = (j + round - 1) % SETTINGS.length;
+      process.stderr.write(`bench: round ${round}/${ROUNDS}, ${SETTINGS[i].name}\n`);
+      await apply(stack, admin, SETTINGS[i].inspect);
+      runs[i].push(await measure(stack, gen));
     }
   }
-  const base = median(runs[0].map((r) => r.relayUs + r.agentUs));
-  const baseRps = median(runs[0].map((r) => r.rps));
-  const lines = [`small GET, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s per variant, ${gen}; medians`, ''];
-  lines.push('variant                    req/s   relay us/req  agent us/req  total us/req  vs off');
-  for (const [i, v] of VARIANTS.entries()) {
-    const rps = median(runs[i].map((r) => r.rps));
-    const relay = median(runs[i].map((r) => r.relayUs));
-    const agent = median(runs[i].map((r) => r.agentUs));
-    const total = median(runs[i].map((r) => r.relayUs + r.agentUs));
-    lines.push(`${v.name.padEnd(25)} ${rps.toFixed(0).padStart(6)} ${relay.toFixed(1).padStart(13)} ${agent.toFixed(1).padStart(13)} ${total.toFixed(1).padStart(13)}  ${((total / base - 1) * 100).toFixed(1).padStart(5)}% CPU, ${((rps / baseRps - 1) * 100).toFixed(1)}% req/s`);
+  const total = (r: Run): number => r.relayUs + r.agentUs;
+  const base = median(runs[0].map(total));
+  const lines = [`small GET, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s per setting, ${gen}, same processes (reloaded between runs); medians`, ''];
+  lines.push('setting                    req/s   relay us/req  agent us/req  total us/req  CPU vs off');
+  for (const [i, v] of SETTINGS.entries()) {
+    const t = median(runs[i].map(total));
+    lines.push(`${v.name.padEnd(25)} ${median(runs[i].map((r) => r.rps)).toFixed(0).padStart(6)} ${median(runs[i].map((r) => r.relayUs)).toFixed(1).padStart(13)} ${median(runs[i].map((r) => r.agentUs)).toFixed(1).padStart(13)} ${t.toFixed(1).padStart(13)}  ${((t / base - 1) * 100).toFixed(1).padStart(6)}%`);
   }
-  lines.push('', 'each run (total us/req):');
-  for (const [i, v] of VARIANTS.entries()) lines.push(`  ${v.name.padEnd(25)} ${runs[i].map((r) => (r.relayUs + r.agentUs).toFixed(1)).join('  ')}`);
+  lines.push('', 'each run (total us/req), in round order:');
+  for (const [i, v] of SETTINGS.entries()) lines.push(`  ${v.name.padEnd(25)} ${runs[i].map((r) => total(r).toFixed(1)).join('  ')}`);
+  // Paired: each round's on/off ratio, since neighbours' load changes between rounds.
+  const paired = runs[1].map((r, k) => total(r) / total(runs[0][k]) - 1);
+  lines.push('', `paired per round, default vs off: ${paired.map((p) => `${(p * 100).toFixed(1)}%`).join('  ')}; median ${(median(paired) * 100).toFixed(1)}%`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -29,6 +29,9 @@ export interface Stack {
   agent: Child;
   backendUrl: string;
   tunnelUrl: string;
+  /** The config files, for a bench that changes them and reloads (bench/inspect.ts). */
+  relayYaml: string;
+  agentYaml: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -130,5 +133,5 @@ export async function startStack(extra: { relay?: Record<string, unknown>; agent
   await ready(agent, 'tunnel ready', () => tunnelAnswers(tunnelUrl));
   // Whichever came first, the tunnel must answer before anything is measured.
   if (!(await tunnelAnswers(tunnelUrl))) throw new Error(`agent ready but ${tunnelUrl}/small does not answer`);
-  return { backend, relay, agent, backendUrl, tunnelUrl };
+  return { backend, relay, agent, backendUrl, tunnelUrl, relayYaml, agentYaml };
 }

@@ -144,8 +144,9 @@ export class RelayInspect {
     };
     if (r.code) entry.code = r.code;
     if (limit > 0) {
-      entry.requestBody = { head: r.body.subarray(0, limit), total: r.body.length, contentType: 'application/xml', contentEncoding: undefined };
-      if (r.answer) entry.responseBody = { head: r.answer.body.subarray(0, limit), total: r.answer.body.length, contentType: r.answer.contentType, contentEncoding: undefined };
+      // Copies: a view would hold the whole message in memory.
+      entry.requestBody = { head: Buffer.from(r.body.subarray(0, limit)), total: r.body.length, contentType: 'application/xml', contentEncoding: undefined };
+      if (r.answer) entry.responseBody = { head: Buffer.from(r.answer.body.subarray(0, limit)), total: r.answer.body.length, contentType: r.answer.contentType, contentEncoding: undefined };
     }
     this.ring.record(entry);
   }
