@@ -133,17 +133,20 @@ describe('inspector: recent exchanges on both sides', () => {
 
   it('`ctbridge tail --tunnel web --status 5xx` prints only the web tunnel\'s 5xx exchanges', async () => {
     const tail = runCli('tail', ['tail', '--config', agent.configFile!, '--tunnel', 'web', '--status', '5xx']);
-    await new Promise<void>((resolve, reject) => {
-      const onData = (): void => {
-        if (tail.stderr.includes('tailing the exchanges')) resolve();
-      };
-      tail.child.stderr!.on('data', onData);
-      void tail.exited.then(() => reject(new Error(`tail exited: ${tail.stderr}`)));
-      onData();
-    });
+    const json = runCli('tail', ['tail', '--admin', relay.adminUrl, '--tunnel', 'web', '--status', '5xx', '--json']);
+    for (const t of [tail, json]) {
+      await new Promise<void>((resolve, reject) => {
+        const onData = (): void => {
+          if (t.stderr.includes('tailing the exchanges')) resolve();
+        };
+        t.child.stderr!.on('data', onData);
+        void t.exited.then(() => reject(new Error(`tail exited: ${t.stderr}`)));
+        onData();
+      });
+    }
     const ids: Record<string, string> = {};
-    for (const [name, url] of [['ok', '/t/web/ok'], ['otherTunnel', '/t/api/boom'], ['boom', '/t/web/boom']] as const) {
-      const r = await fetch(`${relay.url}${url}`);
+    for (const [name, url] of [['ok', '/t/web/ok'], ['otherTunnel', '/t/api/boom'], ['boom', `/t/web/boom?token=${QUERY_SECRET}`]] as const) {
+      const r = await fetch(`${relay.url}${url}`, { headers: { authorization: AUTH } });
       await r.text();
       ids[name] = r.headers.get('x-ctbridge-request-id')!;
     }
@@ -151,9 +154,17 @@ describe('inspector: recent exchanges on both sides', () => {
     await tail.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes(ids.boom!));
     const printed = tail.lines.map((l) => String(l.msg));
     expect(printed).toHaveLength(1);
-    expect(printed[0]).toMatch(new RegExp(`agent  web  ${ids.boom}  GET /boom  500  \\d`));
+    expect(printed[0]).toMatch(new RegExp(`agent  web  ${ids.boom}  GET /boom\\?token=\\[REDACTED\\]  500  \\d`));
     expectNoSecret(tail.allOutput);
+    // --json: the whole entry, one a line, redacted the same way (the relay's side here).
+    const line = await json.waitForLog((l) => l.requestId === ids.boom);
+    expect(json.lines).toHaveLength(1);
+    expect(line.side).toBe('relay');
+    expect(JSON.stringify(line.requestHeaders)).toContain('"authorization","[REDACTED]"');
+    expect((line.responseBody as { text: string }).text).toContain('"password": "[REDACTED]"');
+    expectNoSecret(json.allOutput);
     await tail.stop();
+    await json.stop();
   });
 
   it('`ctbridge replay` sends a kept request to the target again and shows both answers; the listener wants X-Ctbridge-Admin', async () => {
