@@ -6,6 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
+import { recentExchangesSection } from '../src/admin/exchanges-page.js';
+import type { InspectEntry } from '../src/inspect/entry.js';
 import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import type { AgentConfig } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
@@ -50,6 +52,8 @@ export interface AgentAdminDeps {
   metrics: AgentMetrics;
   ready(): Readiness;
   reload(): Promise<ReloadResult>;
+  /** The newest exchanges the inspector kept; undefined when it is off. */
+  recentExchanges?(): readonly InspectEntry[] | undefined;
 }
 
 export function agentStatus(d: AgentAdminDeps): AgentStatus {
@@ -83,7 +87,7 @@ export function agentStatus(d: AgentAdminDeps): AgentStatus {
   };
 }
 
-function agentPage(s: AgentStatus): string {
+function agentPage(s: AgentStatus, recent: readonly InspectEntry[] | undefined): string {
   const now = new Date();
   const up = s.relays.filter((r) => r.state === 'connected').length;
   return page(`ctbridge agent ${s.agentId ?? ''}`.trim(), { ready: s.ready, reason: s.readiness }, [
@@ -120,6 +124,7 @@ function agentPage(s: AgentStatus): string {
       { title: 'code', cell: (f) => f.code },
       { title: 'what happened', cell: (f) => f.message },
     ], 'None since the agent started.')],
+    ['Recent exchanges', recentExchangesSection('agent', recent)],
   ]);
 }
 
@@ -127,7 +132,7 @@ export function agentAdminRoutes(d: AgentAdminDeps): AdminRoutes {
   return {
     ready: d.ready,
     status: () => agentStatus(d),
-    page: () => agentPage(agentStatus(d)),
+    page: () => agentPage(agentStatus(d), d.recentExchanges?.()),
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
     allowFrom: () => d.config().admin.allowFrom,

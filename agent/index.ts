@@ -17,6 +17,8 @@ import type { Logger } from '../src/log.js';
 import { configureRedaction } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
 import { agentAdminRoutes } from './admin.js';
+import { AgentInspect } from './inspect.js';
+import { inspectRoutes, withInspector } from '../src/admin/exchanges-routes.js';
 import type { EgressServer } from './clienttracker/egress.js';
 import { AgentMetrics } from './metrics.js';
 import type { ReadyInfo } from './relay-connection.js';
@@ -131,9 +133,10 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
     const links = this.connections.apply(next);
     if (JSON.stringify(prev.egress) !== JSON.stringify(next.egress) || prev.egress && Object.keys(prev.tunnels).join() !== Object.keys(next.tunnels).join()) {
       await this.egress?.close();
-      this.egress = next.egress ? await startEgressFor(next, log, this.connections) : undefined;
+      this.egress = next.egress ? await startEgressFor(next, log, this.connections, this.requests.inspect) : undefined;
     }
     configureRedaction(next.log.redact);
+    this.requests.inspect?.update(next.inspect);
     log.level = next.log.level;
     this.config = next;
     const needRestart = JSON.stringify(prev.admin.listen) !== JSON.stringify(next.admin.listen) ? ['admin.listen'] : [];
@@ -199,10 +202,10 @@ function inspectToken(config: AgentConfig, log: Logger): { agentId: string | und
 }
 
 /** Loaded only when configured: the schema validator is libxml2-wasm. */
-async function startEgressFor(config: AgentConfig, log: Logger, connections: RelayConnections): Promise<EgressServer> {
+async function startEgressFor(config: AgentConfig, log: Logger, connections: RelayConnections, inspect: AgentInspect | undefined): Promise<EgressServer> {
   const mod: EgressModule = await import('./clienttracker/egress.js');
   // Provider → CT messages go out through any relay that is connected, the first listed first.
-  return mod.startEgress(config, log, () => connections.readySession());
+  return mod.startEgress(config, log, () => connections.readySession(), inspect ? { inspect: (r) => inspect.egress(r) } : {});
 }
 
 /**
@@ -215,8 +218,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
   const started = new Date();
   inspectToken(config, log);
   const requests = new TunnelRequests(config, log);
+  // Recent exchanges for the admin listener (agent/inspect.ts).
+  const inspect = new AgentInspect(config.inspect, () => agent.currentConfig.file);
+  requests.inspect = inspect;
   const connections = new RelayConnections(log, (exchange) => requests.serve(exchange));
-  const egress = config.egress ? await startEgressFor(config, log, connections) : undefined;
+  const egress = config.egress ? await startEgressFor(config, log, connections, inspect) : undefined;
   const agent = new Agent(config, log, connections, requests, egress);
   const token = () => {
     try {
@@ -241,7 +247,12 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     const tunnels = Object.keys(agent.currentConfig.tunnels).join(', ');
     return { ready: true, reason: `connected to ${up} of ${relays.length} relay(s), serving ${tunnels}` };
   };
-  agent.admin = await startAdminServer(config.admin, config.file, log, agentAdminRoutes({
+  agent.admin = await startAdminServer(config.admin, config.file, log, withInspector(inspectRoutes({
+    role: 'agent',
+    ring: () => (inspect.enabled ? inspect.ring : undefined),
+    file: () => agent.currentConfig.file,
+    replay: (id) => inspect.replay(id, requests),
+  }), agentAdminRoutes({
     started,
     config: () => agent.currentConfig,
     token,
@@ -252,7 +263,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Agen
     metrics,
     ready,
     reload: () => agent.reload(),
-  }));
+    recentExchanges: () => (inspect.enabled ? inspect.ring.list({}, 10) : undefined),
+  })));
   connections.apply(config);
   return agent;
 }

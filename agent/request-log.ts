@@ -19,6 +19,8 @@ export interface RequestEntry {
   bytesOut: number;
   upgrade: boolean;
   code?: string;
+  /** When the target's response head arrived (performance.now()). */
+  headersAt?: number;
 }
 
 export function newEntry(head: RequestHead): RequestEntry {

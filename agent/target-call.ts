@@ -70,6 +70,7 @@ export class TargetCall implements Dispatcher.DispatchHandler {
     if (status < 200 || this.done) return true;
     this.resume = resume;
     this.entry.status = status;
+    this.entry.headersAt = performance.now();
     const headers = endToEnd(latin1Pairs(rawHeaders));
     this.ex.respond(statusText && statusText !== STATUS_CODES[status] ? { status, statusText, headers } : { status, headers });
     return true;
@@ -87,6 +88,7 @@ export class TargetCall implements Dispatcher.DispatchHandler {
 
   onUpgrade(status: number, rawHeaders: Buffer[], socket: Duplex): void {
     this.entry.status = status;
+    this.entry.headersAt = performance.now();
     clearTimeout(this.timer);
     const headers = endToEnd(latin1Pairs(rawHeaders), { keepUpgrade: true });
     this.ex.respond({ status, headers });

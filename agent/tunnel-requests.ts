@@ -22,6 +22,7 @@ import type { RequestHead } from '../src/mux/heads.js';
 import { RELAY_ADDED_HEADERS } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import { checkPath } from './allow-paths.js';
+import type { AgentInspect } from './inspect.js';
 import { logRequest, newEntry } from './request-log.js';
 import { TargetCall } from './target-call.js';
 import { createTunnelTarget, createTunnelTargets, type TunnelTarget } from './target-pool.js';
@@ -55,6 +56,8 @@ export class TunnelRequests {
   readonly counts = new Map<string, TunnelCounts>();
   readonly recentFailures: RecentFailure[] = [];
   /** Called for each finished target request: tunnel, status (0 when none), seconds, error code, body bytes from the relay (in) and to it (out). */
+  /** Keeps recent exchanges for the admin listener (agent/inspect.ts). */
+  inspect: AgentInspect | undefined;
   onFinished: ((tunnel: string, status: number, seconds: number, code: string | undefined, bytes: { in: number; out: number }) => void) | undefined;
 
   constructor(private config: AgentConfig, private readonly log: Logger) {
@@ -141,6 +144,7 @@ export class TunnelRequests {
       this.onFinished?.(head.tunnel, entry.status, (performance.now() - entry.start) / 1000, entry.code, { in: ex.bytesIn, out: ex.bytesOut });
       if (this.active === 0) for (const wake of [...this.idleWaiters]) wake();
     });
+    this.inspect?.watch(ex, entry, target);
     const refusal = this.refusal(head, target);
     if (refusal) {
       entry.status = refusal.status;
@@ -199,7 +203,7 @@ export class TunnelRequests {
   }
 
   /** The fields the target gets: the relay's end-to-end ones, the tunnel's Host, and the target URL's credentials. */
-  private targetHeaders(head: RequestHead, target: TunnelTarget): string[] {
+  targetHeaders(head: RequestHead, target: TunnelTarget): string[] {
     const headers = endToEnd(head.headers, { alsoDrop: UNDICI_OWNED });
     const policy = target.config.hostHeader;
     const host = policy.mode === 'target' ? target.host : policy.mode === 'literal' ? policy.host : getHeader(head.headers, 'host');

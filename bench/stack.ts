@@ -29,6 +29,9 @@ export interface Stack {
   agent: Child;
   backendUrl: string;
   tunnelUrl: string;
+  /** The config files, for a bench that changes them and reloads (bench/inspect.ts). */
+  relayYaml: string;
+  agentYaml: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -86,7 +89,8 @@ function profileArgs(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-export async function startStack(): Promise<Stack> {
+/** `extra`: more top-level keys for relay.yaml and agent.yaml (bench/inspect.ts: `inspect`, `admin`). */
+export async function startStack(extra: { relay?: Record<string, unknown>; agent?: Record<string, unknown> } = {}): Promise<Stack> {
   const dir = tempDir();
   const backend = spawnNode('backend', ['--import', 'tsx', 'bench/backend.ts'], ROOT);
   const portLine = await backend.waitForLine((l) => l.unparsed === true && /^\d+$/.test(String(l.msg)));
@@ -102,6 +106,7 @@ export async function startStack(): Promise<Stack> {
       log: { level: 'warn' },
       limits: { maxStreamsPerAgent: 5000 },
       tunnels: { [TUNNEL]: {} },
+      ...extra.relay,
     }),
   );
   const relay = spawnNode('relay', [...profileArgs(), 'bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
@@ -120,6 +125,7 @@ export async function startStack(): Promise<Stack> {
       log: { level: 'warn' },
       limits: { maxStreams: 5000 },
       tunnels: { [TUNNEL]: { target: backendUrl } },
+      ...extra.agent,
     }),
   );
   const agent = spawnNode('agent', [...profileArgs(), 'bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);
@@ -127,5 +133,5 @@ export async function startStack(): Promise<Stack> {
   await ready(agent, 'tunnel ready', () => tunnelAnswers(tunnelUrl));
   // Whichever came first, the tunnel must answer before anything is measured.
   if (!(await tunnelAnswers(tunnelUrl))) throw new Error(`agent ready but ${tunnelUrl}/small does not answer`);
-  return { backend, relay, agent, backendUrl, tunnelUrl };
+  return { backend, relay, agent, backendUrl, tunnelUrl, relayYaml, agentYaml };
 }

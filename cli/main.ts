@@ -1,5 +1,5 @@
 /**
- * `ctbridge` command line: relay and agent (each with `verify`), token, status, reload, demo, check.
+ * `ctbridge` command line: relay and agent (each with `verify`), token, status, reload, tail, replay, demo, check.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
 import { hideBin } from 'yargs/helpers';
@@ -112,11 +112,38 @@ async function main(): Promise<void> {
         process.exitCode = await reloadCommand(a);
       },
     )
+    .command(
+      'tail',
+      'stream the exchanges a running relay or agent handles, as they happen, from its admin listener (like cloudflared tail)',
+      (y) =>
+        adminOptions(y)
+          .option('tunnel', { type: 'string', describe: 'only this tunnel' })
+          .option('status', { type: 'string', describe: 'only this status or class, e.g. 5xx, 404' })
+          .option('code', { type: 'string', describe: 'only this error code, e.g. CTB_TARGET_UNREACHABLE' })
+          .option('request-id', { type: 'string', describe: 'only this request id' })
+          .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line' }),
+      async (a) => {
+        const { tailCommand } = await import('./tail.js');
+        process.exitCode = await tailCommand({ ...a, requestId: a['request-id'] });
+      },
+    )
+    .command(
+      'replay <request-id>',
+      "make a running agent send a request it kept to the tunnel's target again, and show the new answer next to the old one",
+      (y) =>
+        adminOptions(y)
+          .positional('request-id', { type: 'string', demandOption: true, describe: 'the request id (X-Ctbridge-Request-Id, log lines, ctbridge tail)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print both answers as JSON' }),
+      async (a) => {
+        const { replayCommand } = await import('./replay.js');
+        process.exitCode = await replayCommand({ ...a, requestId: a['request-id'] });
+      },
+    )
     .command('demo', 'run a local relay, agent and sample intranet service together', {}, async () => {
       const { runDemo } = await import('./demo/index.js');
       await runDemo();
     })
-    .demandCommand(1, 'name a command: relay, agent, token, status, reload, check, demo')
+    .demandCommand(1, 'name a command: relay, agent, token, status, reload, tail, replay, check, demo')
     .strict()
     .fail((msg, err) => {
       if (err) throw err;

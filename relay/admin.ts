@@ -6,6 +6,8 @@
  */
 import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
+import { recentExchangesSection } from '../src/admin/exchanges-page.js';
+import type { InspectEntry } from '../src/inspect/entry.js';
 import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
 import { formatHostPort } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
@@ -67,6 +69,8 @@ export interface RelayAdminDeps {
   ready(): Readiness;
   reload(): Promise<ReloadResult>;
   cluster?(): ClusterStatus | undefined;
+  /** The newest exchanges the inspector kept; undefined when it is off. */
+  recentExchanges?(): readonly InspectEntry[] | undefined;
 }
 
 function agentStatus(a: ConnectedAgent): RelayStatusAgent {
@@ -121,7 +125,7 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
   };
 }
 
-function relayPage(s: RelayStatus): string {
+function relayPage(s: RelayStatus, recent: readonly InspectEntry[] | undefined): string {
   const now = new Date();
   const idle = s.tunnels.filter((t) => t.state !== 'serving').map((t) => t.name);
   return page(`ctbridge relay ${s.listen}`, { ready: s.ready, reason: s.readiness }, [
@@ -161,6 +165,7 @@ function relayPage(s: RelayStatus): string {
       { title: 'token expires', cell: (a) => expiryText(a.tokenExpiresAt, now), tone: (a) => expiryTone(a.tokenExpiresAt, now) },
       { title: 'state', cell: (a) => (a.draining ? 'leaving' : 'serving'), tone: (a) => (a.draining ? 'warn' : 'good') },
     ], 'No agent is connected.')],
+    ['Recent exchanges', recentExchangesSection('relay', recent)],
   ]);
 }
 
@@ -168,7 +173,7 @@ export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
   return {
     ready: d.ready,
     status: () => relayStatus(d),
-    page: () => relayPage(relayStatus(d)),
+    page: () => relayPage(relayStatus(d), d.recentExchanges?.()),
     metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
     allowFrom: () => d.live.config.admin.allowFrom,

@@ -26,6 +26,8 @@ import { AgentEndpoint } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
 import { relayAdminRoutes } from './admin.js';
 import { Cluster, clusterRestartOnly } from './cluster/index.js';
+import { RelayInspect } from './inspect.js';
+import { inspectRoutes, withInspector } from '../src/admin/exchanges-routes.js';
 import type { EgressHandler } from './clienttracker/egress.js';
 import { LiveConfig, hasClientTracker, loadClientTracker } from './live-config.js';
 import { RelayMetrics } from './metrics.js';
@@ -54,12 +56,14 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
   // Tunnel labels: relay.yaml's tunnels as they are now, and those agents served (relay/metrics.ts).
   const metrics = new RelayMetrics(registry, () => live.config.tunnels);
   const live = await LiveConfig.create(config, { publicUrlFor, log: requestLog, metrics });
+  // Recent exchanges for the admin listener (relay/inspect.ts).
+  const inspect = new RelayInspect(config.inspect);
   // Provider → Client Tracker messages, once a clienttracker tunnel is configured (now or after a reload).
   let egress: EgressHandler | undefined;
   const ensureEgress = async (): Promise<void> => {
     if (egress || !hasClientTracker(live.config)) return;
     const ct = await loadClientTracker();
-    egress ??= ct.createEgressHandler(live, log.child({ component: 'egress' }), { metrics });
+    egress ??= ct.createEgressHandler(live, log.child({ component: 'egress' }), { metrics, inspect: (r) => inspect.egress(r) });
   };
   await ensureEgress();
   // Several nodes behind one load balancer: the others, and forwarding to them.
@@ -101,7 +105,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     metrics.watchCluster(cluster);
     await cluster.start();
   }
-  const requests = new PublicRequests({ admission, log: requestLog, kindOf: (tunnel) => live.kindOf(tunnel), metrics });
+  const requests = new PublicRequests({ admission, log: requestLog, kindOf: (tunnel) => live.kindOf(tunnel), metrics, inspect });
 
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderSize,
@@ -184,6 +188,7 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
         const clusterChanged = cluster && next.cluster ? await cluster.reconfigure(next.cluster) : [];
         await ensureEgress();
         configureRedaction(next.log.redact);
+        inspect.update(next.inspect);
         log.level = next.log.level;
         if (next.tls && config.tls && server instanceof https.Server) server.setSecureContext({ cert: next.tls.cert.text, key: next.tls.key.text });
         const cut = endpoint.recheckAll();
@@ -197,7 +202,11 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       }
     })());
 
-  const admin = await startAdminServer(config.admin, config.file, log, relayAdminRoutes({
+  const admin = await startAdminServer(config.admin, config.file, log, withInspector(inspectRoutes({
+    role: 'relay',
+    ring: () => (inspect.enabled ? inspect.ring : undefined),
+    file: () => live.config.file,
+  }), relayAdminRoutes({
     started, live, registry, metrics, address, publicUrl: () => publicUrl, reload,
     ready: () => {
       if (draining) return { ready: false, reason: 'shutting down' };
@@ -205,7 +214,8 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       return { ready: true, reason: `listening on ${formatHostPort(address)}${cluster ? ` as node ${cluster.nodeId} of ${cluster.nodes().length}` : ''}` };
     },
     cluster: () => cluster?.status(),
-  }));
+    recentExchanges: () => (inspect.enabled ? inspect.ring.list({}, 10) : undefined),
+  })));
 
   /**
    * SIGTERM: not ready at once (a load balancer stops sending here); the

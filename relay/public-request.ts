@@ -14,6 +14,7 @@ import type { Exchange } from '../src/mux/exchange.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 import { redactUrl } from '../src/redact.js';
 import type { Admission, Admitted } from './admission.js';
+import type { RelayInspect } from './inspect.js';
 import type { RelayMetrics } from './metrics.js';
 import { requestHead } from './request-head.js';
 import { BodyCopy, keepsBody, reportResend, resendReason, type BodyState } from './resend.js';
@@ -24,6 +25,8 @@ export interface PublicRequestsOptions {
   log: Logger;
   kindOf: KindHandlerLookup;
   metrics?: RelayMetrics;
+  /** Keeps recent exchanges for the admin listener (relay/inspect.ts). */
+  inspect?: RelayInspect;
 }
 
 export function asCtbridgeError(err: unknown): CtbridgeError {
@@ -79,6 +82,7 @@ export class PublicRequest {
     const { policy } = admitted;
     this.owner.inFlight++;
     res.once('close', this.onClose);
+    this.opts.inspect?.watch(req, res, this.ctx, () => ({ response: this.ex?.response?.headers, agentId: admitted.hop.agent?.agentId, node: admitted.hop.node, bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0 }));
     const declared = declaredLength(req.headers['content-length']);
     if (declared !== undefined && declared > policy.maxRequestBody) {
       this.bytesIn = declared;

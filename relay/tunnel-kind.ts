@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { CtbridgeError } from '../src/errors.js';
 import type { Exchange } from '../src/mux/exchange.js';
+import type { CtSummary } from '../src/inspect/entry.js';
 import type { ResponseHead } from '../src/mux/heads.js';
 
 export interface ExchangeContext {
@@ -21,6 +22,8 @@ export interface ExchangeContext {
   code?: string;
   /** That error's own message (intranet details included), for the log line only: the caller gets the public sentence. */
   reason?: string;
+  /** Client Tracker tunnels: which message the answer was, and its check (for the inspector). */
+  ct?: CtSummary;
 }
 
 export interface KindHandler {

@@ -31,6 +31,16 @@ export function configureRedaction(extraNames: readonly string[]): void {
   secretHeaders = new Set([...SECRET_HEADERS, ...extra]);
 }
 
+/** Whether a header's value is secret (built-in list and log.redact). */
+export function isSecretHeader(name: string): boolean {
+  return secretHeaders.has(name.toLowerCase());
+}
+
+/** Whether a query parameter's, form field's or JSON/XML field's value is secret (built-in list and log.redact). */
+export function isSecretField(name: string): boolean {
+  return secretParams.has(name.toLowerCase());
+}
+
 function decodeName(raw: string): string {
   try {
     return decodeURIComponent(raw.replace(/\+/g, ' ')).toLowerCase();
@@ -39,7 +49,8 @@ function decodeName(raw: string): string {
   }
 }
 
-function redactQuery(query: string): string {
+/** A query string (or form body) with the values of secret parameters replaced. */
+export function redactQuery(query: string): string {
   return query
     .split('&')
     .map((part) => {

@@ -36,6 +36,8 @@ import { forwardMessage, type ForwardOutcome } from './egress-forward.js';
 import { isEgressMessageName, type EgressMessageName } from '../../src/xml/egress-messages.js';
 import { checkMessage, prepareSchemas } from './egress-message.js';
 import { egressText, messageLabel, writeXmlError } from './egress-text.js';
+import { issueText } from '../../src/inspect/redact-entry.js';
+import type { AgentEgressRecord } from '../inspect.js';
 
 /** How long the relay gets to answer a message (it gives Client Tracker 30 s). */
 export const EGRESS_TIMEOUT_MS = 60_000;
@@ -46,6 +48,8 @@ const MESSAGE_PATH = /^\/t\/([^/]+)\/+([^/]*)\/?$/;
 export interface EgressOptions {
   /** ms the relay gets to answer a message (default EGRESS_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Keeps each message for the admin listener's inspector (agent/inspect.ts). */
+  inspect?: (record: AgentEgressRecord) => void;
 }
 
 /** The current session to the relay, if the relay has accepted the agent and the connection is up. */
@@ -61,7 +65,15 @@ interface Entry {
   ctid?: string;
   bytesIn: number;
   requestId?: string;
+  /** For the inspector: the provider's request and the answer it got. */
+  headers: readonly string[];
+  body?: Buffer;
+  validation?: 'valid' | 'invalid';
+  firstError?: string;
+  answer?: { headers: readonly string[]; body: Buffer };
 }
+
+const MESSAGE_NAMES: Record<EgressMessageName, string> = { is_in_request: 'isInRequest', add_resource: 'pushResource', remove_resource: 'pushResourceRemove' };
 
 function shorten(s: string, max = 80): string {
   return s.length > max ? `${s.slice(0, max - 3)}...` : s;
@@ -83,7 +95,7 @@ export class EgressServer {
     private readonly egress: AgentEgressConfig,
     private readonly log: Logger,
     private readonly session: SessionSource,
-    options: EgressOptions,
+    private readonly options: EgressOptions,
   ) {
     this.file = basename(config.file);
     this.tunnels = Object.keys(config.tunnels);
@@ -181,7 +193,7 @@ export class EgressServer {
   // ---- requests ----
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const entry: Entry = { start: performance.now(), remoteAddress: peerAddress(req.socket), bytesIn: 0 };
+    const entry: Entry = { start: performance.now(), remoteAddress: peerAddress(req.socket), bytesIn: 0, headers: req.rawHeaders };
     this.active++;
     res.once('close', () => {
       this.active--;
@@ -278,6 +290,9 @@ export class EgressServer {
   private async handleMessage(req: IncomingMessage, res: ServerResponse, entry: Entry, name: EgressMessageName, tunnel: string, body: Buffer): Promise<void> {
     const label = messageLabel(name, tunnel);
     const check = checkMessage(name, body);
+    entry.body = body;
+    entry.validation = check.ok ? 'valid' : 'invalid';
+    if (!check.ok && check.issues[0]) entry.firstError = issueText(check.issues[0]);
     if (!check.ok) {
       const shown = check.issues.slice(0, MAX_ISSUES);
       let issues = formatXmlIssues(shown);
@@ -314,6 +329,7 @@ export class EgressServer {
     if (contentType !== undefined) headers['content-type'] = contentType;
     res.writeHead(outcome.status, headers);
     res.end(outcome.body);
+    entry.answer = { headers: outcome.headers, body: outcome.body };
     this.logEntry(entry, { status: outcome.status, bytesOut: outcome.body.length }, false);
   }
 
@@ -351,6 +367,14 @@ export class EgressServer {
     };
     if (warn) this.log.warn(line, 'egress');
     else this.log.info(line, 'egress');
+    this.options.inspect?.({
+      requestId: entry.requestId, tunnel: entry.tunnel, message: entry.message ? MESSAGE_NAMES[entry.message] : 'not a Client Tracker message',
+      start: entry.start, status: typeof fields.status === 'number' ? fields.status : 0,
+      ...(typeof fields.code === 'string' ? { code: fields.code } : {}),
+      validation: entry.validation ?? 'not checked', ...(entry.firstError ? { firstError: entry.firstError } : {}),
+      ...(entry.ctid ? { ctid: entry.ctid } : {}),
+      headers: entry.headers, body: entry.body, bytesIn: entry.bytesIn, ...(entry.answer ? { answer: entry.answer } : {}),
+    });
   }
 }
 

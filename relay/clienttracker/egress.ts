@@ -28,6 +28,7 @@ import { isEgressMessageName, MAX_CT_ANSWER, MAX_EGRESS_BODY } from '../../src/x
 import { decodeEntities } from '../../src/xml/escape.js';
 import { XML_CONTENT_TYPE } from '../../src/xml/kinds.js';
 import type { ConnectedAgent } from '../agent-registry.js';
+import type { RelayEgressRecord } from '../inspect.js';
 import { collectBody, collectExchange } from './body.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './metrics.js';
 
@@ -37,6 +38,8 @@ export interface EgressOptions {
   metrics?: ClientTrackerMetrics;
   /** Time allowed for Client Tracker to answer a message, ms (default 30 s). */
   timeoutMs?: number;
+  /** Keeps each message for the admin listener's inspector (relay/inspect.ts). */
+  inspect?: (record: RelayEgressRecord) => void;
 }
 
 export type EgressHandler = ((exchange: Exchange, agent: ConnectedAgent) => void) & {
@@ -123,14 +126,19 @@ export function createEgressHandler(live: { readonly config: RelayConfig }, log:
         return;
       }
       const body = result.body;
+      const ctOrigin = originOf(rpcUrl);
       const login = leaf(body, LOGIN);
       const logFields = { ...base, message, login: login === undefined ? undefined : shortHash(login), ctid: leaf(body, CTID)?.slice(0, 40), bytesIn: body.length };
-      const done = (fields: Record<string, unknown>, msg: string, warn = false): void => {
+      const done = (fields: Record<string, unknown>, msg: string, warn = false, answer?: RelayEgressRecord['answer']): void => {
+        opts.inspect?.({
+          requestId, tunnel, message, agentId: agent.agentId, ctOrigin, start, body, answer,
+          status: typeof fields.status === 'number' ? fields.status : 0,
+          ...(typeof fields.code === 'string' ? { code: fields.code } : {}),
+        });
         const line = { ...logFields, ...fields, durationMs: Math.round((performance.now() - start) * 10) / 10 };
         if (warn) log.warn(line, msg);
         else log.info(line, msg);
       };
-      const ctOrigin = originOf(rpcUrl);
       forward(rpcUrl, message, body, timeoutMs, (outcome) => {
         if ('error' in outcome) {
           const problem = describeNetworkError(outcome.error, timeoutMs, outcome.timedOut);
@@ -147,7 +155,7 @@ export function createEgressHandler(live: { readonly config: RelayConfig }, log:
           return;
         }
         count({ tunnel, message, status: String(outcome.status) });
-        done({ status: outcome.status, bytesOut: outcome.body.length }, 'client tracker message');
+        done({ status: outcome.status, bytesOut: outcome.body.length }, 'client tracker message', false, { contentType: outcome.contentType, body: outcome.body });
         const headers = ['Content-Length', String(outcome.body.length), 'X-Ctbridge-Request-Id', requestId];
         if (outcome.contentType !== undefined) headers.push('Content-Type', outcome.contentType);
         ex.respond({ status: outcome.status, headers }, outcome.body.length === 0);

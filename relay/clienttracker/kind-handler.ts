@@ -25,6 +25,7 @@ import { callerHeaders, streamBody, writeHead } from '../http-kind.js';
 import type { ExchangeContext, KindHandler } from '../tunnel-kind.js';
 import { processAnswer, type AnswerOutcome, type Finding } from './answer.js';
 import { collectExchange, decodeBody } from './body.js';
+import { answerSummary } from './summary.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './metrics.js';
 import { errorText, type ErrorTextParams } from './error-text.js';
 import { writeXmlError } from './xml-error.js';
@@ -163,6 +164,7 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
             return;
           }
           const replace = ct.validation === 'enforce';
+          ctx.ct = { message: 'not a Client Tracker message', validation: 'not xml', firstError: `the answer ${decoded.reason}` };
           if (ct.validation !== 'off') {
             logFinding({ reason: 'not-xml', issues: [{ line: 1, message: `the answer ${decoded.reason}` }], detail: decoded.reason }, ctx, head, replace);
           }
@@ -179,6 +181,7 @@ export function createClientTrackerHandler(tunnel: RelayTunnelConfig, opts: Clie
           send(ex, res, head, ctx, raw, false);
           return;
         }
+        ctx.ct = answerSummary(outcome, decoded.body, ct.validation);
         logRewrite(outcome, ctx);
         const replaced = outcome.replace !== undefined;
         for (const f of outcome.findings) logFinding(f, ctx, head, replaced && f.reason !== 'namespace-quirk');

@@ -21,12 +21,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 export const ADMIN_HEADER = 'x-ctbridge-admin';
 
 /**
- * Response headers of every admin answer: the page has no script, loads
- * nothing, and may not be framed; nothing is sniffed; no CORS.
+ * Response headers of every admin answer: the pages run only their own
+ * fixed inline styles and scripts (by hash), load nothing from elsewhere,
+ * talk only to this listener, and may not be framed; nothing is sniffed;
+ * no CORS.
  */
-export function securityHeaders(styleHash: string): Record<string, string> {
+export function securityHeaders(sources: { styles: readonly string[]; scripts?: readonly string[] }): Record<string, string> {
+  const list = (hashes: readonly string[]): string => hashes.map((h) => `'${h}'`).join(' ');
+  const scripts = sources.scripts?.length ? `script-src ${list(sources.scripts)}; connect-src 'self'; ` : '';
   return {
-    'content-security-policy': `default-src 'none'; style-src '${styleHash}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'content-security-policy': `default-src 'none'; style-src ${list(sources.styles)}; ${scripts}base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',

@@ -103,18 +103,37 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{color:#66
 dd.good,dd.warn,dd.bad{justify-self:start;padding:0 .3em}
 .reason{margin:.2em 0 0;color:#444}`;
 
-/** The CSP source that allows the page's one inline style sheet and nothing else. */
-export const PAGE_STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
+/** The CSP source that allows the page's inline style sheet (with `extra` CSS appended, as page() writes it) and nothing else. */
+export function styleHash(extra = ''): string {
+  return cspHash(STYLE + extra);
+}
+
+/** A CSP hash source (`sha256-…`) for one inline script or style text. */
+export function cspHash(text: string): string {
+  return `sha256-${createHash('sha256').update(text).digest('base64')}`;
+}
+
+export const PAGE_STYLE_HASH = styleHash();
+export interface PageOptions {
+  /** Reload every 5 s (default true). */
+  refresh?: boolean;
+  /** A fixed script (never built from data: data goes in escaped attributes). */
+  script?: string;
+  /** More CSS. */
+  style?: string;
+}
 
 /** A whole page: `title`, readiness, and sections of already-escaped HTML. */
-export function page(title: string, ready: { ready: boolean; reason: string }, sections: readonly [string, string][]): string {
+export function page(title: string, ready: { ready: boolean; reason: string }, sections: readonly [string, string][], opts: PageOptions = {}): string {
+  const refresh = opts.refresh ?? true;
   const state = ready.ready ? '<span class="state ready">ready</span>' : '<span class="state notready">not ready</span>';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8">${refresh ? '<meta http-equiv="refresh" content="5">' : ''}
+<title>${escapeHtml(title)}</title><style>${STYLE}${opts.style ?? ''}</style></head>
 <body><h1>${escapeHtml(title)} ${state}</h1><p class="reason">${escapeHtml(ready.reason)}</p>
 ${sections.map(([h, body]) => `<h2>${escapeHtml(h)}</h2>\n${body}`).join('\n')}
-<footer>Refreshes every 5 s. The same as JSON: <a href="/api/status">/api/status</a> (what <code>ctbridge status</code> prints) · Prometheus: <a href="/metrics">/metrics</a> · health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></footer>
+${opts.script ? `<script>${opts.script}</script>` : ''}
+<footer>${refresh ? 'Refreshes every 5 s. ' : ''}Recent exchanges: <a href="/exchanges">/exchanges</a> · The same as JSON: <a href="/api/status">/api/status</a> (what <code>ctbridge status</code> prints) · Prometheus: <a href="/metrics">/metrics</a> · health: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></footer>
 </body></html>
 `;
 }

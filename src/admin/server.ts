@@ -26,6 +26,7 @@ import { listenOnFirstFree } from '../listen.js';
 import { untrusted } from '../log-text.js';
 import type { Logger } from '../log.js';
 import { crossSiteRefusal, hostRefusal, securityHeaders } from './guard.js';
+import { EXCHANGES_CSP } from './exchanges-page.js';
 import { PAGE_STYLE_HASH } from './page.js';
 
 export interface Readiness {
@@ -45,6 +46,8 @@ export interface AdminRoutes {
   page(): string;
   metrics(): Promise<{ contentType: string; text: string }>;
   reload(): Promise<ReloadResult>;
+  /** More routes (the inspector's: src/admin/exchanges-routes.ts); true when it answered. */
+  extra?(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean;
   /** admin.allowFrom as it is now (a reload may change it); default: the one the listener started with. */
   allowFrom?(): CidrList;
   /** admin.hosts as it is now; default: the one the listener started with. */
@@ -56,10 +59,10 @@ export interface AdminHandle {
   close(): Promise<void>;
 }
 
-const SECURITY_HEADERS = securityHeaders(PAGE_STYLE_HASH);
+const SECURITY_HEADERS = securityHeaders({ styles: [PAGE_STYLE_HASH, EXCHANGES_CSP.style], scripts: [EXCHANGES_CSP.script] });
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
@@ -68,6 +71,8 @@ const json = (res: http.ServerResponse, status: number, value: unknown): void =>
 export async function startAdminServer(admin: AdminConfig, file: string, log: Logger, routes: AdminRoutes): Promise<AdminHandle | undefined> {
   if (!admin.listen) return undefined;
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+    // Every answer, the inspector's routes' too, carries the security headers.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const from = peerAddress(req.socket);
     const path = (req.url ?? '/').split('?')[0];
     const wrongHost = hostRefusal(req.headers.host, routes.hosts?.() ?? admin.hosts);
@@ -109,6 +114,7 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
       void routes.reload().then((r) => json(res, r.ok ? 200 : 409, r));
       return;
     }
+    if (routes.extra?.(req, res, path)) return;
     json(res, 404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics', '/api/status', '/', 'POST /reload'] });
   });
   const bound = await listenOnFirstFree(server, admin.listen, admin.fallbackPorts, { file, key: 'admin.listen' });

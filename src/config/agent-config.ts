@@ -19,6 +19,7 @@ import {
   type LogConfig,
   type ParseConfigOptions,
 } from './common.js';
+import { parseInspect, type InspectConfig } from './inspect.js';
 import { caBundle, readText, type LoadedText } from './files.js';
 import { typeName, type Section } from './schema-check.js';
 import { CidrList, ValueError, formatDuration, formatValue, parseHostPort, type HostPort } from './units.js';
@@ -86,11 +87,13 @@ export interface AgentConfig {
   readonly timeouts: AgentTimeouts & { readonly shutdownGrace: number };
   readonly streamWindow: number;
   readonly log: LogConfig;
+  /** Recent exchanges kept for the admin listener (`inspect: off`: none). */
+  readonly inspect: InspectConfig;
 }
 
 const ROOT_KEYS = [
   'relay', 'token', 'tokenFile', 'ca', 'proxy', 'tunnels', 'egress', 'reconnect', 'admin',
-  'heartbeat', 'limits', 'timeouts', 'streamWindow', 'log',
+  'heartbeat', 'limits', 'timeouts', 'streamWindow', 'log', 'inspect',
 ];
 const TUNNEL_KEYS = ['target', 'hostHeader', 'ca', 'tlsVerify', 'allowPaths', 'timeouts'];
 const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
@@ -253,6 +256,7 @@ export function parseAgentConfig(
     timeouts,
     streamWindow: parseStreamWindow(root),
     log: parseLog(root),
+    inspect: parseInspect(root),
   };
   return finishParse(root, config);
 }

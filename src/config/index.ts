@@ -68,3 +68,4 @@ export {
   type Cidr,
   type HostPort,
 } from './units.js';
+export { INSPECT_DEFAULTS, type InspectConfig } from './inspect.js';

@@ -18,6 +18,7 @@ import {
   type LogConfig,
   type ParseConfigOptions,
 } from './common.js';
+import { parseInspect, type InspectConfig } from './inspect.js';
 import { certMatchesKey, certificate, tlsKey, type LoadedText } from './files.js';
 import { parseRelayAuth, type RelayAuthConfig } from './relay-auth.js';
 import { parseCluster, type ClusterConfig } from './relay-cluster.js';
@@ -72,6 +73,8 @@ export interface RelayConfig {
   /** Bytes of per-stream flow-control window. */
   readonly streamWindow: number;
   readonly log: LogConfig;
+  /** Recent exchanges kept for the admin listener (`inspect: off`: none). */
+  readonly inspect: InspectConfig;
   /** The admin listener: health, readiness, metrics, status, reload. */
   readonly admin: AdminConfig;
   /** Several relay nodes behind one load balancer; undefined: a single relay. */
@@ -88,7 +91,7 @@ export interface RelayConfig {
 
 const ROOT_KEYS = [
   'listen', 'publicUrl', 'baseDomain', 'agentPath', 'tls', 'auth', 'trustedProxies',
-  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'admin', 'cluster', 'metrics', 'tunnels', 'requireDeclaredTunnels',
+  'limits', 'timeouts', 'heartbeat', 'streamWindow', 'log', 'inspect', 'admin', 'cluster', 'metrics', 'tunnels', 'requireDeclaredTunnels',
 ];
 
 export const DEFAULT_RELAY_LISTEN: HostPort = { host: '127.0.0.1', port: 8080 };
@@ -167,6 +170,7 @@ export function parseRelayConfig(
     heartbeat: parseHeartbeat(root),
     streamWindow: parseStreamWindow(root),
     log: parseLog(root),
+    inspect: parseInspect(root),
     tunnels: parseTunnels(root, (name, tunnels) => parseRelayTunnel(name, tunnels, { maxRequestBody, request, idle }), {
       required: false,
       example: '"cioc: { kind: clienttracker }"',

@@ -59,11 +59,18 @@ describe('admin listener: POST /reload refuses what a page of another site can s
 
 describe('admin listener: response headers', () => {
   it('allow the page its own style sheet and nothing else, no framing, no sniffing, no CORS', () => {
-    const h = securityHeaders(PAGE_STYLE_HASH);
-    expect(h['content-security-policy']).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; /);
+    const h = securityHeaders({ styles: [PAGE_STYLE_HASH] });
+    expect(h['content-security-policy']).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; base-uri/);
+    expect(h['content-security-policy']).not.toContain('script-src');
     expect(h['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(h['x-frame-options']).toBe('DENY');
     expect(h['x-content-type-options']).toBe('nosniff');
     expect(Object.keys(h).some((k) => k.startsWith('access-control-'))).toBe(false);
+  });
+
+  it('allow a fixed inline script by its hash only, and requests to this listener only', () => {
+    const csp = securityHeaders({ styles: [PAGE_STYLE_HASH], scripts: ['sha256-abc='] })['content-security-policy'];
+    expect(csp).toContain("script-src 'sha256-abc='; connect-src 'self';");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
   });
 });
