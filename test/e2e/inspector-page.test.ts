@@ -5,17 +5,18 @@
  * was fixed, and sees the new answer next to the old one. Screenshots go to
  * a folder under the OS temp dir (their paths are printed).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
+import { needs } from '../helpers/system.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 
-const CHROMIUM = process.env.CTBRIDGE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPackage = needs('chromium', 'the headless browser that drives the exchanges view');
 const AUTH = 'Bearer page-S3cr3t-77aa';
 const BODY_SECRET = 'page-P4ss-88bb';
 
@@ -29,9 +30,6 @@ let shots: string;
 const dialogs: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`headless Chromium not found at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CTBRIDGE_TEST_CHROMIUM`);
-  }
   target = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -47,7 +45,7 @@ beforeAll(async () => {
 
   shots = mkdtempSync(join(tmpdir(), 'ctbridge-inspector-page-'));
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ctbridge-chromium-profile-')), {
-    executablePath: CHROMIUM,
+    executablePath: chromiumPackage.path,
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -73,7 +71,7 @@ async function shot(page: Page, name: string): Promise<void> {
   console.log(`inspector screenshot: ${path}`);
 }
 
-describe('the exchanges view in a browser', () => {
+chromiumPackage.describe('the exchanges view in a browser', () => {
   it('filter for 5xx, open an entry, see redacted headers, press Replay, see the new answer', async () => {
     const ok = await fetch(`${relay.url}/t/web/fine`);
     expect(ok.status).toBe(500);

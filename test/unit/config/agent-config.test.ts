@@ -58,6 +58,7 @@ describe('parseAgentConfig defaults', () => {
       timeouts: { connect: 10_000, idle: 150_000, request: 300_000, shutdownGrace: 30_000 },
       streamWindow: 262_144,
       log: { level: 'info', redact: [] },
+      inspect: { enabled: true, entries: 100, maxBytes: 4 * 1024 ** 2, bodies: 0 },
     });
   });
 
