@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   CTB_PROTOCOL: { status: 502, summary: 'The relay and agent disagree on the tunnel protocol (version mismatch or corrupt frame).' },
   CTB_PROXY_AUTH: { status: 502, summary: 'The corporate forward proxy refused the agent (HTTP 407: wrong or missing proxy credentials).' },
   CTB_RELAY_UNREACHABLE: { status: 502, summary: 'The agent could not reach the relay (DNS, refused, TLS, proxy).' },
+  CTB_RELAY_BUSY: { status: 503, summary: 'The relay node is admitting as many agent connections at once as it takes (a reconnect storm); the agent retries with its backoff.' },
 } as const satisfies Record<string, ErrorInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
