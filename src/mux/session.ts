@@ -85,6 +85,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private flushScheduled = false;
   private unsent = 0;
   private blocked = new Set<Exchange>();
+  /** whenIdle() callers, woken when the last exchange ends or the session closes. */
+  private readonly idleWaiters = new Set<() => void>();
   private readonly heartbeat: Heartbeat;
   /** Why the heartbeat declared the link dead: the close reason the owner hears. */
   private deadReason: string | undefined;
@@ -140,6 +142,26 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
    */
   setPeerWindow(bytes: unknown): void {
     if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes >= 16 * 1024 && bytes <= 16 * 1024 * 1024) this.peerWindow = bytes;
+  }
+
+  /**
+   * Resolves true once no exchange is open (at once if none is, or when
+   * the session closes), false after `ms`. Event-driven: no polling.
+   */
+  whenIdle(ms: number): Promise<boolean> {
+    if (this.exchanges.size === 0 || this.closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(wake);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(wake);
+        resolve(false);
+      }, Math.max(ms, 0));
+      this.idleWaiters.add(wake);
+    });
   }
 
   /** Opens an exchange: the OPEN frame carries `head`; `end` when the request has no body. */
@@ -205,12 +227,17 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     if (this.exchanges.get(exchange.id) === exchange) {
       this.exchanges.delete(exchange.id);
       if (exchange.incoming) this.incoming--;
+      if (this.exchanges.size === 0) this.wakeIdle();
     }
     this.blocked.delete(exchange);
   }
 
   problem(exchange: Exchange, message: string): void {
     this.emit('problem', `exchange ${exchange.id} (${exchange.head.kind}, tunnel ${exchange.head.tunnel}): ${message}`);
+  }
+
+  private wakeIdle(): void {
+    for (const wake of [...this.idleWaiters]) wake();
   }
 
   // ---- output ----
@@ -413,6 +440,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
+    this.wakeIdle();
     this.emit('close', code, reason);
   };
 }

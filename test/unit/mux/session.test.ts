@@ -262,6 +262,20 @@ describe('MuxSession: losing the connection', () => {
     expect((await pending).error).toMatchObject({ code: 'CTB_AGENT_DISCONNECTED' });
   });
 
+  it('whenIdle() resolves when the last exchange ends, at once when none is open, and false after its time limit', async () => {
+    const p = await pair();
+    expect(await p.relay.whenIdle(0)).toBe(true);
+    const held = new Promise<Exchange>((resolve) => p.agent.once('exchange', resolve));
+    const pending = exchange(p.relay, {}, 'open');
+    const ex = await held;
+    expect(await p.relay.whenIdle(10)).toBe(false);
+    const idle = p.relay.whenIdle(60_000);
+    ex.respond({ status: 204, headers: [] }, true);
+    pending.exchange.end();
+    expect((await pending).status).toBe(204);
+    expect(await idle).toBe(true);
+  });
+
   it('a busy link whose peer is slow but answers pings stays up', async () => {
     const p = await pair({ heartbeat: { interval: 10_000, timeout: 60_000, probeAfter: 100, probeTimeout: 300 } });
     let pings = 0;
