@@ -16,7 +16,8 @@
  *   BENCH_FLEET_PER_CHILD     agents per child process (default 5,000)
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
  *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 30)
- *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120)
+ *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
+ *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -46,7 +47,9 @@ const AGENTS = envInt('BENCH_FLEET_AGENTS', Math.max(100, openFileLimit() - 1000
 const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
 const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 30, 1);
-const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 1);
+const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
+/** Another checkout whose relay to measure (built; for an A/B against an older version). */
+const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
 
 const step = (what: string): void => void process.stderr.write(`bench:fleet: ${what}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -71,7 +74,7 @@ function freePort(): Promise<number> {
 }
 
 async function startRelay(yaml: string, port: number): Promise<Child> {
-  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', yaml], ROOT);
+  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
   const deadline = Date.now() + 30_000;
   while (!(await tcpOpen(port))) {
     relay.assertAlive();
@@ -172,6 +175,7 @@ async function main(): Promise<void> {
   };
   report.extrapolatedTo50k = { relayRssMiB: rssBefore + (rssPerAgentKiB * 50_000) / 1024, idleCpuPercentOfOneCore: (idleCpuPercent * 50_000) / AGENTS };
 
+  if (STORM_SECONDS === 0) return;
   step('SIGKILL the relay, start it again');
   const killedAt = Date.now();
   relay.kill();
@@ -195,7 +199,7 @@ async function main(): Promise<void> {
   };
 }
 
-const report: Record<string, unknown> = { cpus: availableParallelism() };
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR };
 
 try {
   await main();
