@@ -9,7 +9,6 @@
  * everything opened before that confirmation is served.
  */
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
@@ -21,12 +20,10 @@ import type { Exchange } from '../src/mux/exchange.js';
 import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import type { RelayDial } from './forward-proxy.js';
+import { readErrorReason } from './relay-error-body.js';
+import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
 import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
 
-/** How long a drain waits for the relay's confirmation. */
-const DRAIN_CONFIRM_MS = 5000;
-/** How long close() waits for the relay to answer the WebSocket close. */
-const CLOSE_HANDSHAKE_MS = 1000;
 
 /** Largest WebSocket message accepted from the relay. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -68,6 +65,8 @@ export interface RelayConnectionEvents {
   cluster: [nodes: string[]];
   /** The relay node is leaving: connect again elsewhere. */
   goaway: [];
+  /** The relay confirmed a drain: it opens no more exchanges here. */
+  drained: [];
 }
 
 export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
@@ -79,7 +78,6 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
-  private readonly drainWaiters = new Set<() => void>();
   private connectionId: string | undefined;
   /** The relay node this connection reached (in a cluster). */
   node: string | undefined;
@@ -185,12 +183,12 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.drainWaiters.delete(done);
+        this.off('drained', done);
         session.off('close', done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.drainWaiters.add(done);
+      this.once('drained', done);
       session.once('close', done);
     });
   }
@@ -205,8 +203,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.leaving = true;
     this.nextDelay = reconnectAfterMs;
     await this.drain(reason, DRAIN_CONFIRM_MS);
-    const deadline = Date.now() + grace;
-    while (this.openExchanges > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // The exchanges open on this session finish (at most `grace`).
+    await this.session?.whenIdle(grace);
     if (reconnect) {
       this.quietClose = true;
       this.session?.close(CloseCode.NORMAL, reason);
@@ -338,7 +336,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         break;
       }
       case 'drained':
-        for (const done of [...this.drainWaiters]) done();
+        this.emit('drained');
         break;
       case 'goaway':
         this.log.info({ reason: untrusted(message.reason), node: this.node }, 'relay is going away');
@@ -384,38 +382,6 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
 
 function isStringRecord(v: unknown): v is Record<string, string> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
-}
-
-const MAX_ERROR_BODY = 4096;
-
-/** error.message from a JSON error body (src/http/error-response.ts), if the response has one. */
-function readErrorReason(res: IncomingMessage, done: (reason: string | undefined) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    res.destroy();
-    let reason: string | undefined;
-    try {
-      const message: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.error?.message;
-      if (typeof message === 'string') reason = message.slice(0, 500);
-    } catch {
-      // not a ctbridge error body
-    }
-    done(reason);
-  };
-  const timer = setTimeout(finish, 1000);
-  res.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= MAX_ERROR_BODY) finish();
-  });
-  res.once('end', finish);
-  res.once('error', finish);
-  res.once('close', finish);
 }
 
 function leaveMaskZero(): void {}

@@ -19,16 +19,13 @@ import { createRelayDial } from './forward-proxy.js';
 import type { ReadyInfo, RelayConnectionStatus } from './relay-connection.js';
 import { RelayGroup } from './relay-group.js';
 import type { RelayContext } from './relay-errors.js';
+import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
 
 export interface RelayConnectionsEvents {
   ready: [info: ReadyInfo];
   disconnect: [code: number, reason: string];
 }
 
-/** How long a drain waits for the relay's confirmation. */
-const DRAIN_CONFIRM_MS = 5000;
-/** How long close() waits for the relay to answer the WebSocket close. */
-const CLOSE_HANDSHAKE_MS = 1000;
 
 type Link = { key: string; connection: RelayGroup };
 

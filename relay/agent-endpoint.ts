@@ -40,6 +40,15 @@ export interface AgentEndpointOptions {
 }
 
 const MAX_HELLO_TUNNELS = 1000;
+/**
+ * Agent connections between the upgrade and `ready` (or their end) at once.
+ * After a relay restart every agent reconnects within seconds; past this
+ * many, a connection is answered 503 CTB_RELAY_BUSY before any token check,
+ * at next to no cost, and the agent retries with its jittered backoff. The
+ * admitted ones then finish in well under their timeouts instead of all of
+ * them queueing until they time out (and retrying: a collapse).
+ */
+export const MAX_HANDSHAKES = 256;
 
 /** The hello's fields if they have the right types, else which one is wrong. */
 function checkHello(msg: Record<string, unknown>): { hello: HelloMessage } | { problem: string } {
@@ -66,6 +75,10 @@ export class AgentEndpoint {
   private readonly sessions = new Set<MuxSession>();
   private readonly expiryTimers = new Map<ConnectedAgent, NodeJS.Timeout>();
   private leaving = false;
+  /** Connections between the upgrade and ready (MAX_HANDSHAKES). */
+  private handshakes = 0;
+  private turnedAway = 0;
+  private turnedAwayLog: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: AgentEndpointOptions) {}
 
@@ -75,9 +88,35 @@ export class AgentEndpoint {
       refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
       return;
     }
+    if (this.handshakes >= MAX_HANDSHAKES) {
+      this.turnedAway++;
+      const body = JSON.stringify({ error: { code: 'CTB_RELAY_BUSY', message: 'this relay node is admitting many agents at once; connect again shortly' } });
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      this.logTurnedAway();
+      return;
+    }
+    this.handshakes++;
+    let admitted = false;
+    const done = (): void => {
+      if (admitted) return;
+      admitted = true;
+      this.handshakes--;
+    };
+    socket.once('close', done);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, req);
+      this.onConnection(ws, req, done);
     });
+  }
+
+  /** One log line per second at most while agents are turned away (a storm is thousands). */
+  private logTurnedAway(): void {
+    if (this.turnedAwayLog) return;
+    this.turnedAwayLog = setTimeout(() => {
+      this.turnedAwayLog = null;
+      this.opts.log.warn({ turnedAway: this.turnedAway, limit: MAX_HANDSHAKES }, 'agents turned away: too many connecting at once (CTB_RELAY_BUSY); they retry with backoff');
+      this.turnedAway = 0;
+    }, 1000);
+    this.turnedAwayLog.unref();
   }
 
   /** Tells every agent the relay is leaving, then closes their connections. */
@@ -139,7 +178,7 @@ export class AgentEndpoint {
     };
     arm();
   }
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage, handshakeDone: () => void): void {
     const { live, log } = this.opts;
     const { config, verifier } = live;
     const remote = peerAddress(req.socket);
@@ -154,6 +193,7 @@ export class AgentEndpoint {
     this.sessions.add(session);
     let agent: ConnectedAgent | undefined;
     session.on('close', (code, reason) => {
+      handshakeDone();
       this.sessions.delete(session);
       if (agent) {
         clearTimeout(this.expiryTimers.get(agent));
@@ -196,6 +236,7 @@ export class AgentEndpoint {
         if (msg.type === 'hello' && !agent) {
           clearTimeout(handshakeTimer);
           agent = this.onHello(session, msg, claims, connectionId, remote, clog);
+          handshakeDone();
           if (agent) this.watchExpiry(agent);
         } else if (msg.type === 'drain' && agent) {
           this.opts.registry.markDraining(agent);

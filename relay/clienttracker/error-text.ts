@@ -93,6 +93,8 @@ const TEXT: Record<ErrorCode, (p: ErrorTextParams) => string> = {
     `The company's web proxy refused the on-premise ctbridge agent for '${p.tunnel}'; ${ASK_IT} to check the agent's proxy settings.`,
   CTB_RELAY_UNREACHABLE: (p) =>
     `The on-premise ctbridge agent for '${p.tunnel}' cannot reach the relay; ${ASK_IT} to check the agent's network connection.`,
+  CTB_RELAY_BUSY: (p) =>
+    `The on-premise ctbridge agent for '${p.tunnel}' is reconnecting to the relay; try again in a minute.`,
   CTB_TOKEN_INVALID: (p) =>
     `The relay refused the on-premise ctbridge agent for '${p.tunnel}' (its token is invalid or expired); ${ASK_IT} to renew the agent's token.`,
   CTB_CONFIG_INVALID: (p) =>

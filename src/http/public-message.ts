@@ -52,6 +52,7 @@ const TEXT: Record<ErrorCode, (p: ErrorParams) => string> = {
   CTB_PROXY_AUTH: () => `The web proxy of the on-premise agent refused it; ${ASK}.`,
   CTB_RELAY_UNREACHABLE: () => `The on-premise agent cannot reach the relay; ${ASK}.`,
   CTB_NODE_REFUSED: () => 'This relay node does not accept the connection.',
+  CTB_RELAY_BUSY: () => 'The relay is admitting many agent connections at once; retry after the Retry-After delay.',
 };
 
 /** The sentence a public caller reads for `err`. */

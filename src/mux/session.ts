@@ -34,6 +34,7 @@ import {
   typeName,
   type Frame,
 } from './frame.js';
+import { Heartbeat, type HeartbeatTiming } from './heartbeat.js';
 import { checkRequestHead, checkResponseHead, type RequestHead, type ResponseHead } from './heads.js';
 import { fromWire, type WireError } from './wire-error.js';
 
@@ -49,7 +50,8 @@ export interface SessionOptions {
   window: number;
   /** Exchanges the peer may have open towards us at once; more are reset with CTB_AGENT_BUSY. */
   maxIncoming: number;
-  heartbeat: { interval: number; timeout: number };
+  /** Liveness checks (heartbeat.ts); `interval` 0 turns them off. */
+  heartbeat: HeartbeatTiming;
 }
 
 /** Flush at once when this much is queued: a full DATA frame travels as its own message, which the receiver hands on without a copy. */
@@ -90,8 +92,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private flushScheduled = false;
   private unsent = 0;
   private blocked = new Set<Exchange>();
-  private lastSeen = Date.now();
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** whenIdle() callers, woken when the last exchange ends or the session closes. */
+  private readonly idleWaiters = new Set<() => void>();
+  private readonly heartbeat: Heartbeat;
+  /** Why the heartbeat declared the link dead: the close reason the owner hears. */
+  private deadReason: string | undefined;
   private closed = false;
   private closing = false;
   /** The peer's receive window: our initial send credit per exchange. Set from the handshake. */
@@ -111,7 +116,17 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     ws.on('ping', this.onAlive);
     ws.on('close', this.onClose);
     ws.on('error', noop); // 'close' follows every error and carries the outcome
-    this.startHeartbeat();
+    // The agent side pings while idle; the relay side answers and watches (heartbeat.ts).
+    this.heartbeat = new Heartbeat(options.role === 'agent', options.heartbeat, {
+      ping: () => this.ws.ping(),
+      dead: (reason) => {
+        // Closes with 1006 and this reason: the owner logs it, the open exchanges fail with the disconnect code.
+        this.deadReason = `link dead: ${reason}`;
+        this.terminate();
+      },
+      busy: () => this.exchanges.size > 0,
+      backlogged: () => this.unsent > 0 || this.queuedBytes > 0,
+    });
   }
 
   /** Exchanges open in both directions. */
@@ -136,12 +151,33 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes >= 16 * 1024 && bytes <= 16 * 1024 * 1024) this.peerWindow = bytes;
   }
 
+  /**
+   * Resolves true once no exchange is open (at once if none is, or when
+   * the session closes), false after `ms`. Event-driven: no polling.
+   */
+  whenIdle(ms: number): Promise<boolean> {
+    if (this.exchanges.size === 0 || this.closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(wake);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(wake);
+        resolve(false);
+      }, Math.max(ms, 0));
+      this.idleWaiters.add(wake);
+    });
+  }
+
   /** Opens an exchange: the OPEN frame carries `head`; `end` when the request has no body. */
   request(head: RequestHead, end: boolean): Exchange {
     if (!this.isOpen) throw new CtbridgeError(this.disconnectCode, 'the tunnel connection is closed');
     const id = this.allocateId();
     const exchange = new Exchange(this, id, head, false, { window: this.options.window, peerWindow: this.peerWindow, localEnded: end });
     this.exchanges.set(id, exchange);
+    this.heartbeat.wake();
     this.enqueue(encodeJson(FrameType.OPEN, end ? FLAG_END : 0, id, head));
     return exchange;
   }
@@ -198,12 +234,17 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     if (this.exchanges.get(exchange.id) === exchange) {
       this.exchanges.delete(exchange.id);
       if (exchange.incoming) this.incoming--;
+      if (this.exchanges.size === 0) this.wakeIdle();
     }
     this.blocked.delete(exchange);
   }
 
   problem(exchange: Exchange, message: string): void {
     this.emit('problem', `exchange ${exchange.id} (${exchange.head.kind}, tunnel ${exchange.head.tunnel}): ${message}`);
+  }
+
+  private wakeIdle(): void {
+    for (const wake of [...this.idleWaiters]) wake();
   }
 
   // ---- output ----
@@ -261,7 +302,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   // ---- input ----
 
   private readonly onMessage = (data: Buffer, isBinary: boolean): void => {
-    this.lastSeen = Date.now();
+    this.heartbeat.seen(Date.now());
     if (this.closed) return;
     if (!isBinary) {
       this.protocolError('received a text WebSocket message; ctbridge sends binary frames only');
@@ -359,6 +400,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     });
     this.exchanges.set(id, exchange);
     this.incoming++;
+    this.heartbeat.wake();
     if (this.listenerCount('exchange') === 0) {
       exchange.reset(new CtbridgeError('CTB_SHUTTING_DOWN', 'not accepting exchanges'));
       return;
@@ -390,35 +432,22 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   // ---- liveness ----
 
   private readonly onAlive = (): void => {
-    this.lastSeen = Date.now();
+    this.heartbeat.seen(Date.now());
   };
-
-  private startHeartbeat(): void {
-    const { interval, timeout } = this.options.heartbeat;
-    if (interval <= 0) return;
-    this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastSeen > timeout) {
-        // Nothing heard for too long: a NAT or firewall dropped the connection silently.
-        this.terminate();
-        return;
-      }
-      this.ws.ping();
-    }, interval);
-    this.heartbeatTimer.unref();
-  }
 
   private readonly onClose = (code: number, reasonBuf: Buffer): void => {
     if (this.closed) return;
     this.closed = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeat.stop();
     this.queue = [];
     this.queuedBytes = 0;
     this.blocked.clear();
-    const reason = reasonBuf.toString('utf8');
+    const reason = this.deadReason ?? reasonBuf.toString('utf8');
     const err = new CtbridgeError(this.disconnectCode, `the ${this.options.peerName ? `connection to ${this.options.peerName}` : 'tunnel connection'} closed (code ${code}${reason ? `: ${untrusted(reason)}` : ''}) during the exchange`);
     for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
+    this.wakeIdle();
     this.emit('close', code, reason);
   };
 }

@@ -14,14 +14,6 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, tokenFor } from '../helpers/tunnel.js';
 
-/**
- * NOTE for the lead: until the dead-link detection of issue 13 item 1 is
- * merged, a blackholed link is only noticed by the heartbeat timeout (30 s
- * by default), so these tests shorten it on both sides. Once it is merged,
- * remove HEARTBEAT from both configs: the 12 s bound below is the issue's
- * target with default settings, and holds both ways.
- */
-const HEARTBEAT = { heartbeat: { interval: '1s', timeout: '3s' } };
 /** No request may wait longer than this on a blackholed link (issue 13's target; detection is ~5 s). */
 const WAIT_BOUND_MS = 12_000;
 
@@ -72,10 +64,10 @@ function call(url: string, options: { method?: string; agent?: http.Agent; body?
 describe('a dead link between agent and relay', () => {
   it('blackholed under load: no GET fails or waits over 12 s, POSTs on it fail with CTB_AGENT_DISCONNECTED, and the agent is back within 30 s of healing', async () => {
     backend = await startBackend();
-    const relay = await startRelayProcess({ tunnels: { ucws: {} }, ...HEARTBEAT });
+    const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     proxy = await startFaultProxy(relay.port);
-    await startAgentProcess({ relayUrl: relay.url, token: await tokenFor(['ucws'], 'site-a'), tunnels: { ucws: { target: backend.url } }, extra: HEARTBEAT });
-    const viaProxy = await startAgentProcess({ relayUrl: proxy.url, token: await tokenFor(['ucws'], 'site-b'), tunnels: { ucws: { target: backend.url } }, extra: HEARTBEAT });
+    await startAgentProcess({ relayUrl: relay.url, token: await tokenFor(['ucws'], 'site-a'), tunnels: { ucws: { target: backend.url } } });
+    const viaProxy = await startAgentProcess({ relayUrl: proxy.url, token: await tokenFor(['ucws'], 'site-b'), tunnels: { ucws: { target: backend.url } } });
 
     // Ten callers, each asking one GET after another (at most 150 each).
     const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 10 });

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startAgent, type AgentHandle } from '../../../agent/index.js';
 import { CloseCode, PROTOCOL_VERSION, SOFTWARE_VERSION } from '../../../src/protocol.js';
 import { FakeRelay, LogCapture, freePort, startTarget, testConfig, testToken, tunnelRequest } from './helpers.js';
@@ -220,13 +220,19 @@ describe('agent relay connection', () => {
 
   it('close() while the relay is unreachable stops retrying and resolves', async () => {
     const port = await freePort();
-    const { agent, logs } = await agentFor(`ws://127.0.0.1:${port}`);
-    const ready = agent.whenReady();
-    await logs.waitFor('reconnecting');
-    await agent.close();
-    await expect(ready).rejects.toMatchObject({ code: 'CTB_SHUTTING_DOWN' });
-    const attempts = logs.lines.filter((l) => l.msg === 'connecting to relay').length;
-    await new Promise((resolve) => setTimeout(resolve, 100)); // a stray retry timer would fire within maxDelay (50ms)
-    expect(logs.lines.filter((l) => l.msg === 'connecting to relay')).toHaveLength(attempts);
+    // Fake timeouts: a retry timer left behind by close() is then found by running every timer, without waiting for it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { agent, logs } = await agentFor(`ws://127.0.0.1:${port}`);
+      const ready = agent.whenReady();
+      await logs.waitFor('reconnecting');
+      await agent.close();
+      await expect(ready).rejects.toMatchObject({ code: 'CTB_SHUTTING_DOWN' });
+      const attempts = logs.lines.filter((l) => l.msg === 'connecting to relay').length;
+      await vi.runAllTimersAsync();
+      expect(logs.lines.filter((l) => l.msg === 'connecting to relay')).toHaveLength(attempts);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

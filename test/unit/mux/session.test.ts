@@ -241,6 +241,55 @@ describe('MuxSession: losing the connection', () => {
     const [code] = await closed;
     expect(code).toBe(1006);
   });
+
+  it('a busy link that goes silent is probed and declared dead long before the heartbeat timeout (blackholed link)', async () => {
+    const timing = { interval: 10_000, timeout: 60_000, probeAfter: 200, probeTimeout: 500 };
+    const p = await pair({ heartbeat: timing });
+    const started = Date.now();
+    const relayClosed = once(p.relay, 'close') as Promise<[number, string]>;
+    const agentClosed = once(p.agent, 'close') as Promise<[number, string]>;
+    const held = new Promise<void>((resolve) => p.agent.once('exchange', () => resolve()));
+    const pending = exchange(p.relay, {}, 'open');
+    await held;
+    // Both directions go silent: neither side reads, and no FIN is sent.
+    (p.agentSocket as unknown as { _socket: Socket })._socket.pause();
+    (p.relaySocket as unknown as { _socket: Socket })._socket.pause();
+    const [[code, reason], [agentCode, agentReason]] = await Promise.all([relayClosed, agentClosed]);
+    expect(Date.now() - started).toBeLessThan(30_000); // far below the 60 s heartbeat timeout
+    expect([code, agentCode]).toEqual([1006, 1006]);
+    expect(reason).toMatch(/^link dead: no answer to a ping within \d+ ms while exchanges waited/);
+    expect(agentReason).toMatch(/^link dead: no answer to a ping/);
+    expect((await pending).error).toMatchObject({ code: 'CTB_AGENT_DISCONNECTED' });
+  });
+
+  it('whenIdle() resolves when the last exchange ends, at once when none is open, and false after its time limit', async () => {
+    const p = await pair();
+    expect(await p.relay.whenIdle(0)).toBe(true);
+    const held = new Promise<Exchange>((resolve) => p.agent.once('exchange', resolve));
+    const pending = exchange(p.relay, {}, 'open');
+    const ex = await held;
+    expect(await p.relay.whenIdle(10)).toBe(false);
+    const idle = p.relay.whenIdle(60_000);
+    ex.respond({ status: 204, headers: [] }, true);
+    pending.exchange.end();
+    expect((await pending).status).toBe(204);
+    expect(await idle).toBe(true);
+  });
+
+  it('a busy link whose peer is slow but answers pings stays up', async () => {
+    const p = await pair({ heartbeat: { interval: 10_000, timeout: 60_000, probeAfter: 100, probeTimeout: 300 } });
+    let pings = 0;
+    p.agentSocket.on('ping', () => pings++);
+    const held = new Promise<Exchange>((resolve) => p.agent.once('exchange', resolve));
+    const pending = exchange(p.relay, {}, 'open');
+    const ex = await held;
+    // The agent says nothing on the exchange; the relay probes, the agent's WebSocket answers each probe.
+    await until(() => pings >= 3, 'three probes answered', 20_000);
+    expect(p.relay.isOpen).toBe(true);
+    ex.respond({ status: 204, headers: [] }, true);
+    pending.exchange.end();
+    expect((await pending).status).toBe(204);
+  });
 });
 
 describe('MuxSession: hostile peers', () => {

@@ -7,13 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { AgentEndpoint } from '../../../relay/agent-endpoint.js';
+import { AgentEndpoint, MAX_HANDSHAKES } from '../../../relay/agent-endpoint.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
 import { MuxSession } from '../../../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
 import { createTokenVerifier, signAgentToken } from '../../../src/token.js';
-import { exchange } from '../../helpers/exchange.js';
+import { exchange, until } from '../../helpers/exchange.js';
 import { TEST_SESSION_OPTIONS } from '../../helpers/ws-pair.js';
 import { captureLog, relayConfig } from './clienttracker/helpers.js';
 
@@ -66,7 +66,7 @@ async function endpoint() {
     };
     return { session, closed, hello };
   };
-  return { registry, egress, lines, connect };
+  return { registry, egress, lines, connect, url };
 }
 
 describe('AgentEndpoint', () => {
@@ -117,5 +117,26 @@ describe('AgentEndpoint', () => {
     const [code, reason] = await closed;
     expect(code).toBe(4426);
     expect(reason).toBe(`agent speaks tunnel protocol ctbridge.1, this relay speaks ${SUBPROTOCOL}; run the same ctbridge version on both`);
+  });
+
+  it('turns agents away with 503 CTB_RELAY_BUSY while MAX_HANDSHAKES connections are between upgrade and ready, and admits again once they are', async () => {
+    const { connect, url, lines } = await endpoint();
+    const pending = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, () => connect()));
+    // One more: refused before any token check, with the code in a JSON body.
+    const refused = new WebSocket(url, [SUBPROTOCOL]);
+    refused.on('error', () => undefined); // terminate() below, after the answer
+    const [, res] = (await once(refused, 'unexpected-response')) as [unknown, http.IncomingMessage];
+    let body = '';
+    for await (const chunk of res) body += String(chunk);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'CTB_RELAY_BUSY' } });
+    refused.terminate();
+    // The pending ones finish their handshake: there is room again.
+    expect((await pending[0].hello()).type).toBe('ready');
+    const next = await connect();
+    expect((await next.hello()).type).toBe('ready');
+    const line = await until(() => lines.find((l) => l.msg?.startsWith('agents turned away')), 'the turned-away log line', 5000);
+    expect(line).toMatchObject({ turnedAway: 1, limit: MAX_HANDSHAKES });
   });
 });

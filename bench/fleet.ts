@@ -1,0 +1,211 @@
+/**
+ * `npm run bench:fleet`: one relay process and N raw agents (bench/fleet-agents.ts,
+ * spread over child processes), on loopback. Figures on stdout, progress on
+ * stderr:
+ *
+ * - admission: how fast N agents connect, say hello and get ready (at most
+ *   BENCH_FLEET_RAMP dials in flight per child), and the relay's CPU time per
+ *   admitted agent;
+ * - relay RSS per agent (after N agents, minus before any);
+ * - relay CPU while idle, read from /proc/<pid>/stat over BENCH_FLEET_IDLE_SECONDS;
+ * - reconnect storm: the relay is SIGKILLed and started again on the same
+ *   port; the time until every agent is ready again (from the kill, and from
+ *   the new relay accepting connections).
+ *
+ *   BENCH_FLEET_AGENTS        agents (default: the open-file limit minus 1,000)
+ *   BENCH_FLEET_PER_CHILD     agents per child process (default 5,000)
+ *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
+ *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 30)
+ *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
+ *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
+ *   BENCH_JSON                also write the figures as JSON to this file
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
+import { envInt } from './env.js';
+import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
+import { cpuSeconds, settledRss } from './proc.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SECRET = 'bench-secret-0123456789abcdef-0123456789';
+
+function openFileLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+const AGENTS = envInt('BENCH_FLEET_AGENTS', Math.max(100, openFileLimit() - 1000), 1);
+const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
+const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
+const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 30, 1);
+const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
+/** Another checkout whose relay to measure (built; for an A/B against an older version). */
+const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
+
+const step = (what: string): void => void process.stderr.write(`bench:fleet: ${what}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.once('connect', () => (sock.destroy(), resolve(true)));
+    sock.once('error', () => resolve(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRelay(yaml: string, port: number): Promise<Child> {
+  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
+  const deadline = Date.now() + 30_000;
+  while (!(await tcpOpen(port))) {
+    relay.assertAlive();
+    if (Date.now() > deadline) throw new Error('relay not listening within 30 s');
+    await sleep(20);
+  }
+  return relay;
+}
+
+interface AgentChild {
+  proc: ChildProcess;
+  report: FleetAgentsReport;
+  signed: Promise<void>;
+}
+
+function startAgents(url: string, from: number, count: number): AgentChild {
+  const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  killOnCleanup(proc);
+  const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0 }, signed: Promise.resolve() };
+  child.signed = new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`agent child exited with ${code}`)));
+    proc.on('message', (m: FleetAgentsReport & { tokens?: number }) => {
+      child.report = m;
+      if (m.tokens !== undefined) resolve();
+    });
+  });
+  return child;
+}
+
+const total = (children: AgentChild[], key: keyof FleetAgentsReport): number => children.reduce((n, c) => n + c.report[key], 0);
+
+/** Resolves with the time when `cond` first held (polled every 20 ms); throws after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string, progress: () => string): Promise<number> {
+  const deadline = Date.now() + ms;
+  let lastLog = Date.now();
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} not within ${ms / 1000} s: ${progress()}`);
+    if (Date.now() - lastLog > 2000) {
+      step(progress());
+      lastLog = Date.now();
+    }
+    await sleep(20);
+  }
+  return Date.now();
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir();
+  const port = await freePort();
+  const yaml = join(dir, 'relay.yaml');
+  writeFileSync(yaml, stringify({ listen: `127.0.0.1:${port}`, auth: { secret: SECRET }, log: { level: 'warn' }, admin: { listen: 'off' } }));
+  step(`${AGENTS} agents, ${Math.ceil(AGENTS / PER_CHILD)} child processes; relay on port ${port}`);
+  let relay = await startRelay(yaml, port);
+  const [rssBefore] = await settledRss([relay.pid]);
+
+  const children: AgentChild[] = [];
+  for (let from = 0; from < AGENTS; from += PER_CHILD) children.push(startAgents(`ws://127.0.0.1:${port}/_ctbridge/agent`, from, Math.min(PER_CHILD, AGENTS - from)));
+  await Promise.all(children.map((c) => c.signed));
+  const progress = (): string => `ready ${total(children, 'ready')}/${AGENTS}, dialling ${total(children, 'dialling')}, failures ${total(children, 'failures')}`;
+
+  step('ramp-up');
+  const cpu0 = cpuSeconds(relay.pid);
+  const t0 = Date.now();
+  for (const c of children) c.proc.send({ go: true });
+  const t1 = await until(() => total(children, 'ready') === AGENTS, 300_000, 'ramp-up', progress);
+  const rampCpu = cpuSeconds(relay.pid) - cpu0;
+  const admissionPerSecond = AGENTS / ((t1 - t0) / 1000);
+  const rampFailures = total(children, 'failures');
+  step(`all ${AGENTS} ready in ${((t1 - t0) / 1000).toFixed(1)} s`);
+
+  await sleep(5000);
+  const [rssAfter] = await settledRss([relay.pid]);
+  const rssPerAgentKiB = ((rssAfter - rssBefore) * 1024) / AGENTS;
+  Object.assign(report, {
+    agents: AGENTS,
+    childProcesses: children.length,
+    admission: { seconds: (t1 - t0) / 1000, perSecond: Math.round(admissionPerSecond), relayCpuMsPerAgent: (rampCpu * 1000) / AGENTS, failedDials: rampFailures, loadavg1m: loadavg()[0] },
+    relayRss: { beforeMiB: rssBefore, afterMiB: rssAfter, perAgentKiB: rssPerAgentKiB },
+  });
+
+  step(`idle for ${IDLE_SECONDS} s`);
+  const idle0 = cpuSeconds(relay.pid);
+  const load0 = loadavg()[0];
+  await sleep(IDLE_SECONDS * 1000);
+  const idleCpuPercent = ((cpuSeconds(relay.pid) - idle0) / IDLE_SECONDS) * 100;
+  const load1 = loadavg()[0];
+  report.idle = {
+    seconds: IDLE_SECONDS,
+    relayCpuPercentOfOneCore: idleCpuPercent,
+    relayCpuUsPerAgentPerSecond: ((idleCpuPercent / 100) * 1e6) / AGENTS,
+    agentsStillReady: total(children, 'ready'),
+    loadavg1m: [load0, load1],
+  };
+  report.extrapolatedTo50k = { relayRssMiB: rssBefore + (rssPerAgentKiB * 50_000) / 1024, idleCpuPercentOfOneCore: (idleCpuPercent * 50_000) / AGENTS };
+
+  if (STORM_SECONDS === 0) return;
+  step('SIGKILL the relay, start it again');
+  const killedAt = Date.now();
+  relay.kill();
+  await relay.exited;
+  relay = await startRelay(yaml, port);
+  const listeningAt = Date.now();
+  const cpuStorm0 = cpuSeconds(relay.pid);
+  let back: number | undefined;
+  try {
+    back = await until(() => total(children, 'ready') === AGENTS, STORM_SECONDS * 1000, 'reconnect storm', progress);
+  } catch (err) {
+    step((err as Error).message);
+  }
+  report.restart = {
+    relayDownSeconds: (listeningAt - killedAt) / 1000,
+    allBackSecondsFromKill: back === undefined ? null : (back - killedAt) / 1000,
+    allBackSecondsFromListening: back === undefined ? null : (back - listeningAt) / 1000,
+    readyAtEnd: total(children, 'ready'),
+    relayCpuSeconds: cpuSeconds(relay.pid) - cpuStorm0,
+    loadavg1m: loadavg()[0],
+  };
+}
+
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR };
+
+try {
+  await main();
+} finally {
+  // Whatever was measured, even when a step failed.
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(report, null, 2));
+  await cleanupAndWait();
+}
