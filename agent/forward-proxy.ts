@@ -1,31 +1,36 @@
 /**
  * How the agent dials the relay: directly, or through a corporate forward
- * proxy (HTTP CONNECT, Basic credentials from the proxy URL's user-info),
+ * proxy (HTTP CONNECT with Basic or NTLM credentials, see tunnel-agent.ts),
  * with the extra CA certificates of `ca:` trusted next to Node's own roots
  * for both the relay and an https:// proxy.
  */
 import { rootCertificates } from 'node:tls';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
-import type { Agent, ClientRequest } from 'node:http';
+import type { Agent } from 'node:http';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
+import { credentialsFor } from './proxy-tunnel.js';
+import { TunnelAgent } from './tunnel-agent.js';
 
 export interface RelayDial {
   /** host:port of the relay. */
   relay: string;
   /** The forward proxy, or undefined for a direct connection. */
-  proxy: { url: string; /** For logs: the password masked. */ display: string; hostPort: string; hasCredentials: boolean } | undefined;
+  proxy: DialProxy | undefined;
   /** TLS trust for the relay (and proxy): Node's roots plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
   agent: Agent | undefined;
-  /**
-   * The status of the proxy's answer to CONNECT for this upgrade request,
-   * or undefined (direct, or the proxy was never asked). A non-200 status
-   * means any HTTP response the WebSocket sees came from the proxy, not the relay.
-   */
-  connectStatus(req: ClientRequest): number | undefined;
+}
+
+export interface DialProxy {
+  url: string;
+  /** For logs: the password masked. */
+  display: string;
+  hostPort: string;
+  hasCredentials: boolean;
+  /** Where the credentials come from: `proxyAuth:` (Basic or NTLM) or the proxy URL's user-info (Basic). */
+  auth?: { scheme: 'basic' | 'ntlm'; source: 'proxyAuth' | 'url' };
 }
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
@@ -49,6 +54,9 @@ export function httpEquivalent(relay: string): URL {
 export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (config.proxy.mode === 'none') return undefined;
   if (config.proxy.mode === 'url') return config.proxy.url;
+  if (config.proxy.mode !== 'env') {
+    throw new CtbridgeError('CTB_CONFIG_INVALID', `proxy: ${config.proxy.mode} is not supported yet`, { hint: 'set proxy: to the proxy URL' });
+  }
   const target = httpEquivalent(config.relay);
   const found = getProxyForUrl(target.href);
   if (!found) return undefined;
@@ -72,20 +80,30 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
 }
 
 export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): RelayDial {
-  const relay = hostPortOf(new URL(config.relay));
+  const relayUrl = new URL(config.relay);
+  const relay = hostPortOf(relayUrl);
   const ca = config.ca ? [...rootCertificates, config.ca.text] : undefined;
   const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined, connectStatus: () => undefined };
+  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined };
   const parsed = new URL(proxyUrl);
-  // The type parameter only selects the option types (tls options include `ca`); the scheme is read at run time.
-  const agent = new HttpsProxyAgent(proxyUrl as `https://${string}`, { ...(ca ? { ca } : {}), keepAlive: false });
-  const statuses = new WeakMap<ClientRequest, number>();
-  agent.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => statuses.set(req, connect.statusCode));
-  return {
-    connectStatus: (req) => statuses.get(req),
+  const credentials = credentialsFor(parsed, config.proxyAuth);
+  const dial: RelayDial = {
     relay,
-    proxy: { url: proxyUrl, display: redactUrl(proxyUrl), hostPort: hostPortOf(parsed), hasCredentials: parsed.username !== '' },
+    proxy: {
+      url: proxyUrl,
+      display: redactUrl(proxyUrl),
+      hostPort: hostPortOf(parsed),
+      hasCredentials: credentials !== undefined,
+      ...(config.proxyAuth ? { auth: { scheme: config.proxyAuth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
+    },
     ca,
-    agent,
+    agent: new TunnelAgent({
+      secure: relayUrl.protocol === 'wss:',
+      target: relay,
+      ca,
+      timeoutMs: config.timeouts.connect,
+      route: async () => [{ kind: 'proxy', url: parsed, credentials }],
+    }),
   };
+  return dial;
 }

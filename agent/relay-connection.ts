@@ -254,10 +254,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       problem ??= timeoutProblem(this.ctx);
       ws.terminate();
     }, config.timeouts.connect);
-    ws.on('unexpected-response', (req, res) => {
-      const proxyStatus = dial.connectStatus(req);
-      const fromProxy = proxyStatus !== undefined && proxyStatus !== 200;
-      const p = describeHttpStatus(res.statusCode ?? 0, res.statusMessage, fromProxy, this.ctx);
+    ws.on('unexpected-response', (_req, res) => {
+      // A proxy's own refusal of CONNECT arrives as an error (ProxyRefusal); this answer is from the relay's side.
+      const p = describeHttpStatus(res, this.ctx);
       problem ??= p;
       // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
       readErrorReason(res, (reason) => {

@@ -31,7 +31,7 @@ describe('checkPath', () => {
 describe('relay problems', () => {
   const ctx: RelayContext = {
     relayUrl: 'wss://relay.example.com/_ctbridge/agent', connectTimeout: 10_000, agentId: 'acme', tunnels: ['ucws'],
-    dial: { relay: 'relay.example.com:443', proxy: undefined, ca: undefined, agent: undefined, connectStatus: () => undefined },
+    dial: { relay: 'relay.example.com:443', proxy: undefined, ca: undefined, agent: undefined },
   };
   it('hints at ca: for certificate failures', () => {
     const p = describeConnectError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), ctx);

@@ -16,13 +16,17 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** An HTTP CONNECT proxy that wants Basic user:pass (or no auth if `credentials` is undefined). */
-async function connectProxy(credentials?: string) {
+/** An HTTP CONNECT proxy that wants Basic user:pass (or no auth if `credentials` is undefined), or only Kerberos. */
+async function connectProxy(credentials?: string, negotiateOnly = false) {
   const seen: { target: string; auth: string | undefined }[] = [];
   const server = http.createServer((_req, res) => res.writeHead(405).end());
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const auth = req.headers['proxy-authorization'];
     seen.push({ target: req.url ?? '', auth });
+    if (negotiateOnly) {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Negotiate\r\nServer: CorpGate/2.1\r\nVia: 1.1 gate.corp\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (credentials !== undefined && auth !== `Basic ${Buffer.from(credentials).toString('base64')}`) {
       // Like tinyproxy: 407 without credentials, 401 for wrong ones.
       socket.end(auth
@@ -81,7 +85,11 @@ describe('agent forward proxy and TLS trust', () => {
     const proxy = await connectProxy('corp:right');
     const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${proxy.port}` });
     const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
-    expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', status: 407, detail: 'the proxy URL has no user and password' });
+    expect(line).toMatchObject({
+      level: 50, code: 'CTB_PROXY_AUTH', status: 407, proxyOffers: 'Basic',
+      detail: 'the agent sent no proxy credentials; the proxy asks for Basic',
+      answeredBy: `forward proxy 127.0.0.1:${proxy.port}; the relay was not reached`,
+    });
     expect(line.hint).toContain('HTTPS_PROXY');
     expect(r.conns).toHaveLength(0);
   });
@@ -94,6 +102,21 @@ describe('agent forward proxy and TLS trust', () => {
     expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', proxy: `http://corp:[REDACTED]@127.0.0.1:${proxy.port}/` });
     expect(logs.find('relay refused the agent token')).toBeUndefined();
     expect(logs.all).not.toContain('wrong-secret');
+  });
+
+  it('says a proxy that offers only Negotiate (Kerberos) cannot be used, and what IT can do, naming the proxy by its headers', async () => {
+    const r = await relay();
+    const proxy = await connectProxy(undefined, true);
+    const { logs } = await run(r.url, { proxy: `http://corp:secret-pass@127.0.0.1:${proxy.port}` });
+    const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
+    expect(line).toMatchObject({
+      code: 'CTB_PROXY_AUTH', proxyOffers: 'Negotiate', via: '1.1 gate.corp',
+      answeredBy: `forward proxy 127.0.0.1:${proxy.port} (CorpGate/2.1); the relay was not reached`,
+    });
+    expect(line.detail).toContain('only Kerberos');
+    expect(line.hint).toContain('NTLM or Basic');
+    expect(line.hint).toContain(`127.0.0.1:${r.port}`);
+    expect(logs.all).not.toContain('secret-pass');
   });
 
   it('explains a proxy that will not CONNECT to the relay', async () => {
