@@ -1,16 +1,16 @@
 /**
  * How the agent dials the relay: directly, or through a corporate forward
  * proxy (HTTP CONNECT with Basic or NTLM credentials, see tunnel-agent.ts),
- * with the extra CA certificates of `ca:` trusted next to Node's own roots
- * for both the relay and an https:// proxy.
+ * with the roots of `trust:` (Node's, the system's) and `ca:` trusted for
+ * both the relay and an https:// proxy (trust.ts).
  */
-import { rootCertificates } from 'node:tls';
 import { getProxyForUrl } from 'proxy-from-env';
 import type { Agent } from 'node:http';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
 import { credentialsFor } from './proxy-tunnel.js';
+import { relayTrust, type Trust } from './trust.js';
 import { TunnelAgent } from './tunnel-agent.js';
 
 export interface RelayDial {
@@ -18,8 +18,10 @@ export interface RelayDial {
   relay: string;
   /** The forward proxy, or undefined for a direct connection. */
   proxy: DialProxy | undefined;
-  /** TLS trust for the relay (and proxy): Node's roots plus `ca:`; undefined = Node's defaults. */
+  /** TLS trust for the relay (and proxy): `trust:` sources plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
+  /** Whether the operating system's store is among the trusted roots. */
+  trustsSystem?: boolean;
   agent: Agent | undefined;
 }
 
@@ -79,12 +81,13 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   return parsed.href;
 }
 
-export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): RelayDial {
+export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config)): RelayDial {
   const relayUrl = new URL(config.relay);
   const relay = hostPortOf(relayUrl);
-  const ca = config.ca ? [...rootCertificates, config.ca.text] : undefined;
+  const { ca } = trust;
   const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined };
+  const trustsSystem = trust.sources.some((s) => s.startsWith('system'));
+  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
   const parsed = new URL(proxyUrl);
   const credentials = credentialsFor(parsed, config.proxyAuth);
   const dial: RelayDial = {
@@ -97,6 +100,7 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
       ...(config.proxyAuth ? { auth: { scheme: config.proxyAuth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
     },
     ca,
+    trustsSystem,
     agent: new TunnelAgent({
       secure: relayUrl.protocol === 'wss:',
       target: relay,

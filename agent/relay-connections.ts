@@ -16,6 +16,7 @@ import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
 import { createRelayDial } from './forward-proxy.js';
+import { relayTrust } from './trust.js';
 import type { ReadyInfo, RelayConnectionStatus } from './relay-connection.js';
 import { RelayGroup } from './relay-group.js';
 import type { RelayContext } from './relay-errors.js';
@@ -34,7 +35,7 @@ type Link = { key: string; connection: RelayGroup };
 
 /** What decides how a connection talks to its relay: a change needs a new connection. */
 function linkKey(config: AgentConfig, relay: string): string {
-  return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
+  return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.proxyAuth, config.trust, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
 }
 
 export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
@@ -68,6 +69,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     const next: Link[] = [];
     const old = new Map(this.links.map((l) => [l.key, l]));
     let started = 0;
+    const trust = relayTrust(config);
     for (const relay of config.relays) {
       const key = linkKey(config, relay);
       const kept = old.get(key);
@@ -77,7 +79,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
         continue;
       }
       const one: AgentConfig = { ...config, relay };
-      const dial = createRelayDial(one);
+      const dial = createRelayDial(one, process.env, trust);
       const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
@@ -86,6 +88,10 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
       next.push({ key, connection });
       started++;
+    }
+    if (started > 0) {
+      this.log.info({ trust: trust.sources }, 'TLS trust for the relay');
+      if (trust.warning) this.log.warn({ hint: trust.warning }, 'system certificate store unavailable');
     }
     // The connections being replaced serve on until their successors are ready.
     const replaced = [...old.values()].map((l) => l.connection);
