@@ -9,19 +9,24 @@ import type { Agent } from 'node:http';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
-import { credentialsFor } from './proxy-tunnel.js';
+import type { Logger } from '../src/log.js';
+import { untrusted } from '../src/log-text.js';
+import { compilePac, fetchPac, parsePacAnswer, PacError, WPAD_URL, type FindProxy } from './pac.js';
+import { credentialsFor, type ProxyCredentials } from './proxy-tunnel.js';
 import { relayTrust, type Trust } from './trust.js';
-import { TunnelAgent } from './tunnel-agent.js';
+import { TunnelAgent, type Hop } from './tunnel-agent.js';
 
 export interface RelayDial {
   /** host:port of the relay. */
   relay: string;
-  /** The forward proxy, or undefined for a direct connection. */
+  /** The forward proxy (with a PAC file: the one the last attempt used), or undefined for a direct connection. */
   proxy: DialProxy | undefined;
   /** TLS trust for the relay (and proxy): `trust:` sources plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
   /** Whether the operating system's store is among the trusted roots. */
   trustsSystem?: boolean;
+  /** The PAC file choosing the proxy (proxy: pac+... or auto), for messages. */
+  pac?: string;
   agent: Agent | undefined;
 }
 
@@ -57,7 +62,7 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   if (config.proxy.mode === 'none') return undefined;
   if (config.proxy.mode === 'url') return config.proxy.url;
   if (config.proxy.mode !== 'env') {
-    throw new CtbridgeError('CTB_CONFIG_INVALID', `proxy: ${config.proxy.mode} is not supported yet`, { hint: 'set proxy: to the proxy URL' });
+    throw new CtbridgeError('CTB_CONFIG_INVALID', `proxy: ${config.proxy.mode} has no single proxy URL`, { hint: 'set proxy: to the proxy URL' });
   }
   const target = httpEquivalent(config.relay);
   const found = getProxyForUrl(target.href);
@@ -81,33 +86,74 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   return parsed.href;
 }
 
-export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config)): RelayDial {
+function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credentials: ProxyCredentials | undefined): DialProxy {
+  return {
+    url: url.href,
+    display: redactUrl(url.href),
+    hostPort: hostPortOf(url),
+    hasCredentials: credentials !== undefined,
+    ...(auth ? { auth: { scheme: auth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
+  };
+}
+
+/** The hops for each connection from a PAC file (proxy: pac+..., or auto for WPAD): fetched once per dial, evaluated per connection. */
+function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined): () => Promise<Hop[]> {
+  let finder: Promise<FindProxy> | undefined;
+  let lastAnswer: string | undefined;
+  const target = httpEquivalent(config.relay).href;
+  return async () => {
+    finder ??= fetchPac(pacUrl, config.timeouts.connect).then((script) => compilePac(script, pacUrl));
+    let find: FindProxy;
+    try {
+      find = await finder;
+    } catch (err) {
+      finder = undefined; // fetch again on the next attempt
+      throw err;
+    }
+    const answer = await find(target);
+    const { hops, skipped } = parsePacAnswer(answer);
+    if (answer !== lastAnswer) {
+      lastAnswer = answer;
+      log?.info({ pac: redactUrl(pacUrl), relay: redactUrl(config.relay), answer: untrusted(answer, 300), ...(skipped.length ? { skipped } : {}) }, 'PAC answer for the relay');
+    }
+    if (hops.length === 0) {
+      throw new PacError(`the PAC file ${redactUrl(pacUrl)} answered ${JSON.stringify(untrusted(answer, 100))} for the relay: no DIRECT, PROXY or HTTPS entry ctbridge can use (SOCKS is not supported)`);
+    }
+    return hops.map((h): Hop => {
+      if (h.kind === 'direct') return h;
+      const url = new URL(h.url);
+      return { kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) };
+    });
+  };
+}
+
+export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config), log?: Logger): RelayDial {
   const relayUrl = new URL(config.relay);
   const relay = hostPortOf(relayUrl);
   const { ca } = trust;
-  const proxyUrl = resolveProxyUrl(config, env);
   const trustsSystem = trust.sources.some((s) => s.startsWith('system'));
-  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
-  const parsed = new URL(proxyUrl);
-  const credentials = credentialsFor(parsed, config.proxyAuth);
-  const dial: RelayDial = {
-    relay,
-    proxy: {
-      url: proxyUrl,
-      display: redactUrl(proxyUrl),
-      hostPort: hostPortOf(parsed),
-      hasCredentials: credentials !== undefined,
-      ...(config.proxyAuth ? { auth: { scheme: config.proxyAuth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
-    },
-    ca,
-    trustsSystem,
-    agent: new TunnelAgent({
+  const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) =>
+    new TunnelAgent({
       secure: relayUrl.protocol === 'wss:',
       target: relay,
       ca,
       timeoutMs: config.timeouts.connect,
-      route: async () => [{ kind: 'proxy', url: parsed, credentials }],
-    }),
-  };
+      route,
+      onHop: (hop) => {
+        dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
+      },
+    });
+  if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
+    const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl) };
+    dial.agent = agentFor(dial, pacRoute(config, pacUrl, log));
+    return dial;
+  }
+  const proxyUrl = resolveProxyUrl(config, env);
+  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+  const parsed = new URL(proxyUrl);
+  const credentials = credentialsFor(parsed, config.proxyAuth);
+  const dial: RelayDial = { relay, proxy: describeProxy(parsed, config.proxyAuth, credentials), ca, trustsSystem, agent: undefined };
+  dial.agent = agentFor(dial, async () => [{ kind: 'proxy', url: parsed, credentials }]);
   return dial;
 }

@@ -79,7 +79,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
         continue;
       }
       const one: AgentConfig = { ...config, relay };
-      const dial = createRelayDial(one, process.env, trust);
+      const dial = createRelayDial(one, process.env, trust, this.log);
       const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;

@@ -11,6 +11,7 @@ import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
 import { DEFAULT_TOKEN_TTL } from '../src/token.js';
 import type { IncomingMessage } from 'node:http';
 import type { RelayDial } from './forward-proxy.js';
+import { PacError } from './pac.js';
 import { describeProxyRefusal } from './proxy-errors.js';
 import { ProxyRefusal } from './proxy-tunnel.js';
 import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
@@ -38,6 +39,13 @@ const proxyHint = 'check proxy: in agent.yaml, or HTTPS_PROXY / NO_PROXY in the 
 
 export function describeConnectError(err: unknown, ctx: RelayContext): RelayProblem {
   if (err instanceof ProxyRefusal) return describeProxyRefusal(err, ctx);
+  if (err instanceof PacError) {
+    return {
+      level: 'error',
+      msg: 'proxy auto-configuration (PAC) failed',
+      fields: { code: 'CTB_RELAY_UNREACHABLE', detail: err.message, relay: ctx.dial.relay, hint: 'ask IT to fix the PAC file, or set proxy: in agent.yaml to the proxy URL (or "none")' },
+    };
+  }
   const e = (err ?? {}) as NodeJS.ErrnoException;
   const { proxy, relay } = ctx.dial;
   // With a proxy, every TCP connection the agent makes goes to the proxy.

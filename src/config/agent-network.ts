@@ -39,7 +39,17 @@ export type TrustSource = 'bundled' | 'system';
 export const DEFAULT_TRUST: readonly TrustSource[] = ['bundled', 'system'];
 
 const httpUrl = url({ protocols: ['http:', 'https:'], credentials: true });
-const pacUrl = url({ protocols: ['http:', 'https:', 'file:'] });
+const pacHttpUrl = url({ protocols: ['http:', 'https:'] });
+
+/** An http(s):// URL (no credentials, query or fragment) or an absolute file:// URL. */
+function pacUrl(v: string): string {
+  if (/^file:/i.test(v)) {
+    const u = new URL(v);
+    if (u.pathname.length > 1 && !u.search && !u.hash) return u.href;
+    throw new ValueError('bad file URL');
+  }
+  return pacHttpUrl(v);
+}
 
 export function proxy(v: unknown): AgentProxyConfig {
   if (v === 'none' || v === 'auto' || v === 'system') return { mode: v };

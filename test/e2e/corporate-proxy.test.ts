@@ -18,6 +18,8 @@ afterEach(async () => {
   await stopAll();
   await proxy?.close();
   await backend?.close();
+  proxy = undefined;
+  backend = undefined;
 });
 
 function get(url: string): Promise<number> {
