@@ -15,6 +15,7 @@ import { compilePac, fetchPac, parsePacAnswer, PacError, WPAD_URL, type FindProx
 import { credentialsFor, type ProxyCredentials } from './proxy-tunnel.js';
 import { relayTrust, type Trust } from './trust.js';
 import { TunnelAgent, type Hop } from './tunnel-agent.js';
+import { bypassed, proxyForScheme, readWinHttpProxy, type WinHttpProxy } from './winhttp.js';
 
 export interface RelayDial {
   /** host:port of the relay. */
@@ -61,7 +62,8 @@ export function httpEquivalent(relay: string): URL {
 export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (config.proxy.mode === 'none') return undefined;
   if (config.proxy.mode === 'url') return config.proxy.url;
-  if (config.proxy.mode !== 'env') {
+  // proxy: system outside Windows: the environment, as for env.
+  if (config.proxy.mode !== 'env' && !(config.proxy.mode === 'system' && process.platform !== 'win32')) {
     throw new CtbridgeError('CTB_CONFIG_INVALID', `proxy: ${config.proxy.mode} has no single proxy URL`, { hint: 'set proxy: to the proxy URL' });
   }
   const target = httpEquivalent(config.relay);
@@ -127,6 +129,32 @@ function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined):
   };
 }
 
+/** proxy: system on Windows: the WinHTTP proxy and its bypass list, read once per dial. */
+function winHttpRoute(config: AgentConfig, log: Logger | undefined): () => Promise<Hop[]> {
+  let settings: Promise<WinHttpProxy> | undefined;
+  let logged = false;
+  const relay = new URL(config.relay);
+  return async () => {
+    settings ??= readWinHttpProxy();
+    let w: WinHttpProxy;
+    try {
+      w = await settings;
+    } catch (err) {
+      settings = undefined;
+      throw err;
+    }
+    const proxy = w.proxy ? proxyForScheme(w.proxy, relay.protocol === 'wss:' ? 'https' : 'http') : undefined;
+    const direct = !proxy || bypassed(relay.hostname, w.bypass);
+    if (!logged) {
+      logged = true;
+      log?.info({ winhttpProxy: w.proxy ?? 'direct access', bypass: w.bypass, relay: redactUrl(config.relay), via: direct ? 'direct' : redactUrl(proxy) }, 'WinHTTP proxy for the relay');
+    }
+    if (direct) return [{ kind: 'direct' }];
+    const url = new URL(proxy);
+    return [{ kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) }];
+  };
+}
+
 export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config), log?: Logger): RelayDial {
   const relayUrl = new URL(config.relay);
   const relay = hostPortOf(relayUrl);
@@ -147,6 +175,11 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
     const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
     const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl) };
     dial.agent = agentFor(dial, pacRoute(config, pacUrl, log));
+    return dial;
+  }
+  if (config.proxy.mode === 'system' && process.platform === 'win32') {
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+    dial.agent = agentFor(dial, winHttpRoute(config, log));
     return dial;
   }
   const proxyUrl = resolveProxyUrl(config, env);

@@ -233,7 +233,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.leaving = false;
     this.attempt++;
     const { config, dial } = this;
-    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
+    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : dial.pac ? `PAC file ${dial.pac}` : 'direct', attempt: this.attempt }, 'connecting to relay');
     const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
       perMessageDeflate: false,
       // A zero mask: ws then skips masking here and unmasking on the relay. Masking
