@@ -28,6 +28,8 @@ export interface RelayDial {
   trustsSystem?: boolean;
   /** The PAC file choosing the proxy (proxy: pac+... or auto), for messages. */
   pac?: string;
+  /** The hops to try for one connection; undefined = direct. */
+  route?: () => Promise<Hop[]>;
   agent: Agent | undefined;
 }
 
@@ -88,7 +90,7 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   return parsed.href;
 }
 
-function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credentials: ProxyCredentials | undefined): DialProxy {
+export function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credentials: ProxyCredentials | undefined): DialProxy {
   return {
     url: url.href,
     display: redactUrl(url.href),
@@ -160,8 +162,9 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   const relay = hostPortOf(relayUrl);
   const { ca } = trust;
   const trustsSystem = trust.sources.some((s) => s.startsWith('system'));
-  const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) =>
-    new TunnelAgent({
+  const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) => {
+    dial.route = route;
+    return new TunnelAgent({
       secure: relayUrl.protocol === 'wss:',
       target: relay,
       ca,
@@ -171,6 +174,7 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
         dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
       },
     });
+  };
   if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
     const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
     const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl) };

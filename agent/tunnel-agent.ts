@@ -76,7 +76,7 @@ export class TunnelAgent extends http.Agent {
   }
 }
 
-async function direct(target: string, signal: AbortSignal): Promise<net.Socket> {
+export async function direct(target: string, signal: AbortSignal): Promise<net.Socket> {
   const colon = target.lastIndexOf(':');
   const socket = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
   const onAbort = () => socket.destroy(signal.reason as Error);
