@@ -36,7 +36,7 @@ describe('relay problems', () => {
   it('hints at ca: for certificate failures', () => {
     const p = describeConnectError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), ctx);
     expect(p.msg).toBe('cannot verify the relay certificate');
-    expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle");
+    expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store and add system to trust: in agent.yaml");
   });
   it('names the relay for DNS failures', () => {
     const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);
