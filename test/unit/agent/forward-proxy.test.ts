@@ -1,5 +1,7 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +68,64 @@ async function run(relayUrl: string, extra: Record<string, unknown>) {
   cleanups.push(() => agent.close());
   return { agent, logs, config };
 }
+
+function passwordFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'ctbridge-pw-')), 'proxy-password');
+  writeFileSync(file, 'unit-S3cret\n');
+  return file;
+}
+
+/** A "proxy" that answers every connection with `answer` (hostile or broken proxies). */
+async function rawProxy(answer: string | ((n: number) => string)) {
+  let n = 0;
+  const server = net.createServer((socket) => {
+    socket.once('data', () => {
+      n++;
+      socket.write(typeof answer === 'string' ? answer : answer(n));
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
+describe('hostile or broken forward proxies', () => {
+  it('an answer that is not HTTP: a log line naming the proxy, no crash', async () => {
+    const r = await relay();
+    const port = await rawProxy('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}` });
+    const line = await logs.waitFor('cannot reach forward proxy');
+    expect(String(line.detail)).toContain('is not HTTP');
+  });
+
+  it('endless headers are cut off at 32 KiB', async () => {
+    const r = await relay();
+    const port = await rawProxy(`HTTP/1.1 407 x\r\nX-Junk: ${'a'.repeat(40_000)}\r\n`);
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}` });
+    const line = await logs.waitFor('cannot reach forward proxy');
+    expect(String(line.detail)).toContain('more than 32768 bytes of headers');
+  });
+
+  it('a malformed NTLM challenge ends the handshake with a clear message', async () => {
+    const r = await relay();
+    const port = await rawProxy('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM AAAAAAAA\r\nContent-Length: 0\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
+    const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
+    expect(line).toMatchObject({ code: 'CTB_PROXY_AUTH', detail: 'the proxy sent a malformed NTLM challenge' });
+    expect(logs.all).not.toContain('unit-S3cret');
+  });
+
+  it('a proxy that closes between NTLM messages: the handshake failure says it needs keep-alive', async () => {
+    const r = await relay();
+    const port = await rawProxy('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM TlRMTVNTUAACAAAACQAJAK6qqqoGgggAU8fC/PrK4KEAAAAAAAA6AFdPUktHUk9VUA==\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
+    const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
+    expect(String(line.detail)).toContain('closed the connection in the middle of the NTLM handshake');
+    expect(String(line.hint)).toContain('keep-alive');
+  });
+});
 
 describe('agent forward proxy and TLS trust', () => {
   it('reaches the relay through a CONNECT proxy with Basic credentials from the proxy URL', async () => {
