@@ -32,7 +32,8 @@ export interface SystemStore {
 
 /** The operating system's root certificates, or a reason why they cannot be read. */
 export function systemStore(
-  getCA: GetCA | undefined = (tls as unknown as { getCACertificates?: GetCA }).getCACertificates,
+  /** null: as on a Node without tls.getCACertificates. */
+  getCA: GetCA | null = (tls as unknown as { getCACertificates?: GetCA }).getCACertificates ?? null,
   platform: NodeJS.Platform = process.platform,
   read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
 ): SystemStore | { reason: string } {

@@ -16,9 +16,9 @@ describe('relay trust sources', () => {
       if (!(f in files)) throw new Error('ENOENT');
       return files[f];
     };
-    expect(systemStore(undefined, 'linux', read)).toMatchObject({ from: LINUX_BUNDLES[1], certs: [PEM.trim(), PEM.trim()] });
-    expect(systemStore(undefined, 'linux', () => { throw new Error('ENOENT'); })).toMatchObject({ reason: expect.stringContaining('no system CA bundle found') });
-    expect(systemStore(undefined, 'win32')).toMatchObject({ reason: expect.stringContaining('Windows certificate store (it needs Node 22.15 or later') });
+    expect(systemStore(null, 'linux', read)).toMatchObject({ from: LINUX_BUNDLES[1], certs: [PEM.trim(), PEM.trim()] });
+    expect(systemStore(null, 'linux', () => { throw new Error('ENOENT'); })).toMatchObject({ reason: expect.stringContaining('no system CA bundle found') });
+    expect(systemStore(null, 'win32')).toMatchObject({ reason: expect.stringContaining('Windows certificate store (it needs Node 22.15 or later') });
   });
 
   it('bundled only leaves Node its defaults; system and ca: are added; an unavailable store is a warning', () => {
