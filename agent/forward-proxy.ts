@@ -30,6 +30,8 @@ export interface RelayDial {
   pac?: string;
   /** The hops to try for one connection; undefined = direct. */
   route?: () => Promise<Hop[]>;
+  /** PAC: forget the fetched file, fetch and evaluate it again now (on reload); failures are logged, not thrown. */
+  refresh?: () => void;
   agent: Agent | undefined;
 }
 
@@ -101,11 +103,11 @@ export function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credenti
 }
 
 /** The hops for each connection from a PAC file (proxy: pac+..., or auto for WPAD): fetched once per dial, evaluated per connection. */
-function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined): () => Promise<Hop[]> {
+function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined): { route: () => Promise<Hop[]>; refresh: () => void } {
   let finder: Promise<FindProxy> | undefined;
   let lastAnswer: string | undefined;
   const target = httpEquivalent(config.relay).href;
-  return async () => {
+  const route = async (): Promise<Hop[]> => {
     finder ??= fetchPac(pacUrl, config.timeouts.connect).then((script) => compilePac(script, pacUrl));
     let find: FindProxy;
     try {
@@ -129,6 +131,12 @@ function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined):
       return { kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) };
     });
   };
+  const refresh = () => {
+    finder = undefined;
+    lastAnswer = undefined;
+    route().catch((err: Error) => log?.warn({ pac: redactUrl(pacUrl), detail: err.message }, 'proxy auto-configuration (PAC) failed'));
+  };
+  return { route, refresh };
 }
 
 /** proxy: system on Windows: the WinHTTP proxy and its bypass list, read once per dial. */
@@ -177,8 +185,9 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   };
   if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
     const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
-    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl) };
-    dial.agent = agentFor(dial, pacRoute(config, pacUrl, log));
+    const pac = pacRoute(config, pacUrl, log);
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl), refresh: pac.refresh };
+    dial.agent = agentFor(dial, pac.route);
     return dial;
   }
   if (config.proxy.mode === 'system' && process.platform === 'win32') {

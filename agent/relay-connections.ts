@@ -15,7 +15,7 @@ import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
-import { createRelayDial } from './forward-proxy.js';
+import { createRelayDial, type RelayDial } from './forward-proxy.js';
 import { relayTrust } from './trust.js';
 import type { ReadyInfo, RelayConnectionStatus } from './relay-connection.js';
 import { RelayGroup } from './relay-group.js';
@@ -31,7 +31,7 @@ const DRAIN_CONFIRM_MS = 5000;
 /** How long close() waits for the relay to answer the WebSocket close. */
 const CLOSE_HANDSHAKE_MS = 1000;
 
-type Link = { key: string; connection: RelayGroup };
+type Link = { key: string; connection: RelayGroup; dial: RelayDial };
 
 /** What decides how a connection talks to its relay: a change needs a new connection. */
 function linkKey(config: AgentConfig, relay: string): string {
@@ -76,6 +76,8 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       if (kept) {
         old.delete(key);
         next.push(kept);
+        // A PAC file may have changed with no change to agent.yaml: fetch it again for the next connection, and log its answer.
+        kept.dial.refresh?.();
         continue;
       }
       const one: AgentConfig = { ...config, relay };
@@ -86,7 +88,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       const connection = new RelayGroup(one, log, dial, ctx, this.onExchange);
       connection.on('ready', (info) => this.emit('ready', info));
       connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
-      next.push({ key, connection });
+      next.push({ key, connection, dial });
       started++;
     }
     if (started > 0) {

@@ -32,8 +32,10 @@ afterEach(async () => {
   }
 });
 
+let pacScript = '';
 async function servePac(script: string): Promise<string> {
-  pacServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig' }).end(script));
+  pacScript = script;
+  pacServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig' }).end(pacScript));
   pacServer.listen(0, '127.0.0.1');
   await once(pacServer, 'listening');
   return `http://127.0.0.1:${(pacServer.address() as AddressInfo).port}/proxy.pac`;
@@ -60,6 +62,12 @@ describe.runIf(tinyproxyAvailable())('agent with a PAC file', () => {
     expect(line.answer).toBe(`PROXY 127.0.0.1:${proxy.port}`);
     expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
     expect(proxy.log()).toMatch(new RegExp(`CONNECT.*127\\.0\\.0\\.1:${relay.port}`));
+
+    // IT changes the PAC file; a reload (SIGHUP) fetches it again and logs the new answer.
+    pacScript = 'function FindProxyForURL(url, host) { return "DIRECT"; }';
+    agent.child.kill('SIGHUP');
+    const again = await agent.waitForLog((l) => l.msg === 'PAC answer for the relay' && l.answer === 'DIRECT');
+    expect(again.pac).toBe(pac);
   });
 
   it('a PAC that throws gives a clear error naming the PAC file', async () => {
