@@ -1,31 +1,48 @@
 /**
  * How the agent dials the relay: directly, or through a corporate forward
- * proxy (HTTP CONNECT, Basic credentials from the proxy URL's user-info),
- * with the extra CA certificates of `ca:` trusted next to Node's own roots
- * for both the relay and an https:// proxy.
+ * proxy (HTTP CONNECT with Basic or NTLM credentials, see tunnel-agent.ts),
+ * with the roots of `trust:` (Node's, the system's) and `ca:` trusted for
+ * both the relay and an https:// proxy (trust.ts).
  */
-import { rootCertificates } from 'node:tls';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
-import type { Agent, ClientRequest } from 'node:http';
+import type { Agent } from 'node:http';
 import type { AgentConfig } from '../src/config/index.js';
 import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
+import type { Logger } from '../src/log.js';
+import { untrusted } from '../src/log-text.js';
+import { compilePac, fetchPac, parsePacAnswer, PacError, WPAD_URL, type FindProxy } from './pac.js';
+import { credentialsFor, type ProxyCredentials } from './proxy-tunnel.js';
+import { relayTrust, type Trust } from './trust.js';
+import { TunnelAgent, type Hop } from './tunnel-agent.js';
+import { bypassed, proxyForScheme, readWinHttpProxy, type WinHttpProxy } from './winhttp.js';
 
 export interface RelayDial {
   /** host:port of the relay. */
   relay: string;
-  /** The forward proxy, or undefined for a direct connection. */
-  proxy: { url: string; /** For logs: the password masked. */ display: string; hostPort: string; hasCredentials: boolean } | undefined;
-  /** TLS trust for the relay (and proxy): Node's roots plus `ca:`; undefined = Node's defaults. */
+  /** The forward proxy (with a PAC file: the one the last attempt used), or undefined for a direct connection. */
+  proxy: DialProxy | undefined;
+  /** TLS trust for the relay (and proxy): `trust:` sources plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
+  /** Whether the operating system's store is among the trusted roots. */
+  trustsSystem?: boolean;
+  /** The PAC file choosing the proxy (proxy: pac+... or auto), for messages. */
+  pac?: string;
+  /** The hops to try for one connection; undefined = direct. */
+  route?: () => Promise<Hop[]>;
+  /** PAC: forget the fetched file, fetch and evaluate it again now (on reload); failures are logged, not thrown. */
+  refresh?: () => void;
   agent: Agent | undefined;
-  /**
-   * The status of the proxy's answer to CONNECT for this upgrade request,
-   * or undefined (direct, or the proxy was never asked). A non-200 status
-   * means any HTTP response the WebSocket sees came from the proxy, not the relay.
-   */
-  connectStatus(req: ClientRequest): number | undefined;
+}
+
+export interface DialProxy {
+  url: string;
+  /** For logs: the password masked. */
+  display: string;
+  hostPort: string;
+  hasCredentials: boolean;
+  /** Where the credentials come from: `proxyAuth:` (Basic or NTLM) or the proxy URL's user-info (Basic). */
+  auth?: { scheme: 'basic' | 'ntlm'; source: 'proxyAuth' | 'url' };
 }
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' };
@@ -49,6 +66,10 @@ export function httpEquivalent(relay: string): URL {
 export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (config.proxy.mode === 'none') return undefined;
   if (config.proxy.mode === 'url') return config.proxy.url;
+  // proxy: system outside Windows: the environment, as for env.
+  if (config.proxy.mode !== 'env' && !(config.proxy.mode === 'system' && process.platform !== 'win32')) {
+    throw new CtbridgeError('CTB_CONFIG_INVALID', `proxy: ${config.proxy.mode} has no single proxy URL`, { hint: 'set proxy: to the proxy URL' });
+  }
   const target = httpEquivalent(config.relay);
   const found = getProxyForUrl(target.href);
   if (!found) return undefined;
@@ -71,21 +92,114 @@ export function resolveProxyUrl(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   return parsed.href;
 }
 
-export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): RelayDial {
-  const relay = hostPortOf(new URL(config.relay));
-  const ca = config.ca ? [...rootCertificates, config.ca.text] : undefined;
-  const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, agent: undefined, connectStatus: () => undefined };
-  const parsed = new URL(proxyUrl);
-  // The type parameter only selects the option types (tls options include `ca`); the scheme is read at run time.
-  const agent = new HttpsProxyAgent(proxyUrl as `https://${string}`, { ...(ca ? { ca } : {}), keepAlive: false });
-  const statuses = new WeakMap<ClientRequest, number>();
-  agent.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => statuses.set(req, connect.statusCode));
+export function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credentials: ProxyCredentials | undefined): DialProxy {
   return {
-    connectStatus: (req) => statuses.get(req),
-    relay,
-    proxy: { url: proxyUrl, display: redactUrl(proxyUrl), hostPort: hostPortOf(parsed), hasCredentials: parsed.username !== '' },
-    ca,
-    agent,
+    url: url.href,
+    display: redactUrl(url.href),
+    hostPort: hostPortOf(url),
+    hasCredentials: credentials !== undefined,
+    ...(auth ? { auth: { scheme: auth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
   };
+}
+
+/** The hops for each connection from a PAC file (proxy: pac+..., or auto for WPAD): fetched once per dial, evaluated per connection. */
+function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined): { route: () => Promise<Hop[]>; refresh: () => void } {
+  let finder: Promise<FindProxy> | undefined;
+  let lastAnswer: string | undefined;
+  const target = httpEquivalent(config.relay).href;
+  const route = async (): Promise<Hop[]> => {
+    finder ??= fetchPac(pacUrl, config.timeouts.connect).then((script) => compilePac(script, pacUrl));
+    let find: FindProxy;
+    try {
+      find = await finder;
+    } catch (err) {
+      finder = undefined; // fetch again on the next attempt
+      throw err;
+    }
+    const answer = await find(target);
+    const { hops, skipped } = parsePacAnswer(answer);
+    if (answer !== lastAnswer) {
+      lastAnswer = answer;
+      log?.info({ pac: redactUrl(pacUrl), relay: redactUrl(config.relay), answer: untrusted(answer, 300), ...(skipped.length ? { skipped } : {}) }, 'PAC answer for the relay');
+    }
+    if (hops.length === 0) {
+      throw new PacError(`the PAC file ${redactUrl(pacUrl)} answered ${JSON.stringify(untrusted(answer, 100))} for the relay: no DIRECT, PROXY or HTTPS entry ctbridge can use (SOCKS is not supported)`);
+    }
+    return hops.map((h): Hop => {
+      if (h.kind === 'direct') return h;
+      const url = new URL(h.url);
+      return { kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) };
+    });
+  };
+  const refresh = () => {
+    finder = undefined;
+    lastAnswer = undefined;
+    route().catch((err: Error) => log?.warn({ pac: redactUrl(pacUrl), detail: err.message }, 'proxy auto-configuration (PAC) failed'));
+  };
+  return { route, refresh };
+}
+
+/** proxy: system on Windows: the WinHTTP proxy and its bypass list, read once per dial. */
+function winHttpRoute(config: AgentConfig, log: Logger | undefined): () => Promise<Hop[]> {
+  let settings: Promise<WinHttpProxy> | undefined;
+  let logged = false;
+  const relay = new URL(config.relay);
+  return async () => {
+    settings ??= readWinHttpProxy();
+    let w: WinHttpProxy;
+    try {
+      w = await settings;
+    } catch (err) {
+      settings = undefined;
+      throw err;
+    }
+    const proxy = w.proxy ? proxyForScheme(w.proxy, relay.protocol === 'wss:' ? 'https' : 'http') : undefined;
+    const direct = !proxy || bypassed(relay.hostname, w.bypass);
+    if (!logged) {
+      logged = true;
+      log?.info({ winhttpProxy: w.proxy ?? 'direct access', bypass: w.bypass, relay: redactUrl(config.relay), via: direct ? 'direct' : redactUrl(proxy) }, 'WinHTTP proxy for the relay');
+    }
+    if (direct) return [{ kind: 'direct' }];
+    const url = new URL(proxy);
+    return [{ kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) }];
+  };
+}
+
+export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config), log?: Logger): RelayDial {
+  const relayUrl = new URL(config.relay);
+  const relay = hostPortOf(relayUrl);
+  const { ca } = trust;
+  const trustsSystem = trust.sources.some((s) => s.startsWith('system'));
+  const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) => {
+    dial.route = route;
+    return new TunnelAgent({
+      secure: relayUrl.protocol === 'wss:',
+      target: relay,
+      ca,
+      timeoutMs: config.timeouts.connect,
+      route,
+      onHop: (hop) => {
+        dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
+      },
+    });
+  };
+  if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
+    const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
+    const pac = pacRoute(config, pacUrl, log);
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl), refresh: pac.refresh };
+    dial.agent = agentFor(dial, pac.route);
+    return dial;
+  }
+  if (config.proxy.mode === 'system' && process.platform === 'win32') {
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+    dial.agent = agentFor(dial, winHttpRoute(config, log));
+    return dial;
+  }
+  const proxyUrl = resolveProxyUrl(config, env);
+  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+  const parsed = new URL(proxyUrl);
+  const credentials = credentialsFor(parsed, config.proxyAuth);
+  const dial: RelayDial = { relay, proxy: describeProxy(parsed, config.proxyAuth, credentials), ca, trustsSystem, agent: undefined };
+  dial.agent = agentFor(dial, async () => [{ kind: 'proxy', url: parsed, credentials }]);
+  return dial;
 }

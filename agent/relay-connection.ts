@@ -231,7 +231,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.leaving = false;
     this.attempt++;
     const { config, dial } = this;
-    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : 'direct', attempt: this.attempt }, 'connecting to relay');
+    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : dial.pac ? `PAC file ${dial.pac}` : 'direct', attempt: this.attempt }, 'connecting to relay');
     const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
       perMessageDeflate: false,
       // A zero mask: ws then skips masking here and unmasking on the relay. Masking
@@ -252,10 +252,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       problem ??= timeoutProblem(this.ctx);
       ws.terminate();
     }, config.timeouts.connect);
-    ws.on('unexpected-response', (req, res) => {
-      const proxyStatus = dial.connectStatus(req);
-      const fromProxy = proxyStatus !== undefined && proxyStatus !== 200;
-      const p = describeHttpStatus(res.statusCode ?? 0, res.statusMessage, fromProxy, this.ctx);
+    ws.on('unexpected-response', (_req, res) => {
+      // A proxy's own refusal of CONNECT arrives as an error (ProxyRefusal); this answer is from the relay's side.
+      const p = describeHttpStatus(res, this.ctx);
       problem ??= p;
       // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
       readErrorReason(res, (reason) => {

@@ -15,7 +15,8 @@ import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
 import { decodeTokenUnverified } from '../src/token.js';
-import { createRelayDial } from './forward-proxy.js';
+import { createRelayDial, type RelayDial } from './forward-proxy.js';
+import { relayTrust } from './trust.js';
 import type { ReadyInfo, RelayConnectionStatus } from './relay-connection.js';
 import { RelayGroup } from './relay-group.js';
 import type { RelayContext } from './relay-errors.js';
@@ -27,11 +28,11 @@ export interface RelayConnectionsEvents {
 }
 
 
-type Link = { key: string; connection: RelayGroup };
+type Link = { key: string; connection: RelayGroup; dial: RelayDial };
 
 /** What decides how a connection talks to its relay: a change needs a new connection. */
 function linkKey(config: AgentConfig, relay: string): string {
-  return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
+  return JSON.stringify([relay, config.token, Object.keys(config.tunnels), config.proxy, config.proxyAuth, config.trust, config.ca?.text, config.streamWindow, config.heartbeat, config.limits.maxStreams, config.timeouts.connect]);
 }
 
 export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
@@ -65,24 +66,31 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     const next: Link[] = [];
     const old = new Map(this.links.map((l) => [l.key, l]));
     let started = 0;
+    const trust = relayTrust(config);
     for (const relay of config.relays) {
       const key = linkKey(config, relay);
       const kept = old.get(key);
       if (kept) {
         old.delete(key);
         next.push(kept);
+        // A PAC file may have changed with no change to agent.yaml: fetch it again for the next connection, and log its answer.
+        kept.dial.refresh?.();
         continue;
       }
       const one: AgentConfig = { ...config, relay };
-      const dial = createRelayDial(one);
+      const dial = createRelayDial(one, process.env, trust, this.log);
       const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
       const connection = new RelayGroup(one, log, dial, ctx, this.onExchange);
       connection.on('ready', (info) => this.emit('ready', info));
       connection.on('disconnect', (code, reason) => this.emit('disconnect', code, reason));
-      next.push({ key, connection });
+      next.push({ key, connection, dial });
       started++;
+    }
+    if (started > 0) {
+      this.log.info({ trust: trust.sources }, 'TLS trust for the relay');
+      if (trust.warning) this.log.warn({ hint: trust.warning }, 'system certificate store unavailable');
     }
     // The connections being replaced serve on until their successors are ready.
     const replaced = [...old.values()].map((l) => l.connection);

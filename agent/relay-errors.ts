@@ -9,7 +9,11 @@ import type { ErrorCode } from '../src/errors.js';
 import { untrusted } from '../src/log-text.js';
 import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
 import { DEFAULT_TOKEN_TTL } from '../src/token.js';
+import type { IncomingMessage } from 'node:http';
 import type { RelayDial } from './forward-proxy.js';
+import { PacError } from './pac.js';
+import { describeProxyRefusal } from './proxy-errors.js';
+import { ProxyRefusal } from './proxy-tunnel.js';
 import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
 
 export interface RelayProblem {
@@ -34,6 +38,14 @@ function tokenHint(ctx: RelayContext): string {
 const proxyHint = 'check proxy: in agent.yaml, or HTTPS_PROXY / NO_PROXY in the environment';
 
 export function describeConnectError(err: unknown, ctx: RelayContext): RelayProblem {
+  if (err instanceof ProxyRefusal) return describeProxyRefusal(err, ctx);
+  if (err instanceof PacError) {
+    return {
+      level: 'error',
+      msg: 'proxy auto-configuration (PAC) failed',
+      fields: { code: 'CTB_RELAY_UNREACHABLE', detail: err.message, relay: ctx.dial.relay, hint: 'ask IT to fix the PAC file, or set proxy: in agent.yaml to the proxy URL (or "none")' },
+    };
+  }
   const e = (err ?? {}) as NodeJS.ErrnoException;
   const { proxy, relay } = ctx.dial;
   // With a proxy, every TCP connection the agent makes goes to the proxy.
@@ -66,7 +78,7 @@ export function describeConnectError(err: unknown, ctx: RelayContext): RelayProb
   if (e.code && TLS_VERIFY_CODES.has(e.code)) {
     const hint = e.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
       ? `the certificate is for another host name: check the host in relay: (agent.yaml); if a proxy inspects TLS, set \`ca:\` in agent.yaml to your proxy's CA bundle`
-      : "set `ca:` in agent.yaml to your proxy's/relay's CA bundle";
+      : `set \`ca:\` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store${ctx.dial.trustsSystem ? '' : ' and add system to trust: in agent.yaml'}`;
     return { level: 'error', msg: 'cannot verify the relay certificate', fields: { code: 'CTB_RELAY_UNREACHABLE', detail: `${e.code}: ${e.message}`, hint, relay } };
   }
   if (isTlsProtocolError(e)) {
@@ -103,43 +115,18 @@ export function timeoutProblem(ctx: RelayContext): RelayProblem {
 }
 
 /**
- * The upgrade got a plain HTTP response. `fromProxy`: the forward proxy
- * answered the CONNECT itself (the relay was never reached).
+ * The upgrade got a plain HTTP response. Through a forward proxy this is
+ * past CONNECT (a proxy's own refusal is a ProxyRefusal error), so it came
+ * from the relay's side: the relay, or a load balancer in front of it.
  */
-export function describeHttpStatus(status: number, statusMessage: string | undefined, fromProxy: boolean, ctx: RelayContext): RelayProblem {
-  const { proxy, relay } = ctx.dial;
-  const detail = `HTTP ${status}${statusMessage ? ` ${statusMessage}` : ''}`;
-  if (fromProxy && proxy) {
-    // 407 is the standard answer; some proxies (tinyproxy) answer wrong credentials with 401.
-    if (status === 407 || status === 401) {
-      return {
-        level: 'error',
-        msg: `forward proxy refused the agent: proxy authentication required (${status})`,
-        fields: {
-          code: 'CTB_PROXY_AUTH',
-          status,
-          proxy: proxy.display,
-          detail: proxy.hasCredentials ? 'the proxy rejected the user and password in the proxy URL' : 'the proxy URL has no user and password',
-          hint: 'put the proxy credentials in the proxy URL: proxy: http://user:password@proxy:3128 in agent.yaml, or the same in HTTPS_PROXY (percent-encode special characters such as @ : /)',
-        },
-      };
-    }
-    return {
-      level: 'error',
-      msg: 'forward proxy refused the connection to the relay',
-      fields: {
-        code: 'CTB_RELAY_UNREACHABLE',
-        status,
-        proxy: proxy.display,
-        detail: `${detail} from proxy ${proxy.hostPort} to CONNECT ${relay}`,
-        hint: status === 403
-          ? `the proxy does not allow connections to ${relay}; ask its administrator to allow CONNECT to that host and port`
-          : `the proxy could not reach the relay at ${relay}; check the host and port in relay: (agent.yaml) and that the proxy can reach it`,
-      },
-    };
-  }
+export function describeHttpStatus(res: Pick<IncomingMessage, 'statusCode' | 'statusMessage' | 'headers'>, ctx: RelayContext): RelayProblem {
+  const { relay } = ctx.dial;
+  const status = res.statusCode ?? 0;
+  const detail = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+  const header = (name: string) => (typeof res.headers[name] === 'string' ? untrusted(res.headers[name], 120) : undefined);
+  const from = { answeredBy: `relay side ${relay}${ctx.dial.proxy ? ', through the forward proxy' : ''}`, ...(header('server') ? { server: header('server') } : {}), ...(header('via') ? { via: header('via') } : {}) };
   if (status === 401) {
-    return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', status, relay, hint: tokenHint(ctx) } };
+    return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', status, relay, ...from, hint: tokenHint(ctx) } };
   }
   const hints: Record<number, string> = {
     404: 'check the path in relay: (agent.yaml); the relay serves agents on its agentPath (default /_ctbridge/agent)',
@@ -154,6 +141,7 @@ export function describeHttpStatus(status: number, statusMessage: string | undef
       status,
       detail: `${detail} from relay ${relay}`,
       relay,
+      ...from,
       hint: hints[status] ?? 'check that relay: in agent.yaml points at the ctbridge relay and that nothing in between rewrites WebSocket upgrades',
     },
   };

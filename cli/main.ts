@@ -47,7 +47,13 @@ async function main(): Promise<void> {
       'agent [action]',
       'run the agent (on-premise side); `agent verify` checks a config without starting; `agent service` installs it as a service; `agent reload`, `agent status`: as `ctbridge reload`, `ctbridge status`',
       (y) =>
-        configOption(y.positional('action', { choices: ['verify', 'reload', 'status'] as const })).command(
+        configOption(y.positional('action', { choices: ['verify', 'reload', 'status'] as const }))
+          .option('connect', {
+            type: 'boolean',
+            default: false,
+            describe: 'with verify: also reach the relay (proxy, proxy authentication, TLS, WebSocket handshake) and print each step with ✓/✗, without starting the agent',
+          })
+          .command(
           'service <action>',
           'install, uninstall, start, stop or show the agent as a service (Windows: WinSW; Linux: systemd)',
           (s) =>
@@ -63,6 +69,11 @@ async function main(): Promise<void> {
       async (a) => {
         if (a.action === 'reload' || a.action === 'status') return sideCommand(a.action, 'agent', a.config);
         const run = await import('./run.js');
+        if (a.action === 'verify' && a.connect) {
+          const { verifyConnect } = await import('./verify-connect.js');
+          process.exitCode = await verifyConnect(a.config);
+          return;
+        }
         await (a.action === 'verify' ? run.verifyAgent(a.config) : run.runAgent(a.config));
       },
     )

@@ -18,6 +18,7 @@
  *  4. The Linux node binary of that version writes the SEA blob, and postject
  *     injects it into a copy of each binary, flipping the sentinel fuse.
  */
+import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -143,6 +144,8 @@ function assets(platform: Platform, bundles: { main: string; libxml2: string }, 
     'ctbridge.mjs': bundles.main,
     'libxml2-wasm.mjs': bundles.libxml2,
     'package.json': pkgFile,
+    // The QuickJS sandbox PAC files run in (agent/pac.ts).
+    'quickjs.wasm': createRequire(import.meta.url).resolve('quickjs-wasi/quickjs.wasm'),
   };
   // The unit `agent service install` writes on Linux.
   map['deploy/ctbridge-agent.service'] = join(ROOT, 'deploy', 'ctbridge-agent.service');

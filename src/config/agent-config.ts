@@ -20,6 +20,7 @@ import {
   type ParseConfigOptions,
 } from './common.js';
 import { parseInspect, type InspectConfig } from './inspect.js';
+import { parseProxyAuth, parseTrust, proxy, type AgentProxyConfig, type ProxyAuthConfig, type TrustSource } from './agent-network.js';
 import { caBundle, readText, type LoadedText } from './files.js';
 import { typeName, type Section } from './schema-check.js';
 import { CidrList, ValueError, formatDuration, formatValue, parseHostPort, type HostPort } from './units.js';
@@ -27,8 +28,7 @@ import { boolean, duration, formatUrlValue, integer, size, stripTrailingSlash, u
 
 export const AGENT_TOKEN_ENV = 'CTBRIDGE_AGENT_TOKEN';
 
-/** `env`: from HTTPS_PROXY/https_proxy/ALL_PROXY + NO_PROXY, resolved by the agent. */
-export type AgentProxyConfig = { readonly mode: 'env' } | { readonly mode: 'none' } | { readonly mode: 'url'; readonly url: string };
+export type { AgentProxyConfig, ProxyAuthConfig, TrustSource } from './agent-network.js';
 
 /** Host header sent to the target: the target's host, the caller's, or a fixed `host[:port]`. */
 export type HostHeaderPolicy = { readonly mode: 'target' } | { readonly mode: 'preserve' } | { readonly mode: 'literal'; readonly host: string };
@@ -77,6 +77,10 @@ export interface AgentConfig {
   /** Extra CA certificates trusted for the relay and the proxy. */
   readonly ca: LoadedText | undefined;
   readonly proxy: AgentProxyConfig;
+  /** Credentials for the forward proxy (Basic also works from the proxy URL's user-info). */
+  readonly proxyAuth: ProxyAuthConfig | undefined;
+  /** Root certificate stores trusted for the relay and an https:// proxy, next to `ca`. */
+  readonly trust: readonly TrustSource[];
   /** Null-prototype map: tunnel name → target. */
   readonly tunnels: Readonly<Record<string, AgentTunnelConfig>>;
   readonly egress: AgentEgressConfig | undefined;
@@ -92,7 +96,7 @@ export interface AgentConfig {
 }
 
 const ROOT_KEYS = [
-  'relay', 'token', 'tokenFile', 'ca', 'proxy', 'tunnels', 'egress', 'reconnect', 'admin',
+  'relay', 'token', 'tokenFile', 'ca', 'trust', 'proxy', 'proxyAuth', 'tunnels', 'egress', 'reconnect', 'admin',
   'heartbeat', 'limits', 'timeouts', 'streamWindow', 'log', 'inspect',
 ];
 const TUNNEL_KEYS = ['target', 'hostHeader', 'ca', 'tlsVerify', 'allowPaths', 'timeouts'];
@@ -134,15 +138,6 @@ function token(where: string): (v: unknown) => string {
     if (/^[\w-]+\.[\w-]+\.[\w-]*$/.test(t)) return t;
     throw new ValueError(`expected a token (a JWT: three base64url parts joined by ".")${where}, got ${typeof v === 'string' ? 'something else' : typeName(v)}`);
   };
-}
-
-function proxy(v: unknown): AgentProxyConfig {
-  if (v === 'none') return { mode: 'none' };
-  try {
-    return { mode: 'url', url: httpUrl(v) };
-  } catch (err) {
-    throw err instanceof ValueError ? new ValueError(err.message.replace(/^expected /, 'expected "none" or ')) : err;
-  }
 }
 
 function hostHeader(v: unknown): HostHeaderPolicy {
@@ -242,6 +237,8 @@ export function parseAgentConfig(
     admin: parseAdmin(root, 'agent'),
     ca: root.opt('ca', caBundle(root.problems.baseDir)),
     proxy: root.get('proxy', proxy, { mode: 'env' }),
+    proxyAuth: parseProxyAuth(root, env),
+    trust: parseTrust(root),
     tunnels: parseTunnels(root, (name, tunnels) => parseAgentTunnel(name, tunnels, timeouts), {
       required: true,
       example: '"ucws: { target: http://127.0.0.1:7224 }"',

@@ -83,14 +83,18 @@ export function describeAgentConfig(cfg: AgentConfig): string {
   const proxy =
     cfg.proxy.mode === 'env'
       ? 'from environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY)'
-      : cfg.proxy.mode === 'none'
-        ? 'none'
-        : redactUrl(cfg.proxy.url);
+      : cfg.proxy.mode === 'url'
+        ? redactUrl(cfg.proxy.url)
+        : cfg.proxy.mode === 'pac'
+          ? `PAC file ${redactUrl(cfg.proxy.url)}`
+          : cfg.proxy.mode;
   const lines = [
     `agent config ${cfg.file}`,
     `relay: ${cfg.relays.join(", ")}`,
     `token: ${MASK}${cfg.tokenSource === 'env' ? ' (from CTBRIDGE_AGENT_TOKEN)' : ''}`,
     `proxy: ${proxy}`,
+    ...(cfg.proxyAuth ? [`proxyAuth: ${cfg.proxyAuth.scheme}, user ${cfg.proxyAuth.domain ? `${cfg.proxyAuth.domain}\\` : ''}${cfg.proxyAuth.username}, password ${MASK} (from ${cfg.proxyAuth.passwordSource === 'env' ? 'CTBRIDGE_PROXY_PASSWORD' : 'passwordFile'})`] : []),
+    `trust: ${cfg.trust.join(', ')}`,
     ...(cfg.ca ? [`ca: ${cfg.ca.file}`] : []),
     ...Object.values(cfg.tunnels).map(agentTunnel),
   ];

@@ -33,6 +33,8 @@ export {
   type AgentConfig,
   type AgentEgressConfig,
   type AgentProxyConfig,
+  type ProxyAuthConfig,
+  type TrustSource,
   type AgentTimeouts,
   type AgentTunnelConfig,
   type HostHeaderPolicy,

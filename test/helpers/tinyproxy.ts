@@ -41,7 +41,8 @@ export async function startTinyproxy(user: string, pass: string, executable = 't
     port,
     log: () => output,
     close: async () => {
-      if (child.exitCode === null) {
+      // Once killed, exitCode stays null (signalCode is set): waiting for another 'exit' would hang.
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
       }

@@ -173,6 +173,7 @@ describe('deploy/agent.example.yaml', () => {
       ...knownKeys(parse, { ...minimal, timeouts: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...minimal, log: { [UNKNOWN]: 1 } }),
       ...knownKeys(parse, { ...minimal, admin: { [UNKNOWN]: 1 } }),
+      ...knownKeys(parse, { ...minimal, proxyAuth: { scheme: 'basic', username: 'u', passwordFile: '/dev/null', [UNKNOWN]: 1 } }),
     ];
     const mentioned = keysIn(text('agent.example.yaml'));
     expect(known.filter((k) => !mentioned.has(k))).toEqual([]);

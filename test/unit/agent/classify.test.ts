@@ -31,12 +31,12 @@ describe('checkPath', () => {
 describe('relay problems', () => {
   const ctx: RelayContext = {
     relayUrl: 'wss://relay.example.com/_ctbridge/agent', connectTimeout: 10_000, agentId: 'acme', tunnels: ['ucws'],
-    dial: { relay: 'relay.example.com:443', proxy: undefined, ca: undefined, agent: undefined, connectStatus: () => undefined },
+    dial: { relay: 'relay.example.com:443', proxy: undefined, ca: undefined, agent: undefined },
   };
   it('hints at ca: for certificate failures', () => {
     const p = describeConnectError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), ctx);
     expect(p.msg).toBe('cannot verify the relay certificate');
-    expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle");
+    expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store and add system to trust: in agent.yaml");
   });
   it('names the relay for DNS failures', () => {
     const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);

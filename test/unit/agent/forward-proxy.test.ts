@@ -1,5 +1,7 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,13 +18,17 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** An HTTP CONNECT proxy that wants Basic user:pass (or no auth if `credentials` is undefined). */
-async function connectProxy(credentials?: string) {
+/** An HTTP CONNECT proxy that wants Basic user:pass (or no auth if `credentials` is undefined), or only Kerberos. */
+async function connectProxy(credentials?: string, negotiateOnly = false) {
   const seen: { target: string; auth: string | undefined }[] = [];
   const server = http.createServer((_req, res) => res.writeHead(405).end());
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const auth = req.headers['proxy-authorization'];
     seen.push({ target: req.url ?? '', auth });
+    if (negotiateOnly) {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Negotiate\r\nServer: CorpGate/2.1\r\nVia: 1.1 gate.corp\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (credentials !== undefined && auth !== `Basic ${Buffer.from(credentials).toString('base64')}`) {
       // Like tinyproxy: 407 without credentials, 401 for wrong ones.
       socket.end(auth
@@ -63,6 +69,64 @@ async function run(relayUrl: string, extra: Record<string, unknown>) {
   return { agent, logs, config };
 }
 
+function passwordFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'ctbridge-pw-')), 'proxy-password');
+  writeFileSync(file, 'unit-S3cret\n');
+  return file;
+}
+
+/** A "proxy" that answers every connection with `answer` (hostile or broken proxies). */
+async function rawProxy(answer: string | ((n: number) => string)) {
+  let n = 0;
+  const server = net.createServer((socket) => {
+    socket.once('data', () => {
+      n++;
+      socket.write(typeof answer === 'string' ? answer : answer(n));
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
+describe('hostile or broken forward proxies', () => {
+  it('an answer that is not HTTP: a log line naming the proxy, no crash', async () => {
+    const r = await relay();
+    const port = await rawProxy('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}` });
+    const line = await logs.waitFor('cannot reach forward proxy');
+    expect(String(line.detail)).toContain('is not HTTP');
+  });
+
+  it('endless headers are cut off at 32 KiB', async () => {
+    const r = await relay();
+    const port = await rawProxy(`HTTP/1.1 407 x\r\nX-Junk: ${'a'.repeat(40_000)}\r\n`);
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}` });
+    const line = await logs.waitFor('cannot reach forward proxy');
+    expect(String(line.detail)).toContain('more than 32768 bytes of headers');
+  });
+
+  it('a malformed NTLM challenge ends the handshake with a clear message', async () => {
+    const r = await relay();
+    const port = await rawProxy('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM AAAAAAAA\r\nContent-Length: 0\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
+    const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
+    expect(line).toMatchObject({ code: 'CTB_PROXY_AUTH', detail: 'the proxy sent a malformed NTLM challenge' });
+    expect(logs.all).not.toContain('unit-S3cret');
+  });
+
+  it('a proxy that closes between NTLM messages: the handshake failure says it needs keep-alive', async () => {
+    const r = await relay();
+    const port = await rawProxy('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM TlRMTVNTUAACAAAACQAJAK6qqqoGgggAU8fC/PrK4KEAAAAAAAA6AFdPUktHUk9VUA==\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
+    const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
+    expect(String(line.detail)).toContain('closed the connection in the middle of the NTLM handshake');
+    expect(String(line.hint)).toContain('keep-alive');
+  });
+});
+
 describe('agent forward proxy and TLS trust', () => {
   it('reaches the relay through a CONNECT proxy with Basic credentials from the proxy URL', async () => {
     const r = await relay();
@@ -81,7 +145,11 @@ describe('agent forward proxy and TLS trust', () => {
     const proxy = await connectProxy('corp:right');
     const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${proxy.port}` });
     const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
-    expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', status: 407, detail: 'the proxy URL has no user and password' });
+    expect(line).toMatchObject({
+      level: 50, code: 'CTB_PROXY_AUTH', status: 407, proxyOffers: 'Basic',
+      detail: 'the agent sent no proxy credentials; the proxy asks for Basic',
+      answeredBy: `forward proxy 127.0.0.1:${proxy.port}; the relay was not reached`,
+    });
     expect(line.hint).toContain('HTTPS_PROXY');
     expect(r.conns).toHaveLength(0);
   });
@@ -94,6 +162,21 @@ describe('agent forward proxy and TLS trust', () => {
     expect(line).toMatchObject({ level: 50, code: 'CTB_PROXY_AUTH', proxy: `http://corp:[REDACTED]@127.0.0.1:${proxy.port}/` });
     expect(logs.find('relay refused the agent token')).toBeUndefined();
     expect(logs.all).not.toContain('wrong-secret');
+  });
+
+  it('says a proxy that offers only Negotiate (Kerberos) cannot be used, and what IT can do, naming the proxy by its headers', async () => {
+    const r = await relay();
+    const proxy = await connectProxy(undefined, true);
+    const { logs } = await run(r.url, { proxy: `http://corp:secret-pass@127.0.0.1:${proxy.port}` });
+    const line = await logs.waitFor('forward proxy refused the agent: proxy authentication required (407)');
+    expect(line).toMatchObject({
+      code: 'CTB_PROXY_AUTH', proxyOffers: 'Negotiate', via: '1.1 gate.corp',
+      answeredBy: `forward proxy 127.0.0.1:${proxy.port} (CorpGate/2.1); the relay was not reached`,
+    });
+    expect(line.detail).toContain('only Kerberos');
+    expect(line.hint).toContain('NTLM or Basic');
+    expect(line.hint).toContain(`127.0.0.1:${r.port}`);
+    expect(logs.all).not.toContain('secret-pass');
   });
 
   it('explains a proxy that will not CONNECT to the relay', async () => {

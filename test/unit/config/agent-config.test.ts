@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigErrors } from '../../../src/errors.js';
 import { parseAgentConfig } from '../../../src/config/agent-config.js';
+import { describeAgentConfig } from '../../../src/config/describe.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/config');
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl';
@@ -40,6 +42,8 @@ describe('parseAgentConfig defaults', () => {
       admin: { listen: { host: '127.0.0.1', port: 9091 }, fallbackPorts: [9092, 9093, 9094, 9095, 9096, 9097, 9098, 9099], allowFrom: expect.anything(), hosts: [] },
       ca: undefined,
       proxy: { mode: 'env' },
+      proxyAuth: undefined,
+      trust: ['bundled', 'system'],
       tunnels: {
         ucws: {
           name: 'ucws',
@@ -198,13 +202,36 @@ describe('parseAgentConfig errors', () => {
     const msgs = problems(
       minimal({ proxy: 'socks5://proxyuser:s3cr3t-pass@proxy.corp:1080', relay: 'wss://relay.example.com/?token=abc.def.ghi' }),
     ).join('\n');
-    expect(msgs).toContain('proxy: expected "none" or an http:// or https:// URL, got "socks5://***@proxy.corp:1080"');
+    expect(msgs).toContain('proxy: expected "none", "auto", "system", pac+<url of a PAC file> or an http:// or https:// URL, got "socks5://***@proxy.corp:1080"');
     expect(msgs).toContain('relay: expected a ws:// or wss:// URL without a query or fragment, got "wss://relay.example.com/?***"');
     expect(msgs).not.toMatch(/proxyuser|s3cr3t|abc\.def/);
     expect(problems(minimal({ proxy: 'http://u:p/w@proxy.corp' })).join('\n')).not.toMatch(/u:p|p\/w/);
     expect(problems(minimal({ relay: 'ws://user:pw@relay' }))).toEqual([
       'agent.yaml: relay: expected a ws:// or wss:// URL without user:password, got "ws://***@relay"',
     ]);
+  });
+});
+
+describe('proxyAuth and trust', () => {
+  it('takes NTLM credentials with DOMAIN\\user, the password from a file or CTBRIDGE_PROXY_PASSWORD, never echoed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctbridge-proxyauth-'));
+    writeFileSync(join(dir, 'pw'), 'S3cret-file\n');
+    const cfg = parseAgentConfig(minimal({ proxyAuth: { scheme: 'ntlm', username: 'CORP\\svc', passwordFile: join(dir, 'pw') } }), 'agent.yaml', {});
+    expect(cfg.proxyAuth).toEqual({ scheme: 'ntlm', username: 'svc', domain: 'CORP', password: 'S3cret-file', passwordSource: 'file' });
+    const env = parseAgentConfig(minimal({ proxyAuth: { scheme: 'basic', username: 'u' } }), 'agent.yaml', { CTBRIDGE_PROXY_PASSWORD: 'S3cret-env' });
+    expect(env.proxyAuth).toMatchObject({ password: 'S3cret-env', passwordSource: 'env' });
+    expect(problems(minimal({ proxyAuth: { scheme: 'kerberos', username: 'u' } }))).toEqual([
+      'agent.yaml: proxyAuth.scheme: expected one of "basic", "ntlm", got "kerberos"',
+      'agent.yaml: proxyAuth.passwordFile: missing; set passwordFile (a file holding the proxy password) or the CTBRIDGE_PROXY_PASSWORD environment variable',
+    ]);
+    expect(problems(minimal({ proxyAuth: { scheme: 'basic', username: 'u', domain: 'D', passwordFile: join(dir, 'pw') } })).join('\n')).toContain('only used with scheme: ntlm');
+    expect(JSON.stringify(describeAgentConfig(cfg))).not.toContain('S3cret');
+  });
+
+  it('trust: bundled and/or system, not empty', () => {
+    expect(parseAgentConfig(minimal({ trust: ['system'] }), 'agent.yaml', {}).trust).toEqual(['system']);
+    expect(problems(minimal({ trust: [] })).join('\n')).toContain('expected at least one of "bundled", "system"');
+    expect(problems(minimal({ trust: ['windows'] })).join('\n')).toContain('trust[0]: expected one of "bundled", "system"');
   });
 });
 

@@ -1,0 +1,93 @@
+/**
+ * The http.Agent the agent's WebSocket to the relay dials through: for each
+ * connection it asks `route()` for the hops to try in order (a proxy URL, or
+ * DIRECT), opens a CONNECT tunnel through the first that answers (falling
+ * back to the next only when a proxy cannot be reached, as browsers do), and
+ * for a wss:// relay completes TLS over the tunnel with the configured trust.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { openTunnel, ProxyRefusal, type ProxyCredentials } from './proxy-tunnel.js';
+
+export type Hop = { kind: 'direct' } | { kind: 'proxy'; url: URL; credentials: ProxyCredentials | undefined };
+
+export interface TunnelAgentOptions {
+  secure: boolean;
+  /** host:port of the relay. */
+  target: string;
+  ca: string[] | undefined;
+  route: () => Promise<Hop[]>;
+  /** Told which hop each attempt uses (for messages naming the proxy). */
+  onHop?: (hop: Hop) => void;
+  timeoutMs: number;
+}
+
+/** A proxy that could not be reached at all: the next hop in the list is tried. */
+function isUnreachable(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT';
+}
+
+export class TunnelAgent extends http.Agent {
+  constructor(private readonly options: TunnelAgentOptions) {
+    super({ keepAlive: false });
+    // http(s).request compares this with the URL's protocol.
+    (this as unknown as { protocol: string }).protocol = options.secure ? 'https:' : 'http:';
+  }
+
+  override createConnection(req: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const done = callback ?? (() => undefined);
+    this.dial(req).then(
+      (socket) => done(null, socket),
+      (err: Error) => done(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+
+  private async dial(req: http.ClientRequestArgs): Promise<Duplex> {
+    const { options } = this;
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const hops = await options.route();
+    let raw: net.Socket | undefined;
+    let lastError: unknown;
+    for (const hop of hops) {
+      options.onHop?.(hop);
+      try {
+        raw = hop.kind === 'direct' ? await direct(options.target, signal) : await openTunnel(hop.url, options.target, { credentials: hop.credentials, ca: options.ca, signal });
+        break;
+      } catch (err) {
+        lastError = err;
+        if (err instanceof ProxyRefusal || !isUnreachable(err)) throw err;
+      }
+    }
+    if (!raw) throw lastError ?? new Error('the proxy configuration gave no way to reach the relay');
+    if (!options.secure) return raw;
+    const tlsOptions = req as tls.ConnectionOptions & http.ClientRequestArgs;
+    const host = String(tlsOptions.servername || req.host || req.hostname || options.target.replace(/:\d+$/, '')).replace(/^\[|\]$/g, '');
+    return tls.connect({
+      socket: raw,
+      servername: net.isIP(host) ? undefined : host,
+      ca: tlsOptions.ca ?? options.ca,
+      rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
+      ...(tlsOptions.checkServerIdentity ? { checkServerIdentity: tlsOptions.checkServerIdentity } : {}),
+    });
+  }
+}
+
+export async function direct(target: string, signal: AbortSignal): Promise<net.Socket> {
+  const colon = target.lastIndexOf(':');
+  const socket = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
+  const onAbort = () => socket.destroy(signal.reason as Error);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  return socket;
+}
