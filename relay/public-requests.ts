@@ -60,6 +60,8 @@ export class PublicRequests {
     const known = tunnel && err.code !== 'CTB_TUNNEL_UNKNOWN' ? tunnel : '';
     res.once('close', () => metrics?.request(known, res.statusCode, 0, { code: err.code }));
     const ctx: ExchangeContext = { requestId, tunnel: tunnel ?? '', method: req.method ?? 'GET', url: req.url ?? '' };
+    // The inspector keeps refusals too ("no agent connected" is the first thing to look for), for known tunnels only.
+    if (known) this.opts.inspect?.watch(req, res, ctx, () => ({ response: undefined, agentId: undefined, node: undefined, bytesIn: 0, bytesOut: 0 }));
     // The body was not read: do not keep a connection whose next bytes are an unread upload.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
     answerError(res, err, ctx, kindOf(tunnel ?? ''));

@@ -54,7 +54,8 @@ beforeAll(async () => {
   provider = await startSampleProvider({ rpcBase: `http://127.0.0.1:${egressPort}/t/cioc/`, credentials: { login: 'jsmith', key: CT_KEY, ctid: '42' } });
   relay = await startRelayProcess({
     inspect: { bodies: '4KiB', maxBytes: '256KiB' },
-    tunnels: { web: {}, api: {}, cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: ct.url } } },
+    // lonely: declared, no agent serves it.
+    tunnels: { web: {}, api: {}, lonely: {}, cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: ct.url } } },
   });
   agent = await startAgentProcess({
     relayUrl: relay.url,
@@ -129,6 +130,23 @@ describe('inspector: recent exchanges on both sides', () => {
     const page = await fetch(`${agentAdmin}/exchanges/${id}`);
     expect(page.status).toBe(200);
     expectNoSecret(await page.text());
+  });
+
+  it('keeps a request the relay refused for a declared tunnel (no agent connected), not one for an unknown tunnel name', async () => {
+    const lonely = await fetch(`${relay.url}/t/lonely/status`);
+    expect(lonely.status).toBe(502);
+    const id = lonely.headers.get('x-ctbridge-request-id')!;
+    const { entry } = await entryOn(relay.adminUrl, id);
+    expect(entry).toMatchObject({ tunnel: 'lonely', status: 502, code: 'CTB_AGENT_NOT_CONNECTED', method: 'GET' });
+    expect(entry.servedBy).toBeUndefined();
+    const unknown = await fetch(`${relay.url}/t/no-such-tunnel/status`);
+    expect(unknown.status).toBe(404);
+    await unknown.text();
+    // A refusal is kept when its answer is done: once a later one is kept, the unknown tunnel's would have been too.
+    const later = await fetch(`${relay.url}/t/lonely/later`);
+    await entryOn(relay.adminUrl, later.headers.get('x-ctbridge-request-id')!);
+    const list = await getJson<{ entries: InspectEntry[] }>(`${relay.adminUrl}/api/exchanges?limit=1000`);
+    expect(list.body.entries.some((e) => e.tunnel === 'no-such-tunnel')).toBe(false);
   });
 
   it('`ctbridge tail --tunnel web --status 5xx` prints only the web tunnel\'s 5xx exchanges', async () => {
