@@ -15,8 +15,8 @@
  * connection(s), direct and tunnel runs alternating, CPU time of backend,
  * relay and agent read from /proc around each run; 100 MB download and
  * upload, best of 3; RSS with 1,000 exchanges held open; one more pair of
- * small-GET runs after that burst (a burst used to leave relay and agent
- * slower: docs/performance.md, "Bursts of concurrent exchanges").
+ * small-GET runs after that burst (whether it left relay or agent slower:
+ * docs/performance.md, "Bursts of concurrent exchanges").
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
