@@ -1,11 +1,11 @@
 /**
  * One request to a target: the undici dispatch handler that answers the
  * relay's exchange with the target's response (head, then body under the
- * exchange's credit: undici pauses while send() returns false), or resets
+ * exchange's credit: paused while send() returns false), or resets
  * it with the failure as data. The relay cancelling (caller gone, relay
  * timeout) aborts it; so does the tunnel's request timeout.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CtbridgeError } from '../src/errors.js';
@@ -19,14 +19,16 @@ import { requestTimeoutError, targetError } from './target-errors.js';
 import type { TunnelTarget } from './target-pool.js';
 
 /**
- * One request to a target: undici's dispatch handler. It answers the
- * exchange with the target's response, or resets it with the failure as
- * data; the relay cancelling (caller gone, relay timeout) aborts it.
+ * One request to a target: undici's dispatch handler, on its controller API
+ * (onRequestStart ... onResponseEnd; the callbacks undici 7 deprecates are
+ * not used). It answers the exchange with the target's response, or resets
+ * it with the failure as data; the relay cancelling (caller gone, relay
+ * timeout) aborts it through the controller. Backpressure: when the
+ * exchange has no credit, `controller.pause()`; its 'drain' resumes.
  */
 export class TargetCall implements Dispatcher.DispatchHandler {
-  private abort: ((err: Error) => void) | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
   private cancelled: CtbridgeError | undefined;
-  private resume: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
 
@@ -43,7 +45,7 @@ export class TargetCall implements Dispatcher.DispatchHandler {
     const { ex, target } = this;
     const upgrade = ex.head.kind === 'upgrade';
     ex.once('reset', (err) => this.cancel(err));
-    ex.on('drain', () => this.resume?.());
+    ex.on('drain', () => this.controller?.resume());
     this.timer = setTimeout(() => {
       const err = requestTimeoutError(target, this.file);
       this.fail(err);
@@ -60,43 +62,41 @@ export class TargetCall implements Dispatcher.DispatchHandler {
     }, this);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.cancelled) abort(this.cancelled);
-    else this.abort = abort;
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.cancelled) controller.abort(this.cancelled);
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusText?: string): void {
     // Interim 1xx answers (103 Early Hints, ...) are not passed on; the final one follows.
-    if (status < 200 || this.done) return true;
-    this.resume = resume;
+    if (status < 200 || this.done) return;
     this.entry.status = status;
     this.entry.headersAt = performance.now();
-    const headers = endToEnd(latin1Pairs(rawHeaders));
-    this.ex.respond(statusText && statusText !== STATUS_CODES[status] ? { status, statusText, headers } : { status, headers });
-    return true;
+    const fields = endToEnd(headerPairs(controller, headers));
+    this.ex.respond(statusText && statusText !== STATUS_CODES[status] ? { status, statusText, headers: fields } : { status, headers: fields });
   }
 
-  onData(chunk: Buffer): boolean {
-    return this.ex.send(chunk);
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.ex.send(chunk)) controller.pause();
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     // Trailers are dropped (docs/wire-protocol.md).
     this.ex.end();
     this.finish(false);
   }
 
-  onUpgrade(status: number, rawHeaders: Buffer[], socket: Duplex): void {
+  onRequestUpgrade(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.entry.status = status;
     this.entry.headersAt = performance.now();
     clearTimeout(this.timer);
-    const headers = endToEnd(latin1Pairs(rawHeaders), { keepUpgrade: true });
-    this.ex.respond({ status, headers });
+    this.ex.respond({ status, headers: endToEnd(headerPairs(controller, headers), { keepUpgrade: true }) });
     pipeSocket(this.ex, socket, () => new CtbridgeError('CTB_TARGET_UNREACHABLE', `the target closed the WebSocket connection for tunnel '${this.target.name}'`));
     this.ex.once('close', () => this.finish(false));
   }
 
-  onError(err: Error): void {
+  /** undici may call this without a controller (a dispatch refused before it started). */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.cancelled) {
       this.finish(true);
       return;
@@ -121,14 +121,14 @@ export class TargetCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.entry.code ??= err.code;
     this.stop(err);
-    // Still queued for a connection: undici aborts it when it would start.
-    if (!this.abort) this.finish(true);
+    // Still queued for a connection: onRequestStart aborts it when it would start.
+    if (!this.controller) this.finish(true);
   }
 
   private stop(err: CtbridgeError): void {
     if (this.cancelled) return;
     this.cancelled = err;
-    this.abort?.(err);
+    this.controller?.abort(err);
   }
 
   private finish(aborted: boolean): void {
@@ -141,9 +141,25 @@ export class TargetCall implements Dispatcher.DispatchHandler {
   }
 }
 
-/** undici's raw header buffers as strings, byte for byte (latin1). */
-function latin1Pairs(raw: Buffer[]): string[] {
-  const out = new Array<string>(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw[i].toString('latin1');
+/**
+ * The target's header fields as name/value pairs, as they came (case, order
+ * and repeats kept): from the raw buffers undici leaves on the controller,
+ * or, failing those, from the parsed (lower-cased) headers object.
+ */
+function headerPairs(controller: Dispatcher.DispatchController, headers: IncomingHttpHeaders): string[] {
+  const raw = controller.rawHeaders;
+  if (Array.isArray(raw)) {
+    const out = new Array<string>(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const v = raw[i];
+      out[i] = typeof v === 'string' ? v : v.toString('latin1');
+    }
+    return out;
+  }
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else if (value !== undefined) out.push(name, value);
+  }
   return out;
 }

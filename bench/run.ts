@@ -15,8 +15,8 @@
  * connection(s), direct and tunnel runs alternating, CPU time of backend,
  * relay and agent read from /proc around each run; 100 MB download and
  * upload, best of 3; RSS with 1,000 exchanges held open; one more pair of
- * small-GET runs after that burst (the agent is slower for a while after
- * one: docs/performance.md).
+ * small-GET runs after that burst (whether it left relay or agent slower:
+ * docs/performance.md, "Bursts of concurrent exchanges").
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -65,8 +65,8 @@ async function idleRss(s: Stack): Promise<[number, number]> {
 
 /**
  * RSS with OPEN_EXCHANGES exchanges held open at once, against the RSS just
- * before: last, because the burst leaves the agent slower for a while
- * (measured separately: `afterBurst`).
+ * before: last, so that the small-GET runs after it (`afterBurst`) show
+ * whether a burst changes the speed.
  */
 async function openRss(s: Stack, idle: [number, number]): Promise<Rss> {
   const [relayBeforeMiB, agentBeforeMiB] = await settledRss([s.relay.pid, s.agent.pid]);

@@ -2,6 +2,8 @@
  * `ctbridge` command line: relay and agent (each with `verify`), token, status, reload, tail, replay, demo, check.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
+// First: V8 settings that must be in place before anything allocates (src/v8-flags.ts).
+import '../src/v8-flags.js';
 import { hideBin } from 'yargs/helpers';
 import yargs, { type Argv } from 'yargs';
 import { isCtbridgeError } from '../src/errors.js';
