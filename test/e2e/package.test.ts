@@ -22,7 +22,13 @@ const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { na
 const NPM_CLI = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
 /** The Node running the tests comes first on PATH, so the bin's `#!/usr/bin/env node` runs on it. */
 const PATH = [dirname(process.execPath), process.env.PATH].join(delimiter);
-const MAX_INSTALLED_BYTES = 15 * 1024 * 1024;
+/**
+ * 15 MB until the corporate-network support (issue 14): httpntlm brings
+ * js-md4 (1.2 MB; OpenSSL 3 has no MD4) and underscore (2.6 MB, used only by
+ * the parts of httpntlm ctbridge does not load), pac-resolver brings its
+ * QuickJS sandbox (1.6 MB) and a JavaScript parser (about 2 MB).
+ */
+const MAX_INSTALLED_BYTES = 19 * 1024 * 1024;
 
 let install: string;
 let bin: string;
@@ -82,7 +88,7 @@ describe('installed package (npm pack, npm install --omit=dev)', () => {
     for (const dev of ['tsx', 'esbuild', 'typescript', 'vitest', 'postject']) expect(modules).not.toContain(dev);
   });
 
-  it('stays within 15 MB on disk, all dependencies included', () => {
+  it('stays within 19 MiB on disk, all dependencies included', () => {
     const bytes = diskBytes(join(install, 'node_modules'));
     const xml = diskBytes(join(install, 'node_modules', 'libxml2-wasm'));
     console.log(`[figures] installed node_modules: ${bytes} bytes (${(bytes / 1048576).toFixed(1)} MiB); without libxml2-wasm: ${bytes - xml} bytes`);
