@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
+import { retryAfterDelayMs } from '../src/http/retry-after.js';
 import type { AgentConfig } from '../src/config/index.js';
 import { untrusted } from '../src/log-text.js';
 import type { Logger } from '../src/log.js';
@@ -256,6 +257,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       // A proxy's own refusal of CONNECT arrives as an error (ProxyRefusal); this answer is from the relay's side.
       const p = describeHttpStatus(res, this.ctx);
       problem ??= p;
+      // A relay admitting a reconnect storm (503 CTB_RELAY_BUSY) says when to come back: that, jittered, not the growing backoff.
+      if (res.statusCode === 503) this.nextDelay ??= retryAfterDelayMs(res.headers['retry-after']);
       // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
       readErrorReason(res, (reason) => {
         if (reason) p.fields.reason = reason;

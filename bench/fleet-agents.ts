@@ -11,6 +11,7 @@
  */
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
+import { retryAfterDelayMs } from '../src/http/retry-after.js';
 import { MuxSession } from '../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL } from '../src/protocol.js';
 import { signAgentToken } from '../src/token.js';
@@ -63,6 +64,13 @@ class RawFleetAgent {
       headers: { authorization: `Bearer ${this.token}` },
     });
     ws.on('error', () => undefined);
+    // As the agent does (agent/relay-connection.ts): a busy relay's Retry-After, jittered, instead of the growing backoff.
+    let retryAfter: number | undefined;
+    ws.on('unexpected-response', (_req, res) => {
+      if (res.statusCode === 503) retryAfter = retryAfterDelayMs(res.headers['retry-after']);
+      res.resume();
+      ws.terminate();
+    });
     let opened = false;
     ws.once('open', () => {
       opened = true;
@@ -88,12 +96,12 @@ class RawFleetAgent {
       // Refused or reset before the upgrade finished.
       failures++;
       settle();
-      this.redial();
+      this.redial(retryAfter);
     });
   }
 
-  private redial(): void {
-    setTimeout(() => this.dial(), this.backoff.next());
+  private redial(delayMs?: number): void {
+    setTimeout(() => this.dial(), delayMs ?? this.backoff.next());
   }
 }
 

@@ -90,8 +90,7 @@ export class AgentEndpoint {
     }
     if (this.handshakes >= MAX_HANDSHAKES) {
       this.turnedAway++;
-      const body = JSON.stringify({ error: { code: 'CTB_RELAY_BUSY', message: 'this relay node is admitting many agents at once; connect again shortly' } });
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'));
       this.logTurnedAway();
       return;
     }

@@ -14,6 +14,9 @@ import type { CtbridgeError } from '../src/errors.js';
 import { ERROR_HEADER } from '../src/protocol.js';
 import { rawHead } from './raw-response.js';
 
+/** Seconds an agent turned away by CTB_RELAY_BUSY is asked to wait (docs/operating.md, reconnect storms). */
+export const BUSY_RETRY_AFTER_S = 2;
+
 export function refuseHandshake(socket: Duplex, err: CtbridgeError): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
@@ -29,6 +32,8 @@ export function refuseHandshake(socket: Duplex, err: CtbridgeError): void {
     ERROR_HEADER, err.code,
   ];
   if (err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
+  // A reconnect storm: the agent waits about this long (it adds its own jitter), not its growing backoff.
+  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(BUSY_RETRY_AFTER_S));
   socket.end(rawHead(err.status, undefined, headers) + body);
 }
 

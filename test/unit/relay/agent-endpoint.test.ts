@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { AgentEndpoint, MAX_HANDSHAKES } from '../../../relay/agent-endpoint.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
+import { BUSY_RETRY_AFTER_S } from '../../../relay/handshake-refusal.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
 import { MuxSession } from '../../../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
@@ -129,7 +130,7 @@ describe('AgentEndpoint', () => {
     let body = '';
     for await (const chunk of res) body += String(chunk);
     expect(res.statusCode).toBe(503);
-    expect(res.headers['retry-after']).toBe('1');
+    expect(res.headers['retry-after']).toBe(String(BUSY_RETRY_AFTER_S));
     expect(JSON.parse(body)).toMatchObject({ error: { code: 'CTB_RELAY_BUSY' } });
     refused.terminate();
     // The pending ones finish their handshake: there is room again.
