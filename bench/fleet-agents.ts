@@ -32,7 +32,7 @@ export interface FleetAgentsReport {
 }
 
 const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
-const HEARTBEAT = { interval: 10_000, timeout: 30_000 };
+const HEARTBEAT = { interval: 20_000, timeout: 45_000 };
 
 let ready = 0;
 let dialling = 0;

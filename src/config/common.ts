@@ -119,8 +119,8 @@ export function parseLog(root: Section): LogConfig {
 
 export function parseHeartbeat(root: Section): HeartbeatConfig {
   const s = root.section('heartbeat', ['interval', 'timeout']);
-  const interval = s.get('interval', duration(), 10_000);
-  const timeout = s.get('timeout', duration(), 30_000);
+  const interval = s.get('interval', duration(), 20_000);
+  const timeout = s.get('timeout', duration(), 45_000);
   if (timeout <= interval) {
     s.fail('timeout', `expected a duration longer than heartbeat.interval (${formatDuration(interval)}), got ${formatDuration(timeout)}`);
   }
