@@ -165,7 +165,7 @@ class Agent extends EventEmitter<AgentEvents> implements AgentHandle {
     await connections.drainAll('agent shutting down', grace);
     requests.stopAccepting();
     const left = Math.max(deadline - Date.now(), 0);
-    const [drained, egressDrained] = await Promise.all([requests.waitIdle(left), egress ? egress.waitIdle(left) : true]);
+    const [drained, egressDrained] = await Promise.all([requests.whenIdle(left), egress ? egress.whenIdle(left) : true]);
     if (!drained) log.warn({ inFlight: requests.inFlight, graceMs: grace }, 'shutdown grace period over; cutting requests still in flight');
     if (!egressDrained) log.warn({ inFlight: egress?.inFlight, graceMs: grace }, 'shutdown grace period over; cutting Client Tracker messages still in flight');
     await connections.closeAll('agent shutting down');

@@ -26,6 +26,7 @@ import type { AgentInspect } from './inspect.js';
 import { logRequest, newEntry } from './request-log.js';
 import { TargetCall } from './target-call.js';
 import { createTunnelTarget, createTunnelTargets, type TunnelTarget } from './target-pool.js';
+import { IdleWaiters } from '../src/idle-waiters.js';
 
 /** Fields undici sets itself (or refuses), besides the hop-by-hop ones. */
 const UNDICI_OWNED: ReadonlySet<string> = new Set(['expect', 'host']);
@@ -51,7 +52,7 @@ export class TunnelRequests {
   private targets: Map<string, TunnelTarget>;
   private file: string;
   private active = 0;
-  private readonly idleWaiters = new Set<() => void>();
+  private readonly idleWaiters = new IdleWaiters();
   private accepting = true;
   readonly counts = new Map<string, TunnelCounts>();
   readonly recentFailures: RecentFailure[] = [];
@@ -142,7 +143,7 @@ export class TunnelRequests {
       counts.open--;
       this.active--;
       this.onFinished?.(head.tunnel, entry.status, (performance.now() - entry.start) / 1000, entry.code, { in: ex.bytesIn, out: ex.bytesOut });
-      if (this.active === 0) for (const wake of [...this.idleWaiters]) wake();
+      if (this.active === 0) this.idleWaiters.wake();
     });
     this.inspect?.watch(ex, entry, target);
     const refusal = this.refusal(head, target);
@@ -162,19 +163,10 @@ export class TunnelRequests {
   }
 
   /** Resolves true once no exchange is in flight, false after `ms`. */
-  waitIdle(ms: number): Promise<boolean> {
-    if (this.active === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (idle: boolean): void => {
-        clearTimeout(timer);
-        this.idleWaiters.delete(onIdle);
-        resolve(idle);
-      };
-      const onIdle = (): void => done(true);
-      const timer = setTimeout(() => done(false), ms);
-      this.idleWaiters.add(onIdle);
-    });
+  whenIdle(ms: number): Promise<boolean> {
+    return this.idleWaiters.wait(this.active === 0, ms);
   }
+
 
   /** Cuts whatever is left and closes the target connection pools. */
   async destroy(): Promise<void> {

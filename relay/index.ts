@@ -234,8 +234,10 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = Date.now() + grace;
+      // Event-driven: wakes when the last request or exchange ends (a keep-alive caller may still start one, hence the loop).
       while ((requests.inFlight > 0 || registry.all().some((a) => a.session.exchangeCount > 0)) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
+        const left = deadline - Date.now();
+        await Promise.all([requests.whenIdle(left), ...registry.all().map((a) => a.session.whenIdle(left))]);
       }
       if (requests.inFlight > 0) log.warn({ inFlight: requests.inFlight }, 'grace period over: cutting requests still in flight');
       endpoint.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');

@@ -65,7 +65,7 @@ export class PublicRequest {
   private resends = 0;
 
   constructor(
-    private readonly owner: { inFlight: number },
+    private readonly owner: { started(): void; finished(): void },
     private readonly opts: PublicRequestsOptions,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
@@ -80,7 +80,7 @@ export class PublicRequest {
   start(expectsContinue: boolean): void {
     const { req, res, admitted } = this;
     const { policy } = admitted;
-    this.owner.inFlight++;
+    this.owner.started();
     res.once('close', this.onClose);
     this.opts.inspect?.watch(req, res, this.ctx, () => ({ response: this.ex?.response?.headers, agentId: admitted.hop.agent?.agentId, node: admitted.hop.node, bytesIn: this.bytesIn, bytesOut: this.ex?.bytesIn ?? 0 }));
     const declared = declaredLength(req.headers['content-length']);
@@ -243,7 +243,7 @@ export class PublicRequest {
 
   private readonly onClose = (): void => {
     if (this.timer) clearTimeout(this.timer);
-    this.owner.inFlight--;
+    this.owner.finished();
     const { res } = this;
     if (!res.writableFinished && this.ex && !this.ex.closed) {
       this.ex.reset(new CtbridgeError('CTB_CANCELLED', 'the caller went away before the answer was complete'));

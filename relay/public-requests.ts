@@ -15,6 +15,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CtbridgeError } from '../src/errors.js';
+import { IdleWaiters } from '../src/idle-waiters.js';
 import { redactUrl } from '../src/redact.js';
 import { nextRequestId } from '../src/request-id.js';
 import type { Admitted } from './admission.js';
@@ -26,8 +27,24 @@ export type { PublicRequestsOptions };
 export class PublicRequests {
   /** Requests being answered, for graceful shutdown. */
   inFlight = 0;
+  private readonly idleWaiters = new IdleWaiters();
 
   constructor(private readonly opts: PublicRequestsOptions) {}
+
+  /** A PublicRequest began. */
+  started(): void {
+    this.inFlight++;
+  }
+
+  /** A PublicRequest ended (its response closed). */
+  finished(): void {
+    if (--this.inFlight === 0) this.idleWaiters.wake();
+  }
+
+  /** Resolves true once no request is in flight (at once if none is), false after `ms`. */
+  whenIdle(ms: number): Promise<boolean> {
+    return this.idleWaiters.wait(this.inFlight === 0, ms);
+  }
 
   /** The server's 'request' event. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {

@@ -38,6 +38,7 @@ import { checkMessage, prepareSchemas } from './egress-message.js';
 import { egressText, messageLabel, writeXmlError } from './egress-text.js';
 import { issueText } from '../../src/inspect/redact-entry.js';
 import type { AgentEgressRecord } from '../inspect.js';
+import { IdleWaiters } from '../../src/idle-waiters.js';
 
 /** How long the relay gets to answer a message (it gives Client Tracker 30 s). */
 export const EGRESS_TIMEOUT_MS = 60_000;
@@ -85,7 +86,7 @@ export class EgressServer {
   private readonly tunnels: readonly string[];
   private readonly timeoutMs: number;
   private active = 0;
-  private readonly idleWaiters = new Set<() => void>();
+  private readonly idleWaiters = new IdleWaiters();
   private shuttingDown = false;
   private closed: Promise<void> | undefined;
   private baseUrl = '';
@@ -153,19 +154,10 @@ export class EgressServer {
   }
 
   /** Resolves true once no message is in flight, false after `ms`. */
-  waitIdle(ms: number): Promise<boolean> {
-    if (this.active === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const onIdle = (): void => done(true);
-      const timer = setTimeout(() => done(false), ms);
-      const done = (idle: boolean): void => {
-        clearTimeout(timer);
-        this.idleWaiters.delete(onIdle);
-        resolve(idle);
-      };
-      this.idleWaiters.add(onIdle);
-    });
+  whenIdle(ms: number): Promise<boolean> {
+    return this.idleWaiters.wait(this.active === 0, ms);
   }
+
 
   /** Closes the listener and every connection, in flight or not. */
   async close(): Promise<void> {
@@ -197,7 +189,7 @@ export class EgressServer {
     this.active++;
     res.once('close', () => {
       this.active--;
-      if (this.active === 0) for (const w of [...this.idleWaiters]) w();
+      if (this.active === 0) this.idleWaiters.wake();
     });
     const refuse = (code: ErrorCode, text: string, fields: Record<string, unknown> = {}, headers: Record<string, string> = {}): void => {
       // The rest of a refused body is read and dropped, so the provider sees the answer rather than a reset.

@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CtbridgeError, type ErrorCode } from '../errors.js';
 import { untrusted } from '../log-text.js';
+import { IdleWaiters } from '../idle-waiters.js';
 import { CloseCode } from '../protocol.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
 import {
@@ -93,7 +94,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private unsent = 0;
   private blocked = new Set<Exchange>();
   /** whenIdle() callers, woken when the last exchange ends or the session closes. */
-  private readonly idleWaiters = new Set<() => void>();
+  private readonly idleWaiters = new IdleWaiters();
   private readonly heartbeat: Heartbeat;
   /** Why the heartbeat declared the link dead: the close reason the owner hears. */
   private deadReason: string | undefined;
@@ -156,19 +157,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
    * the session closes), false after `ms`. Event-driven: no polling.
    */
   whenIdle(ms: number): Promise<boolean> {
-    if (this.exchanges.size === 0 || this.closed) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.idleWaiters.delete(wake);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        this.idleWaiters.delete(wake);
-        resolve(false);
-      }, Math.max(ms, 0));
-      this.idleWaiters.add(wake);
-    });
+    return this.idleWaiters.wait(this.exchanges.size === 0 || this.closed, ms);
   }
 
   /** Opens an exchange: the OPEN frame carries `head`; `end` when the request has no body. */
@@ -244,7 +233,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   private wakeIdle(): void {
-    for (const wake of [...this.idleWaiters]) wake();
+    this.idleWaiters.wake();
   }
 
   // ---- output ----
