@@ -13,7 +13,7 @@ import { getHeader } from '../src/http/headers.js';
 import type { ReplayAnswer } from '../src/admin/exchanges-routes.js';
 import type { CtSummary, RawBody, RawExchange, ReplaySource } from '../src/inspect/entry.js';
 import { BodyTap } from '../src/inspect/redact-entry.js';
-import { ExchangeRing } from '../src/inspect/ring.js';
+import { Inspector } from '../src/inspect/inspector.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { RequestEntry } from './request-log.js';
 import { targetError } from './target-errors.js';
@@ -54,21 +54,11 @@ function flatHeaders(headers: Record<string, string | string[] | undefined>): st
 
 const ms = (from: number, to = performance.now()): number => Math.round((to - from) * 10) / 10;
 
-export class AgentInspect {
-  readonly ring: ExchangeRing;
+export class AgentInspect extends Inspector {
   private replays = 0;
 
-  constructor(private config: InspectConfig, private readonly file: () => string) {
-    this.ring = new ExchangeRing({ entries: config.entries, maxBytes: config.maxBytes });
-  }
-
-  update(config: InspectConfig): void {
-    this.config = config;
-    this.ring.setLimits({ entries: config.entries, maxBytes: config.maxBytes });
-  }
-
-  get enabled(): boolean {
-    return this.config.enabled;
+  constructor(config: InspectConfig, private readonly file: () => string) {
+    super(config);
   }
 
   /** Watches one exchange the relay opened until it closes. */

@@ -8,11 +8,10 @@
  * Client Tracker egress messages are kept by `egress()`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { InspectConfig } from '../src/config/index.js';
 import { firstValue, getHeader } from '../src/http/headers.js';
 import type { RawExchange } from '../src/inspect/entry.js';
 import { BodyTap } from '../src/inspect/redact-entry.js';
-import { ExchangeRing } from '../src/inspect/ring.js';
+import { Inspector } from '../src/inspect/inspector.js';
 import type { ExchangeContext } from './tunnel-kind.js';
 
 /** What the request handler knows once the response is done. */
@@ -43,22 +42,7 @@ const ms = (start: number): number => Math.round((performance.now() - start) * 1
 
 const EGRESS_LABELS: Record<string, string> = { is_in_request: 'isInRequest', add_resource: 'pushResource', remove_resource: 'pushResourceRemove' };
 
-export class RelayInspect {
-  readonly ring: ExchangeRing;
-
-  constructor(private config: InspectConfig) {
-    this.ring = new ExchangeRing({ entries: config.entries, maxBytes: config.maxBytes });
-  }
-
-  /** A reloaded config's `inspect:`. */
-  update(config: InspectConfig): void {
-    this.config = config;
-    this.ring.setLimits({ entries: config.entries, maxBytes: config.maxBytes });
-  }
-
-  get enabled(): boolean {
-    return this.config.enabled;
-  }
+export class RelayInspect extends Inspector {
 
   /**
    * Watches one admitted request until its response is done; `facts` is

@@ -10,9 +10,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
+import { launchChromium } from '../helpers/browser.js';
 import { needs } from '../helpers/system.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -44,19 +45,7 @@ beforeAll(async () => {
   agentAdmin = await agent.adminUrl();
 
   shots = mkdtempSync(join(tmpdir(), 'ctbridge-inspector-page-'));
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ctbridge-chromium-profile-')), {
-    executablePath: chromiumPackage.path,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 900 },
-  });
-  context.on('page', (p) => p.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  }));
+  context = await launchChromium(chromiumPackage.path, { width: 1400, height: 900 }, dialogs);
 });
 
 afterAll(async () => {

@@ -13,11 +13,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../helpers/fleet.js';
 import { stopAll } from '../helpers/processes.js';
 import { RawAgent } from '../helpers/raw-agent.js';
+import { launchChromium } from '../helpers/browser.js';
 import { needs } from '../helpers/system.js';
 import { tokenFor } from '../helpers/tunnel.js';
 
@@ -49,19 +50,7 @@ beforeAll(async () => {
   expect(failed.headers.get('x-ctbridge-error')).toBe('CTB_TARGET_UNREACHABLE');
 
   shots = mkdtempSync(join(tmpdir(), 'ctbridge-status-pages-'));
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ctbridge-chromium-profile-')), {
-    executablePath: chromiumPackage.path,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1500, height: 900 },
-  });
-  context.on('page', (p) => p.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  }));
+  context = await launchChromium(chromiumPackage.path, { width: 1500, height: 900 }, dialogs);
 });
 
 afterAll(async () => {
