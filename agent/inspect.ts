@@ -15,10 +15,10 @@ import type { CtSummary, RawBody, RawExchange, ReplaySource } from '../src/inspe
 import { BodyTap } from '../src/inspect/redact-entry.js';
 import { Inspector } from '../src/inspect/inspector.js';
 import type { Exchange } from '../src/mux/exchange.js';
+import type { RequestHead } from '../src/mux/heads.js';
 import type { RequestEntry } from './request-log.js';
 import { targetError } from './target-errors.js';
 import type { TunnelTarget } from './target-pool.js';
-import type { TunnelRequests } from './tunnel-requests.js';
 
 /** One provider message (egress) as the agent handled it. */
 export interface AgentEgressRecord {
@@ -53,6 +53,12 @@ function flatHeaders(headers: Record<string, string | string[] | undefined>): st
 }
 
 const ms = (from: number, to = performance.now()): number => Math.round((to - from) * 10) / 10;
+
+/** What a replay needs of the agent's tunnel requests (agent/tunnel-requests.ts TunnelRequests): the targets as configured now, and the headers a target gets. */
+export interface ReplayTargets {
+  targetsNow(): ReadonlyMap<string, TunnelTarget>;
+  targetHeaders(head: RequestHead, target: TunnelTarget): string[];
+}
 
 export class AgentInspect extends Inspector {
   private replays = 0;
@@ -145,7 +151,7 @@ export class AgentInspect extends Inspector {
   }
 
   /** Sends the kept request `requestId` to its tunnel's configured target again. */
-  async replay(requestId: string, requests: TunnelRequests): Promise<ReplayAnswer> {
+  async replay(requestId: string, requests: ReplayTargets): Promise<ReplayAnswer> {
     const found = this.ring.replaySource(requestId);
     if (!found) {
       const kept = this.ring.get(requestId);

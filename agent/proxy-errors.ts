@@ -5,7 +5,7 @@
  * reached) and what to do. Never includes the proxy password.
  */
 import type { ProxyRefusal } from './proxy-tunnel.js';
-import type { RelayContext, RelayProblem } from './relay-errors.js';
+import type { RelayContext, RelayProblem } from './relay-problem.js';
 
 const SCHEME_NAMES = { basic: 'Basic', ntlm: 'NTLM' } as const;
 

@@ -5,31 +5,17 @@
  * Never includes the token or the proxy password.
  */
 import { formatDuration } from '../src/config/index.js';
-import type { ErrorCode } from '../src/errors.js';
 import { untrusted } from '../src/log-text.js';
 import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
 import { DEFAULT_TOKEN_TTL } from '../src/token.js';
 import type { IncomingMessage } from 'node:http';
-import type { RelayDial } from './forward-proxy.js';
+import type { RelayContext, RelayProblem } from './relay-problem.js';
 import { PacError } from './pac.js';
 import { describeProxyRefusal } from './proxy-errors.js';
 import { ProxyRefusal } from './proxy-tunnel.js';
 import { isTlsProtocolError, TLS_VERIFY_CODES } from './target-errors.js';
 
-export interface RelayProblem {
-  level: 'error' | 'warn';
-  msg: string;
-  fields: { code?: ErrorCode; detail?: string; hint?: string; [key: string]: unknown };
-}
-
-export interface RelayContext {
-  relayUrl: string;
-  dial: RelayDial;
-  connectTimeout: number;
-  /** From the token (unverified), to make the "issue a new token" hint copy-pasteable. */
-  agentId: string | undefined;
-  tunnels: readonly string[];
-}
+export type { RelayContext, RelayProblem } from './relay-problem.js';
 
 function tokenHint(ctx: RelayContext): string {
   return `issue a new token on the relay with \`ctbridge token --config relay.yaml --agent ${ctx.agentId ?? '<agent-id>'} --tunnels ${ctx.tunnels.join(',')} --ttl ${DEFAULT_TOKEN_TTL}\` and set it in CTBRIDGE_AGENT_TOKEN (or token: in agent.yaml)`;

@@ -20,7 +20,6 @@
 
 import type { Logger } from '../src/log.js';
 import type { Hop } from './admission.js';
-import type { RelayMetrics } from './metrics.js';
 
 /** Methods RFC 9110 calls safe: running one twice changes nothing on the target. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -114,7 +113,8 @@ export interface Resend {
 }
 
 /** Logs a re-send (warn when a link dropped under it) and counts it in ctbridge_requests_resent_total. */
-export function reportResend(log: Logger, metrics: RelayMetrics | undefined, r: Resend): void {
+/** `metrics`: what counts re-sends (relay/metrics.ts RelayMetrics). */
+export function reportResend(log: Logger, metrics: { resent(reason: ResendReason): void } | undefined, r: Resend): void {
   const { from, to } = r;
   const line = {
     requestId: r.requestId, tunnel: r.tunnel, method: r.method, reason: r.reason, code: r.code, resends: r.resends,
