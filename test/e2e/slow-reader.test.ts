@@ -83,7 +83,8 @@ it('a slow reader of 200 MB stalls only its stream; relay and agent RSS stay bou
   expect(gotWhenOtherDone).toBe(stalledAt);
   const growth = { relay: peak.relay - baseline.relay, agent: peak.agent - baseline.agent };
   console.log(`slow reader: RSS growth relay ${(growth.relay / 1048576).toFixed(1)} MiB, agent ${(growth.agent / 1048576).toFixed(1)} MiB (baseline relay ${(baseline.relay / 1048576).toFixed(0)} MiB, agent ${(baseline.agent / 1048576).toFixed(0)} MiB)`);
-  // 200 MB would show as ~200 MiB of growth without flow control.
-  expect(growth.relay).toBeLessThan(48 * 1024 * 1024);
-  expect(growth.agent).toBeLessThan(48 * 1024 * 1024);
+  // 200 MB would show as ~200 MiB of growth without flow control. What a process grows by anyway depends on the
+  // Node line's heap sizing: 18-26 MiB on Node 20, 52-54 MiB seen on Node 24 (with V8 pretenuring off, src/v8-flags.ts).
+  expect(growth.relay).toBeLessThan(80 * 1024 * 1024);
+  expect(growth.agent).toBeLessThan(80 * 1024 * 1024);
 }, 120_000);

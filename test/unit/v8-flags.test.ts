@@ -35,12 +35,13 @@ async function pretenuringTrace(importFlags: boolean): Promise<string> {
 
 describe('V8 allocation-site pretenuring (the post-burst slowdown)', () => {
   it('is decided on long-lived literals without src/v8-flags (control)', async () => {
-    expect(await pretenuringTrace(false)).toMatch(/=> tenure/);
+    // Node 20/22's V8 decides "=> tenure" within this workload; Node 24's gets as far as "=> maybe tenure" (one step before).
+    expect(await pretenuringTrace(false)).toMatch(/=> (maybe )?tenure/);
   });
 
   it('is off once src/v8-flags has run: no site is ever moved to the old generation', async () => {
     const trace = await pretenuringTrace(true);
-    expect(trace).not.toMatch(/=> tenure/);
+    expect(trace).not.toMatch(/=> (maybe )?tenure/);
     expect(trace).not.toMatch(/pretenuring:/);
   });
 
