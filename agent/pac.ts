@@ -8,8 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { createPacResolver } from 'pac-resolver';
-import { QuickJS } from 'quickjs-wasi';
+import type { createPacResolver } from 'pac-resolver';
 import { runningSea } from '../src/assets.js';
 import { redactUrl } from '../src/redact.js';
 
@@ -71,8 +70,10 @@ export type FindProxy = (url: string) => Promise<string>;
 export async function compilePac(script: string, url: string): Promise<FindProxy> {
   let find: ReturnType<typeof createPacResolver>;
   try {
+    // Loaded only when a PAC is configured: the evaluator and its parser take ~130 ms to import, every agent start otherwise.
+    const [{ createPacResolver: create }, { QuickJS }] = await Promise.all([import('pac-resolver'), import('quickjs-wasi')]);
     const qjs = await QuickJS.create({ wasm: await wasm() });
-    find = createPacResolver(qjs, script, { filename: redactUrl(url) });
+    find = create(qjs, script, { filename: redactUrl(url) });
   } catch (err) {
     throw new PacError(`the PAC file ${redactUrl(url)} does not compile: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
   }
