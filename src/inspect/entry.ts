@@ -32,19 +32,14 @@ export interface CtSummary {
   rewritten?: boolean;
 }
 
-export interface InspectEntry {
-  /** Order of recording in this process; the tail resumes from it. */
-  seq: number;
+/** What the kept (raw) and shown (redacted) forms of an exchange have alike. */
+interface ExchangeFacts {
   side: 'relay' | 'agent';
-  /** When the exchange started (ISO). */
-  at: string;
   requestId: string;
   tunnel: string;
   /** http, upgrade (WebSocket), egress (provider → Client Tracker). */
   kind: 'http' | 'upgrade' | 'egress';
   method: string;
-  /** Path and query in the tunnel, secret query values redacted. */
-  path: string;
   /** HTTP status the caller got (0: none). */
   status: number;
   durationMs: number;
@@ -57,15 +52,24 @@ export interface InspectEntry {
   code?: string;
   /** Relay: the agent (and relay node) that served it; agent: the target origin. */
   servedBy?: string;
-  requestHeaders: [string, string][];
-  responseHeaders: [string, string][];
-  requestBody?: KeptBody;
-  responseBody?: KeptBody;
   ct?: CtSummary;
   /** Agent: the whole request was kept, so it can be sent to the target again. */
   replayable?: boolean;
   /** A replay: the request id it repeated. */
   replayOf?: string;
+}
+
+export interface InspectEntry extends ExchangeFacts {
+  /** Order of recording in this process; the tail resumes from it. */
+  seq: number;
+  /** When the exchange started (ISO). */
+  at: string;
+  /** Path and query in the tunnel, secret query values redacted. */
+  path: string;
+  requestHeaders: [string, string][];
+  responseHeaders: [string, string][];
+  requestBody?: KeptBody;
+  responseBody?: KeptBody;
 }
 
 /** A body's first bytes as they passed, turned into a KeptBody (redacted) only when shown. */
@@ -83,31 +87,16 @@ export interface RawBody {
  * redacted InspectEntry (toEntry in redact-entry.ts) only when someone
  * looks: recording stays cheap, and nothing unredacted ever leaves the ring.
  */
-export interface RawExchange {
-  side: InspectEntry['side'];
+export interface RawExchange extends ExchangeFacts {
   /** Date.now() when it started. */
   startedAt: number;
-  requestId: string;
-  tunnel: string;
-  kind: InspectEntry['kind'];
-  method: string;
   /** Path and query as received (redacted when shown). */
   target: string;
-  status: number;
-  durationMs: number;
-  firstByteMs?: number;
-  bytesIn: number;
-  bytesOut: number;
-  code?: string;
-  servedBy?: string;
   /** Flat name/value lists as received. */
   requestHeaders: readonly string[];
   responseHeaders: readonly string[];
   requestBody?: RawBody;
   responseBody?: RawBody;
-  ct?: CtSummary;
-  replayable?: boolean;
-  replayOf?: string;
 }
 
 /** The request as it came in (unredacted), for a replay; never shown, never serialised. */
