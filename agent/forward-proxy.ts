@@ -40,7 +40,6 @@ export interface DialProxy {
   /** For logs: the password masked. */
   display: string;
   hostPort: string;
-  hasCredentials: boolean;
   /** Where the credentials come from: `proxyAuth:` (Basic or NTLM) or the proxy URL's user-info (Basic). */
   auth?: { scheme: 'basic' | 'ntlm'; source: 'proxyAuth' | 'url' };
 }
@@ -97,7 +96,6 @@ export function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credenti
     url: url.href,
     display: redactUrl(url.href),
     hostPort: hostPortOf(url),
-    hasCredentials: credentials !== undefined,
     ...(auth ? { auth: { scheme: auth.scheme, source: 'proxyAuth' as const } } : credentials ? { auth: { scheme: 'basic' as const, source: 'url' as const } } : {}),
   };
 }

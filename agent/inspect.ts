@@ -106,10 +106,13 @@ export class AgentInspect extends Inspector {
       };
       if (entry.headersAt !== undefined) e.firstByteMs = ms(entry.start, entry.headersAt);
       if (entry.code) e.code = entry.code;
-      if (reqTap) e.requestBody = reqTap.raw(getHeader(head.headers, 'content-type'), getHeader(head.headers, 'content-encoding'));
+      const requestBody = reqTap?.raw(getHeader(head.headers, 'content-type'), getHeader(head.headers, 'content-encoding'));
+      if (requestBody) e.requestBody = requestBody;
       if (resTap && response) e.responseBody = resTap.raw(getHeader(response.headers, 'content-type'), getHeader(response.headers, 'content-encoding'));
       let source: ReplaySource | undefined;
-      const body = ex.bytesIn === 0 ? EMPTY : reqTap?.whole();
+      // Replayable only with the whole request: the relay ended it (not reset midway) and every byte of it was kept.
+      const keptWhole = requestBody !== undefined && requestBody.total === ex.bytesIn && requestBody.head.length === requestBody.total;
+      const body = !ex.peerEnded ? undefined : ex.bytesIn === 0 ? EMPTY : keptWhole ? requestBody.head : undefined;
       if (head.kind === 'http' && body) {
         source = { method: head.method, target: head.target, headers: head.headers, body };
         e.replayable = true;

@@ -54,9 +54,7 @@ export async function fetchPac(url: string, timeoutMs: number): Promise<string> 
     // A PAC file is fetched directly: never through a proxy.
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const text = await res.text();
-    if (text.length > MAX_PAC) throw new Error(`larger than ${MAX_PAC} bytes`);
-    return text;
+    return await boundedText(res);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const reason = e.cause?.code ?? e.code ?? e.message;
@@ -64,26 +62,51 @@ export async function fetchPac(url: string, timeoutMs: number): Promise<string> 
   }
 }
 
+/** A PAC server's answer, read no further than MAX_PAC bytes (a hostile server cannot fill the agent's memory). */
+async function boundedText(res: Response): Promise<string> {
+  const tooLarge = (): Error => new Error(`larger than ${MAX_PAC} bytes`);
+  if (Number(res.headers.get('content-length')) > MAX_PAC) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length;
+    if (size > MAX_PAC) {
+      await res.body?.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** How long one run of the PAC script (compiling it, or one FindProxyForURL) may take, and how much memory it may use. */
+const PAC_RUN_MS = 2000;
+const PAC_MEMORY = 64 * 1024 * 1024;
+
 export type FindProxy = (url: string) => Promise<string>;
 
 /** Compiles a PAC script in the sandbox. */
 export async function compilePac(script: string, url: string): Promise<FindProxy> {
   let find: ReturnType<typeof createPacResolver>;
+  let deadline = Number.POSITIVE_INFINITY;
   try {
     // Loaded only when a PAC is configured: the evaluator and its parser take ~130 ms to import, every agent start otherwise.
     const [{ createPacResolver: create }, { QuickJS }] = await Promise.all([import('pac-resolver'), import('quickjs-wasi')]);
-    const qjs = await QuickJS.create({ wasm: await wasm() });
+    // A PAC file that loops or allocates without end is stopped, never the agent's event loop or memory.
+    const qjs = await QuickJS.create({ wasm: await wasm(), memoryLimit: PAC_MEMORY, interruptHandler: () => Date.now() > deadline });
+    deadline = Date.now() + PAC_RUN_MS;
     find = create(qjs, script, { filename: redactUrl(url) });
   } catch (err) {
     throw new PacError(`the PAC file ${redactUrl(url)} does not compile: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
   }
   return async (target) => {
     try {
+      deadline = Date.now() + PAC_RUN_MS;
       const answer = await find(target);
       if (typeof answer !== 'string') throw new Error(`FindProxyForURL returned ${typeof answer}, not a string`);
       return answer;
     } catch (err) {
-      throw new PacError(`the PAC file ${redactUrl(url)} failed for ${target}: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+      throw new PacError(`the PAC file ${redactUrl(url)} failed for ${redactUrl(target)}: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
     }
   };
 }

@@ -88,7 +88,7 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
       fail('proxy', describeConnectError(err, ctx));
       throw err;
     }
-    const source = config.proxy.mode === 'pac' || config.proxy.mode === 'auto' ? `from the PAC file ${dial.pac}` : config.proxy.mode === 'system' ? 'from the system settings' : config.proxy.mode === 'env' ? 'from the environment' : 'from proxy: in agent.yaml';
+    const source = config.proxy.mode === 'pac' || config.proxy.mode === 'auto' ? `from the PAC file ${dial.pac}` : config.proxy.mode === 'system' ? (process.platform === 'win32' ? "from the machine's WinHTTP settings" : 'from the environment (proxy: system outside Windows)') : config.proxy.mode === 'env' ? 'from the environment' : 'from proxy: in agent.yaml';
     write(`✓ proxy       ${hops.map((h) => (h.kind === 'direct' ? 'DIRECT' : redactUrl(h.url.href))).join(', then ')} (${source})`);
 
     // 2-3. Connect, and through a proxy authenticate and CONNECT; the next hop only when one cannot be reached.

@@ -79,7 +79,8 @@ export class PeerEndpoint {
       : http.createServer(notFound);
     this.server.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.server.on('tlsClientError', (err: Error, socket) => {
-      opts.log.warn({ remote: peerAddress(socket), reason: err.message }, 'cluster listener refused a connection: TLS handshake failed (a client certificate from cluster.tls.ca is required)');
+      const why = tls?.ca ? ' (a client certificate from cluster.tls.ca is required)' : '';
+      opts.log.warn({ remote: peerAddress(socket), reason: err.message }, `cluster listener refused a connection: TLS handshake failed${why}`);
     });
     opts.registry.on('change', () => this.scheduleAnnounce());
   }

@@ -13,7 +13,7 @@
  * cross-site form cannot send) and no cross-site Origin / Sec-Fetch-Site.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AdminRoutes } from './server.js';
+import { json, send, type AdminRoutes } from './server.js';
 import { filterFromQuery, matches, type InspectEntry } from '../inspect/entry.js';
 import type { ExchangeRing } from '../inspect/ring.js';
 import { exchangePage, exchangesPage } from './exchanges-page.js';
@@ -36,13 +36,6 @@ export interface InspectRoutesDeps {
 /** Live tails at once: each holds a connection and a listener. */
 const MAX_TAILS = 32;
 const HEARTBEAT_MS = 15_000;
-
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
-}
-
-const json = (res: ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
 
 export function inspectRoutes(d: InspectRoutesDeps): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
   let tails = 0;

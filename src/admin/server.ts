@@ -61,12 +61,13 @@ export interface AdminHandle {
 
 const SECURITY_HEADERS = securityHeaders({ styles: [PAGE_STYLE_HASH, EXCHANGES_CSP.style], scripts: [EXCHANGES_CSP.script] });
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+/** An admin answer (the security headers are already set on `res`). */
+export function send(res: http.ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
-const json = (res: http.ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
+export const json = (res: http.ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
 
 export async function startAdminServer(admin: AdminConfig, file: string, log: Logger, routes: AdminRoutes): Promise<AdminHandle | undefined> {
   if (!admin.listen) return undefined;
@@ -75,15 +76,16 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const from = peerAddress(req.socket);
     const path = (req.url ?? '/').split('?')[0];
+    // Who may call at all first (an address outside allowFrom learns nothing more), then whether it names this listener.
+    if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(from)) {
+      json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
+      return;
+    }
     const wrongHost = hostRefusal(req.headers.host, routes.hosts?.() ?? admin.hosts);
     if (wrongHost) {
       log.warn({ from, host: untrusted(req.headers.host, 100), method: req.method, path: untrusted(path, 100) }, `admin request refused: ${wrongHost}`);
       req.resume();
       json(res, 421, { error: `${wrongHost}; a web page on another site may be trying to read this listener (DNS rebinding)` });
-      return;
-    }
-    if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(from)) {
-      json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
       return;
     }
     const get = req.method === 'GET' || req.method === 'HEAD';

@@ -60,13 +60,23 @@ export function proxy(v: unknown): AgentProxyConfig {
       throw new ValueError(`expected pac+http://, pac+https:// or pac+file:// followed by the PAC file's URL, got ${formatUrlValue(v)}`);
     }
   }
+  let url: string;
   try {
-    return { mode: 'url', url: httpUrl(v) };
+    url = httpUrl(v);
   } catch (err) {
     throw err instanceof ValueError
       ? new ValueError(err.message.replace(/^expected /, 'expected "none", "auto", "system", pac+<url of a PAC file> or '))
       : err;
   }
+  const parsed = new URL(url);
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    // Never echo the value: it holds the proxy password.
+    throw new ValueError('expected a proxy URL whose user and password are percent-encoded (@ : / % as %40 %3A %2F %25), got a bad %-escape in them');
+  }
+  return { mode: 'url', url };
 }
 
 /**

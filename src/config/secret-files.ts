@@ -72,6 +72,8 @@ export function agentSecretFiles(file: string, raw: unknown, config: AgentConfig
   const tokenFile = get(raw, 'tokenFile');
   if (config.tokenSource === 'file' && isText(tokenFile)) out.push({ file: resolve(dirname(self), tokenFile), holds: 'the agent token (tokenFile)' });
   if (config.proxy.mode === 'url' && /^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(config.proxy.url)) out.push({ file: self, holds: 'the proxy password (proxy)' });
+  const passwordFile = get(raw, 'proxyAuth', 'passwordFile');
+  if (config.proxyAuth?.passwordSource === 'file' && isText(passwordFile)) out.push({ file: resolve(dirname(self), passwordFile), holds: 'the proxy password (proxyAuth.passwordFile)' });
   return out;
 }
 

@@ -63,7 +63,8 @@ function unescapeJson(s: string): string {
 /** An XML text with the content of elements (and values of attributes) named as secrets replaced, also when cut. */
 export function redactXml(text: string): string {
   return text
-    .replace(/(<(?:[\w.-]+:)?([\w.-]+)(?:\s[^>]*)?>)([^<]*)/g, (all, open: string, name: string, content: string) =>
+    // An element's content: text, CDATA sections and comments (a CT key may come as <key><![CDATA[...]]></key>), also when cut.
+    .replace(/(<(?:[\w.-]+:)?([\w.-]+)(?:\s[^>]*)?>)((?:<!\[CDATA\[[\s\S]*?(?:\]\]>|$)|<!--[\s\S]*?(?:-->|$)|[^<])*)/g, (all, open: string, name: string, content: string) =>
       isSecretField(name) && content.length > 0 && !open.endsWith('/>') ? `${open}${REDACTED}` : all)
     .replace(/(\s(?:[\w.-]+:)?([\w.-]+)\s*=\s*)("[^"]*"?|'[^']*'?)/g, (all, lead: string, name: string) =>
       isSecretField(name) ? `${lead}"${REDACTED}"` : all);

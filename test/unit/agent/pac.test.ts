@@ -1,5 +1,7 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { compilePac, parsePacAnswer, PacError } from '../../../agent/pac.js';
+import { compilePac, fetchPac, parsePacAnswer, PacError } from '../../../agent/pac.js';
 
 describe('PAC files', () => {
   it('reads lists of proxies with DIRECT fallback, skipping what ctbridge cannot use', () => {
@@ -24,5 +26,36 @@ describe('PAC files', () => {
     await expect(throwing('https://relay.example.com/')).rejects.toThrow(PacError);
     await expect(throwing('https://relay.example.com/')).rejects.toThrow(/x\.pac failed for https:\/\/relay\.example\.com\/: .*no route for you/);
     await expect(compilePac('function FindProxyForURL( {', 'http://pac.test/broken.pac').then((f) => f('https://r/'))).rejects.toThrow(/broken\.pac/);
+  });
+
+  it('a hostile PAC that loops for ever or allocates without end is stopped (PacError), the agent goes on', async () => {
+    const looping = await compilePac('function FindProxyForURL() { while (true) {} }', 'http://pac.test/loop.pac');
+    await expect(looping('https://relay.example/')).rejects.toThrow(PacError);
+    const hungry = await compilePac('function FindProxyForURL() { var a = []; while (true) a.push(new Array(100000).join("x")); }', 'http://pac.test/hungry.pac');
+    await expect(hungry('https://relay.example/')).rejects.toThrow(PacError);
+    await expect(compilePac('while (true) {}', 'http://pac.test/top-level-loop.pac')).rejects.toThrow(PacError);
+  });
+
+  it('a PAC server that sends more than 1 MiB is cut off, with or without Content-Length', async () => {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/declared') res.writeHead(200, { 'content-length': String(8 << 20) });
+      else res.writeHead(200); // chunked, no length
+      const block = Buffer.alloc(64 * 1024, 0x20);
+      const pump = (): void => {
+        while (res.write(block));
+      };
+      res.on('drain', pump);
+      res.on('close', () => res.off('drain', pump));
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await expect(fetchPac(`${base}/declared`, 10_000)).rejects.toThrow(/larger than 1048576 bytes/);
+      await expect(fetchPac(`${base}/endless`, 10_000)).rejects.toThrow(/larger than 1048576 bytes/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

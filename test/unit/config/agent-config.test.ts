@@ -206,6 +206,10 @@ describe('parseAgentConfig errors', () => {
     expect(msgs).toContain('relay: expected a ws:// or wss:// URL without a query or fragment, got "wss://relay.example.com/?***"');
     expect(msgs).not.toMatch(/proxyuser|s3cr3t|abc\.def/);
     expect(problems(minimal({ proxy: 'http://u:p/w@proxy.corp' })).join('\n')).not.toMatch(/u:p|p\/w/);
+    // A bad %-escape in the user or password: refused at load (it used to throw "URI malformed" when dialling), without echoing it.
+    const badEscape = problems(minimal({ proxy: 'http://corp:pa%zzss@proxy.corp:3128' })).join('\n');
+    expect(badEscape).toContain('proxy: expected a proxy URL whose user and password are percent-encoded');
+    expect(badEscape).not.toMatch(/pa%zzss|corp:pa/);
     expect(problems(minimal({ relay: 'ws://user:pw@relay' }))).toEqual([
       'agent.yaml: relay: expected a ws:// or wss:// URL without user:password, got "ws://***@relay"',
     ]);

@@ -42,6 +42,14 @@ describe('secret files at rest (issue 12, finding 9)', () => {
     expect(agentSecretFiles(agentYaml, inline, parseAgentConfig(inline, agentYaml, {})).map((f) => f.holds)).toEqual(['the agent token (token)', 'the proxy password (proxy)']);
   });
 
+  it('finds the proxy password file (proxyAuth.passwordFile) next to agent.yaml', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ctbridge-secret-files-'));
+    file(dir, 'proxy.pass', 'N7lm-pass', 0o600);
+    const raw = { relay: 'wss://relay.example', token: 'a.b.c', proxy: 'http://proxy.corp:3128', proxyAuth: { scheme: 'ntlm', username: 'CORP\\svc', passwordFile: 'proxy.pass' }, tunnels: { web: { target: 'http://127.0.0.1:1' } } };
+    const agentYaml = join(dir, 'agent.yaml');
+    expect(agentSecretFiles(agentYaml, raw, parseAgentConfig(raw, agentYaml, {}))).toContainEqual({ file: join(dir, 'proxy.pass'), holds: 'the proxy password (proxyAuth.passwordFile)' });
+  });
+
   it.runIf(posix)('flags files group or others may read or write, with the chmod that fixes it; 0600 and 0400 pass', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ctbridge secret files '));
     const open = file(dir, 'open.yaml', 'x', 0o644);

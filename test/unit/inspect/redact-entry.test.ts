@@ -51,6 +51,12 @@ describe('redaction of what the inspector keeps', () => {
     expect(redactXml(`<a token="${SECRETS[2]}" b="1"/>`)).toBe('<a token="[REDACTED]" b="1"/>');
   });
 
+  it('replaces a <key> that comes as CDATA, behind a comment, or cut inside its CDATA', () => {
+    expect(redactXml(`<key><![CDATA[${SECRETS[4]}]]></key><ctid>42</ctid>`)).toBe('<key>[REDACTED]</key><ctid>42</ctid>');
+    expect(redactXml(`<key><!-- x -->${SECRETS[4]}</key>`)).toBe('<key>[REDACTED]</key>');
+    expect(redactXml(`<key><![CDATA[${SECRETS[4].slice(0, 6)}`)).toBe('<key>[REDACTED]');
+  });
+
   it('replaces form fields, by content type or by shape', () => {
     expect(redactBodyText(`user=bob&password=${SECRETS[6]}`, 'application/x-www-form-urlencoded')).toBe('user=bob&password=[REDACTED]');
     expect(redactBodyText(`user=bob&pwd=${SECRETS[6]}`, 'text/plain')).toBe('user=bob&pwd=[REDACTED]');
