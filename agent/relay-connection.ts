@@ -21,7 +21,7 @@ import type { Exchange } from '../src/mux/exchange.js';
 import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import type { RelayDial } from './forward-proxy.js';
-import { readErrorReason } from './relay-error-body.js';
+import { readErrorReason, withRefusal } from './relay-error-body.js';
 import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
 import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
 
@@ -260,8 +260,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       // A relay admitting a reconnect storm (503 CTB_RELAY_BUSY) says when to come back: that, jittered, not the growing backoff.
       if (res.statusCode === 503) this.nextDelay ??= retryAfterDelayMs(res.headers['retry-after']);
       // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
-      readErrorReason(res, (reason) => {
-        if (reason) p.fields.reason = reason;
+      readErrorReason(res, (refusal) => {
+        withRefusal(p, refusal);
         ws.terminate();
       });
     });

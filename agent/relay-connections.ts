@@ -79,7 +79,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       }
       const one: AgentConfig = { ...config, relay };
       const dial = createRelayDial(one, process.env, trust, this.log);
-      const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels };
+      const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels, tokenExpiresAt: token.tokenExpiresAt };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
       const connection = new RelayGroup(one, log, dial, ctx, this.onExchange);
@@ -141,11 +141,11 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
 }
 
 /** What the token carries (unverified: only the relay can check it), for log lines and hints. */
-function tokenContext(config: AgentConfig, log: Logger): { agentId: string | undefined; tunnels: string[] } {
+function tokenContext(config: AgentConfig, log: Logger): { agentId: string | undefined; tunnels: string[]; tokenExpiresAt?: Date } {
   const configured = Object.keys(config.tunnels);
   try {
     const claims = decodeTokenUnverified(config.token);
-    return { agentId: claims.agentId, tunnels: [...new Set([...claims.tunnels, ...configured])] };
+    return { agentId: claims.agentId, tunnels: [...new Set([...claims.tunnels, ...configured])], tokenExpiresAt: claims.expiresAt };
   } catch (err) {
     log.debug({ err }, 'agent token cannot be read');
     return { agentId: undefined, tunnels: configured };

@@ -1,15 +1,22 @@
 /**
  * The reason in a relay's refusal: a ctbridge relay answers a refused
- * WebSocket upgrade with a JSON error body (src/http/error-response.ts);
- * the agent reads a little of it for its log line.
+ * WebSocket upgrade with a JSON error body (src/http/error-response.ts):
+ * the code, one plain sentence and a request id, under which the relay's
+ * log line says why. The agent reads a little of it for its log line, and
+ * `ctbridge agent verify --connect` for its report.
  */
 import type { IncomingMessage } from 'node:http';
+import { isErrorCode } from '../src/errors.js';
+import { parseErrorBody, type RefusalBody } from '../src/http/error-response.js';
+import type { RelayProblem } from './relay-problem.js';
 import { ERROR_BODY_MS } from './relay-timeouts.js';
+
+export type { RefusalBody } from '../src/http/error-response.js';
 
 const MAX_ERROR_BODY = 4096;
 
-/** error.message from a JSON error body, if the response has one (at most 4 KiB read, for at most ERROR_BODY_MS). */
-export function readErrorReason(res: IncomingMessage, done: (reason: string | undefined) => void): void {
+/** The code, sentence and request id of a JSON error body, if the response has one (at most 4 KiB read, for at most ERROR_BODY_MS). */
+export function readErrorReason(res: IncomingMessage, done: (refusal: RefusalBody | undefined) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let finished = false;
@@ -18,14 +25,7 @@ export function readErrorReason(res: IncomingMessage, done: (reason: string | un
     finished = true;
     clearTimeout(timer);
     res.destroy();
-    let reason: string | undefined;
-    try {
-      const message: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.error?.message;
-      if (typeof message === 'string') reason = message.slice(0, 500);
-    } catch {
-      // not a ctbridge error body
-    }
-    done(reason);
+    done(parseErrorBody(Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY).toString('utf8')));
   };
   const timer = setTimeout(finish, ERROR_BODY_MS);
   res.on('data', (chunk: Buffer) => {
@@ -37,3 +37,18 @@ export function readErrorReason(res: IncomingMessage, done: (reason: string | un
   res.once('error', finish);
   res.once('close', finish);
 }
+
+/**
+ * Adds the relay's own words to a problem: its sentence as `reason`, its
+ * request id (the relay operator finds the why under it), and its code when
+ * it is a ctbridge code (a 503 is CTB_RELAY_BUSY or CTB_SHUTTING_DOWN, not a
+ * protocol problem).
+ */
+export function withRefusal(p: RelayProblem, refusal: RefusalBody | undefined): RelayProblem {
+  if (!refusal) return p;
+  if (refusal.message) p.fields.reason = refusal.message;
+  if (refusal.requestId) p.fields.requestId = refusal.requestId;
+  if (refusal.code && isErrorCode(refusal.code)) p.fields.code = refusal.code;
+  return p;
+}
+

@@ -133,15 +133,25 @@ export function describeHttpStatus(res: Pick<IncomingMessage, 'statusCode' | 'st
   };
 }
 
+/** The request id a relay puts at the end of a close reason (relay/handshake-refusal.ts). */
+const REQUEST_ID_IN_REASON = /\(request id ([0-9a-z]{1,40})\)$/;
+
 /** The relay closed an established connection. */
 export function describeClose(code: number, reason: string, ctx: RelayContext): RelayProblem {
   switch (code) {
     case CloseCode.TOKEN_INVALID: {
-      const revoked = /\bis revoked in auth\.revoked\b/.test(reason);
-      const hint = revoked
+      // At connect the relay says only that it refused the token, with a request id; its log line with that id says why.
+      // It says more (expired, revoked, key removed) only to an agent whose token it verified before (a live connection cut off).
+      const requestId = REQUEST_ID_IN_REASON.exec(reason)?.[1];
+      const revoked = /\brevoked\b/i.test(reason);
+      const ask = requestId ? `give the relay operator request id ${requestId}: the relay's log line with it says why (expired, revoked, a key it no longer has, or a token for another relay)` : undefined;
+      const expiredAt = ctx.tokenExpiresAt && ctx.tokenExpiresAt.getTime() <= Date.now() ? ctx.tokenExpiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+      const hint = expiredAt
+        ? `this agent's token expired at ${expiredAt}; ${tokenHint(ctx)}`
+        : revoked
         ? 'the relay operator has revoked this agent or token (auth.revoked in relay.yaml); the agent keeps retrying. If it should connect, ask them for a new token and to lift the revocation'
-        : tokenHint(ctx);
-      return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: code, reason: untrusted(reason), hint } };
+        : [ask, tokenHint(ctx)].filter(Boolean).join('; then ');
+      return { level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: code, reason: untrusted(reason), ...(requestId ? { requestId } : {}), hint } };
     }
     case CloseCode.TUNNEL_NOT_ALLOWED:
       return {

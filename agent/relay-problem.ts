@@ -19,4 +19,6 @@ export interface RelayContext {
   /** From the token (unverified), to make the "issue a new token" hint copy-pasteable. */
   agentId: string | undefined;
   tunnels: readonly string[];
+  /** The token's expiry (unverified): the agent can tell by itself that the relay refused an expired token. */
+  tokenExpiresAt?: Date;
 }

@@ -4,7 +4,10 @@
  * protocol (WebSocket subprotocol `ctbridge.2`); then the agent says hello
  * with the tunnels it serves, and only after the relay answers ready does
  * any exchange go down it. Every refusal closes the WebSocket with a code
- * and a reason the agent logs for its admin, and the relay logs it too.
+ * and a reason the agent logs for its admin, and the relay logs it too:
+ * before the token is verified that reason is only the public sentence and
+ * a request id (relay/handshake-refusal.ts), the why is in the relay's log
+ * line with that id.
  *
  * Everything an agent sends is untrusted: control messages are checked
  * field by field, strings are capped before they reach a log line, and a
@@ -15,17 +18,18 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RelayConfig } from '../src/config/index.js';
-import { CtbridgeError } from '../src/errors.js';
+import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import { peerAddress } from '../src/http/client-address.js';
 import type { Logger } from '../src/log.js';
 import { untrusted } from '../src/log-text.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
+import { nextRequestId } from '../src/request-id.js';
 import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
 import { type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
 import { expiryCheckDelayMs } from '../src/agent-auth.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
-import { refuseHandshake } from './handshake-refusal.js';
+import { publicCloseReason, refuseHandshake, verifiedTokenCloseReason } from './handshake-refusal.js';
 
 export interface AgentEndpointOptions {
   /** The config and token verifier as they are now (reloads swap them). */
@@ -85,7 +89,8 @@ export class AgentEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.leaving) {
       // A node that is shutting down takes no new agents: they connect again and land on another node.
-      refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
+      const requestId = refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
+      this.opts.log.info({ requestId, remote: peerAddress(req.socket), code: 'CTB_SHUTTING_DOWN' }, 'agent refused: this relay node is shutting down; it connects again elsewhere');
       return;
     }
     if (this.handshakes >= MAX_HANDSHAKES) {
@@ -159,8 +164,10 @@ export class AgentEndpoint {
     if (!agent.claims || !agent.session.isOpen) return false;
     const err = this.opts.live.verifier.recheck(agent.claims);
     if (!err) return false;
-    this.opts.log.warn({ connectionId: agent.connectionId, agentId: agent.agentId, tokenId: agent.claims.tokenId, reason: err.reason, detail: err.message }, 'agent cut off: its token no longer holds');
-    agent.session.close(CloseCode.TOKEN_INVALID, err.message);
+    const requestId = nextRequestId();
+    this.opts.log.warn({ requestId, connectionId: agent.connectionId, agentId: agent.agentId, tokenId: agent.claims.tokenId, reason: err.reason, detail: err.message }, 'agent cut off: its token no longer holds');
+    // The agent proved this token at connect: it hears what its operator can do, not relay.yaml's keys.
+    agent.session.close(CloseCode.TOKEN_INVALID, verifiedTokenCloseReason(err, requestId));
     return true;
   }
 
@@ -223,9 +230,12 @@ export class AgentEndpoint {
     // and it must not be lost while the token check runs.
     const verified = verifier.verify(token).then(
       (claims) => claims,
-      (err: CtbridgeError & { reason?: string }) => {
-        clog.warn({ code: err.code, reason: err.reason, err }, 'agent refused: bad token');
-        session.close(CloseCode.TOKEN_INVALID, err.message);
+      (caught: unknown) => {
+        const err: CtbridgeError & { reason?: string } = isCtbridgeError(caught) ? caught : new CtbridgeError('CTB_TOKEN_INVALID', String(caught));
+        // The caller proved nothing: it hears the code, the public sentence and this id; the why is logged with the id.
+        const requestId = nextRequestId();
+        clog.warn({ requestId, code: err.code, reason: err.reason, err }, 'agent refused: bad token');
+        session.close(CloseCode.TOKEN_INVALID, publicCloseReason(err, requestId));
         return undefined;
       },
     );

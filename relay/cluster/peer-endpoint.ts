@@ -107,7 +107,7 @@ export class PeerEndpoint {
     for (const [s, remote] of this.sessions) {
       if (await this.opts.addresses.allows(remote)) continue;
       this.opts.log.warn({ remote }, 'node link closed: its address is no longer one of cluster.peers');
-      s.close(CloseCode.GOING_AWAY, 'your address is no longer one of cluster.peers');
+      s.close(CloseCode.GOING_AWAY, 'this node no longer takes node links from your address');
       closed++;
     }
     return closed;
@@ -139,9 +139,10 @@ export class PeerEndpoint {
   private async onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const remote = peerAddress(req.socket);
+    // The caller has proved nothing: it hears the code, the public sentence and a request id; the why (with config keys) is logged with that id.
     const refuse = (message: string, detail: Record<string, unknown> = {}): void => {
-      this.opts.log.warn({ remote, ...detail }, `cluster listener refused a connection: ${message}`);
-      refuseHandshake(socket, new CtbridgeError('CTB_NODE_REFUSED', message));
+      const requestId = refuseHandshake(socket, new CtbridgeError('CTB_NODE_REFUSED', message));
+      this.opts.log.warn({ requestId, remote, ...detail }, `cluster listener refused a connection: ${message}`);
     };
     if (req.url !== PEER_PATH) return refuse('not the node link path', { path: untrusted(req.url) });
     if (!(await this.opts.addresses.allows(remote))) {
@@ -167,9 +168,10 @@ export class PeerEndpoint {
     let transcript: LinkTranscript | undefined;
     let nodeId: string | undefined;
     let ready = false;
-    const refuse = (code: number, reason: string): void => {
+    /** `told`: what the unproven dialer hears instead of `reason` when the reason names this node's config. */
+    const refuse = (code: number, reason: string, told = reason): void => {
       log.warn({ remote, nodeId: nodeId ?? null, reason }, `cluster listener refused a node: ${reason}`);
-      session.close(code, reason);
+      session.close(code, told);
     };
     const timer = setTimeout(() => refuse(CloseCode.HANDSHAKE_TIMEOUT, 'no valid node proof within the handshake timeout'), this.opts.handshakeTimeout());
     session.once('close', (code, reason) => {
@@ -196,7 +198,7 @@ export class PeerEndpoint {
       }
       if (msg.type === 'node-proof' && transcript) {
         if (!verifyLinkProofs(msg.proofs, clusterSecrets(this.opts.cluster()), 'dialer', transcript)) {
-          return refuse(CloseCode.TOKEN_INVALID, 'the dialing node did not prove the cluster secret (check cluster.secret on both nodes)');
+          return refuse(CloseCode.TOKEN_INVALID, 'the dialing node did not prove the cluster secret (check cluster.secret on both nodes)', 'the dialing node did not prove the cluster secret');
         }
         clearTimeout(timer);
         ready = true;

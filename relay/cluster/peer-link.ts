@@ -219,7 +219,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     const transcript: LinkTranscript = { dialerNonce, listenerNonce: msg.nonce, dialerId: this.opts.nodeId, listenerId: id.value, tlsBinding: binding };
     const secrets = this.opts.secrets();
     if (!verifyLinkProofs(msg.proofs, secrets, 'listener', transcript)) {
-      this.refuse(session, CloseCode.TOKEN_INVALID, `the node at ${this.address} did not prove the cluster secret; nothing is sent to it (check cluster.secret and cluster.peers)`);
+      this.refuse(session, CloseCode.TOKEN_INVALID, `the node at ${this.address} did not prove the cluster secret; nothing is sent to it (check cluster.secret and cluster.peers)`,
+        'the listening node did not prove the cluster secret');
       return false;
     }
     if (id.value === this.opts.nodeId) {
@@ -272,11 +273,16 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     this.refuse(session, CloseCode.BAD_HELLO, `control message '${untrusted(msg.type, 32)}' out of order`);
   }
 
-  /** Closes the link with a reason the peer hears, and logs it with the peer's address. */
-  private refuse(session: MuxSession, code: number, reason: string): void {
+  /**
+   * Closes the link and logs why with the peer's address. The peer hears
+   * `told`: the reason itself, or, when the reason names this node's config
+   * (cluster.secret, cluster.peers) or addresses, a plain sentence (it has
+   * not proved the secret).
+   */
+  private refuse(session: MuxSession, code: number, reason: string, told = reason): void {
     this.refusedWith = reason;
     this.log.warn({ peer: this.address, nodeId: this.nodeId ?? null, reason }, `peer node link closed: ${reason}`);
-    session.close(code, reason);
+    session.close(code, told);
   }
 
   private retry(): void {

@@ -13,6 +13,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { CtbridgeError, ERROR_CODES } from '../errors.js';
+import { untrusted } from '../log-text.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../protocol.js';
 import { publicMessage } from './public-message.js';
 
@@ -64,4 +65,34 @@ export function sendError(res: ServerResponse, err: CtbridgeError, options: Send
   if (options.requestId) headers[REQUEST_ID_HEADER] = options.requestId;
   res.writeHead(ERROR_CODES[err.code].status, headers);
   res.end(body);
+}
+
+/** What the other side of a refusal reads of its JSON error body (each field untrusted and capped). */
+export interface RefusalBody {
+  code?: string;
+  message?: string;
+  requestId?: string;
+}
+
+/** The code, sentence and request id of an error body, or undefined when `text` is not one. */
+export function parseErrorBody(text: string): RefusalBody | undefined {
+  let error: unknown;
+  try {
+    error = (JSON.parse(text) as { error?: unknown } | null)?.error;
+  } catch {
+    return undefined;
+  }
+  if (!error || typeof error !== 'object') return undefined;
+  const { code, message, requestId } = error as Record<string, unknown>;
+  const out: RefusalBody = {};
+  if (typeof code === 'string') out.code = untrusted(code, 40);
+  if (typeof message === 'string') out.message = untrusted(message, 500);
+  if (typeof requestId === 'string') out.requestId = untrusted(requestId, 40);
+  return out.code || out.message ? out : undefined;
+}
+
+/** One line for a log: `CTB_RELAY_BUSY: <sentence> (request id <id>)`, from what the body holds. */
+export function refusalText(body: RefusalBody): string {
+  const head = [body.code, body.message].filter(Boolean).join(': ');
+  return body.requestId ? `${head} (request id ${body.requestId})` : head;
 }

@@ -2,7 +2,9 @@
  * Key rotation and revocation through the CLI, as an operator does them:
  * tokens from an older key keep working while relay.yaml lists it after the
  * new one; a token naming a key the relay does not have, and a revoked agent
- * or token id, are refused with the reason in both logs.
+ * or token id, are refused: the agent hears the public sentence and a request
+ * id (never the relay's key ids or config keys), the relay logs the reason
+ * under that id.
  *
  * One relay serves every case: relay.yaml lists [new, old] keys and revokes
  * agent `acme-bad` and one token of `acme-1` issued beforehand.
@@ -66,8 +68,11 @@ async function agent(token: string, tunnels: Record<string, Record<string, unkno
   return p;
 }
 
-const refusedByRelay = (reason: string) => (l: LogLine) =>
-  l.msg === 'agent refused: bad token' && (l.err as { message?: string } | undefined)?.message === reason;
+const refusedByRelay = (reason: string, requestId?: unknown) => (l: LogLine) =>
+  l.msg === 'agent refused: bad token' && (l.err as { message?: string } | undefined)?.message === reason && (requestId === undefined || l.requestId === requestId);
+
+/** What an agent whose token the relay did not verify hears: the public sentence and a request id, nothing of relay.yaml. */
+const PUBLIC_REFUSAL = /^The relay refused the on-premise agent for this tunnel; give the request id to the operator \(request id [0-9a-f]{16}\)$/;
 
 describe('key rotation', () => {
   it('an agent whose token the old key signed still connects and serves when relay.yaml lists [new, old]', async () => {
@@ -85,26 +90,31 @@ describe('key rotation', () => {
     await relay.proc.waitForLog((l) => l.msg === 'agent connected' && l.agentId === 'acme-legacy');
   });
 
-  it('a token naming a key the relay does not have is refused, and the agent log names the key and the known ids', async () => {
+  it('a token naming a key the relay does not have is refused; the relay log line under the request id the agent logs names the key and the known ids', async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = await new SignJWT({ tunnels: ['ucws'] }).setProtectedHeader({ alg: 'HS256', kid: '2025-01' }).setSubject('acme-kid')
       .setIssuer('ctbridge').setAudience('ctbridge').setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(OLD));
     const a = await agent(token, NOWHERE, false);
     const reason = 'agent token names key "2025-01", which this relay does not have (key ids in relay.yaml: 2027-02, 2026-11)';
-    expect(await a.waitForLog('relay refused the agent token')).toMatchObject({ code: 'CTB_TOKEN_INVALID', closeCode: 4401, reason });
-    expect(await relay.proc.waitForLog(refusedByRelay(reason))).toMatchObject({ reason: 'unknown_key', err: { code: 'CTB_TOKEN_INVALID' } });
+    const told = await a.waitForLog('relay refused the agent token');
+    expect(told).toMatchObject({ code: 'CTB_TOKEN_INVALID', closeCode: 4401, reason: expect.stringMatching(PUBLIC_REFUSAL), requestId: expect.any(String) });
+    expect(String(told.hint)).toContain(`request id ${told.requestId}`);
+    expect(await relay.proc.waitForLog(refusedByRelay(reason, told.requestId))).toMatchObject({ reason: 'unknown_key', err: { code: 'CTB_TOKEN_INVALID' } });
+    // The relay's key ids stay on the relay.
+    expect(a.allOutput).not.toMatch(/2027-02|2026-11/);
     expect(a.allOutput + relay.proc.allOutput).not.toContain(token);
   });
 });
 
 describe('revocation', () => {
-  it('a revoked agent id is refused at connect, with the reason in both logs', async () => {
+  it('a revoked agent id is refused at connect; the agent hears no relay.yaml key, the relay logs the reason under the request id', async () => {
     const a = await agent(await tokenFor(['ucws'], 'acme-bad', 3600_000, OLD), NOWHERE, false);
     const reason = "agent 'acme-bad' is revoked in auth.revoked.agents of relay.yaml";
     const line = await a.waitForLog('relay refused the agent token');
-    expect(line).toMatchObject({ code: 'CTB_TOKEN_INVALID', closeCode: 4401, reason });
-    expect(String(line.hint)).toMatch(/revoked/);
-    expect(await relay.proc.waitForLog(refusedByRelay(reason))).toMatchObject({ reason: 'revoked', err: { code: 'CTB_TOKEN_INVALID' } });
+    expect(line).toMatchObject({ code: 'CTB_TOKEN_INVALID', closeCode: 4401, reason: expect.stringMatching(PUBLIC_REFUSAL) });
+    expect(String(line.hint)).toMatch(new RegExp(`^give the relay operator request id ${String(line.requestId)}: .*revoked`));
+    expect(a.allOutput).not.toContain('auth.revoked');
+    expect(await relay.proc.waitForLog(refusedByRelay(reason, line.requestId))).toMatchObject({ reason: 'revoked', err: { code: 'CTB_TOKEN_INVALID' } });
     expect(relay.proc.lines.some((l) => l.msg === 'agent connected' && l.agentId === 'acme-bad')).toBe(false);
   });
 
@@ -112,8 +122,10 @@ describe('revocation', () => {
     expect(freshToken.tokenId).not.toBe(revokedToken.tokenId);
     const refused = await agent(revokedToken.token, NOWHERE, false);
     const reason = `token ${revokedToken.tokenId} of agent 'acme-1' is revoked in auth.revoked.tokens of relay.yaml`;
-    expect(await refused.waitForLog('relay refused the agent token')).toMatchObject({ reason });
-    await relay.proc.waitForLog(refusedByRelay(reason));
+    const told = await refused.waitForLog('relay refused the agent token');
+    expect(told).toMatchObject({ reason: expect.stringMatching(PUBLIC_REFUSAL) });
+    expect(refused.allOutput).not.toContain('auth.revoked');
+    await relay.proc.waitForLog(refusedByRelay(reason, told.requestId));
     await agent(freshToken.token);
     await relay.proc.waitForLog((l) => l.msg === 'agent connected' && l.agentId === 'acme-1');
   });

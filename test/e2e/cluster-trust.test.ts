@@ -104,6 +104,9 @@ describe('node links: mutual proof, no replay, address check', () => {
       expect(c.otherFrames).toEqual([]);
       expect(JSON.stringify(c.controls)).not.toMatch(/caller-secret|caller-cookie|proof/);
     }
+    // Regression (review): the impostor proved nothing; the close reason it hears names no config key and no address.
+    const [closeCode, closeReason] = await impostor.connections[0].closed;
+    expect([closeCode, closeReason]).toEqual([4401, 'the listening node did not prove the cluster secret']);
     const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { cluster: { peers: { state: string; tunnels: string[]; lastProblem: string }[] } };
     expect(status.cluster.peers).toEqual([expect.objectContaining({ state: 'connecting', tunnels: [], lastProblem: expect.stringContaining('did not prove the cluster secret') })]);
   });
@@ -155,6 +158,7 @@ describe('node links: mutual proof, no replay, address check', () => {
       await refused;
       socket.destroy();
       expect(bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+      expect(bytes.toString('latin1')).not.toContain('cluster.');
     }
     expect(node1.proc.countLogs('peer node linked')).toBe(1);
   });
@@ -165,8 +169,11 @@ describe('node links: mutual proof, no replay, address check', () => {
     const logged = nextLog(relay.proc, (l) => String(l.msg).startsWith('cluster listener refused a connection: its address is not one of cluster.peers') && l.remote === '127.0.0.3');
     const err = await rawNodeDialer(c1, '127.0.0.3').then(() => undefined, (e: { status?: number; body?: string }) => e);
     expect(err?.status).toBe(403);
-    expect(JSON.parse(err!.body!)).toEqual({ error: { code: 'CTB_NODE_REFUSED', message: expect.stringContaining('not one of cluster.peers') } });
-    await logged;
+    // Regression (review): a caller outside the peers hears the code, the public sentence and a request id, not cluster.peers.
+    const body = JSON.parse(err!.body!) as { error: { requestId: string } };
+    expect(body).toEqual({ error: { details: 'CTB_NODE_REFUSED', _type: 'CtbridgeError', code: 'CTB_NODE_REFUSED', message: 'This relay node does not accept the connection.', requestId: expect.stringMatching(/^[0-9a-f]{16}$/) } });
+    expect(err!.body).not.toMatch(/cluster\.|acceptAnyAddress|127\.0\.0/);
+    expect(await logged).toMatchObject({ requestId: body.error.requestId });
     // From a peer address the handshake goes on (and needs the secret).
     const ok = await dialWithSecret(c1, SECRET);
     expect(ok.linked).toBe(true);
@@ -178,11 +185,14 @@ describe('node links: mutual proof, no replay, address check', () => {
     // node-1 takes links only from 127.0.0.9; node-2 dials it from 127.0.0.1.
     const node1 = await node('node-1', c1, ['127.0.0.9:7946']);
     const node2 = await node('node-2', c2, [`127.0.0.1:${c1}`]);
-    await node1.proc.waitForLog((l) => String(l.msg).startsWith('cluster listener refused a connection: its address is not one of cluster.peers') && l.remote === '127.0.0.1');
     const refused = await node2.proc.waitForLog((l) => l.msg === 'peer node refused the link before it opened');
-    expect(refused).toMatchObject({ peer: `127.0.0.1:${c1}`, status: 403, reason: expect.stringContaining('not one of cluster.peers') });
+    // node-2 hears the code, the sentence and the request id; node-1's line with that id says why.
+    const requestId = /^CTB_NODE_REFUSED: This relay node does not accept the connection\. \(request id ([0-9a-f]{16})\)$/.exec(String(refused.reason))?.[1];
+    expect(requestId, String(refused.reason)).toBeDefined();
+    expect(refused).toMatchObject({ peer: `127.0.0.1:${c1}`, status: 403 });
+    await node1.proc.waitForLog((l) => String(l.msg).startsWith('cluster listener refused a connection: its address is not one of cluster.peers') && l.remote === '127.0.0.1' && l.requestId === requestId);
     const status = await (await fetch(`${node2.adminUrl}/api/status`)).json() as { cluster: { peers: { state: string; lastProblem: string }[] } };
-    expect(status.cluster.peers).toEqual([expect.objectContaining({ state: 'connecting', lastProblem: expect.stringMatching(/^refused with HTTP 403: .*not one of cluster\.peers/) })]);
+    expect(status.cluster.peers).toEqual([expect.objectContaining({ state: 'connecting', lastProblem: expect.stringMatching(/^refused with HTTP 403: CTB_NODE_REFUSED: .*\(request id [0-9a-f]{16}\)$/) })]);
     expect(node1.proc.countLogs('peer node linked')).toBe(0);
 
     // A reload that lists node-2 takes effect at once: node-1 takes node-2's link and dials it.

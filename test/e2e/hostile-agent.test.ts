@@ -11,7 +11,7 @@ import { FrameType, HEADER_SIZE } from '../../src/mux/frame.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { stopAll } from '../helpers/processes.js';
 import { RawAgent } from '../helpers/raw-agent.js';
-import { startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
+import { startAgentProcess, startRelayProcess, TEST_SECRET, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
 let backend: Backend;
 let relay: RelayInfo;
@@ -20,7 +20,10 @@ const raws: RawAgent[] = [];
 
 beforeAll(async () => {
   backend = await startBackend();
-  relay = await startRelayProcess({ timeouts: { handshake: '1s' }, tunnels: { evil: {}, good: {} } });
+  relay = await startRelayProcess({
+    timeouts: { handshake: '1s' }, tunnels: { evil: {}, good: {} },
+    auth: { keys: [{ id: 'key-2027', secret: TEST_SECRET }], revoked: { agents: ['revoked-agent'] } },
+  });
   await startAgentProcess({ relayUrl: relay.url, tunnels: { good: { target: backend.url } } });
   token = await tokenFor(['evil'], 'evil-agent');
 });
@@ -209,6 +212,24 @@ describe('a hostile agent', () => {
     await problemLogged(/WINDOW of 2147483647 bytes/);
     const sent = raw.frames.filter((f) => f.type === FrameType.DATA && f.id === open.id).reduce((n, f) => n + f.payload.length, 0);
     expect(sent).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  // Regression (review): the 4401 close reason was the token error's message, naming relay.yaml's keys
+  // (auth.revoked.agents), its key ids and the agent id, to a caller that had proved nothing.
+  it.each([
+    ['a token signed with another secret', () => tokenFor(['evil'], 'stranger', 3600_000, 'not-the-relay-secret-0123456789abcdef')],
+    ['a revoked agent', () => tokenFor(['evil'], 'revoked-agent')],
+    ['garbage', async () => 'garbage'],
+  ])('%s hears the code, the public sentence and a request id, nothing of relay.yaml; the relay logs why under that id', async (_what, make) => {
+    const raw = await RawAgent.connect(relay.url, await make());
+    raws.push(raw);
+    const closed = await raw.closed;
+    expect(closed.code).toBe(4401);
+    const requestId = /^The relay refused the on-premise agent for this tunnel; give the request id to the operator \(request id ([0-9a-f]{16})\)$/.exec(closed.reason)?.[1];
+    expect(requestId, closed.reason).toBeDefined();
+    expect(closed.reason).not.toMatch(/auth\.|revoked|relay\.yaml|key-2027|stranger|signature/);
+    const line = await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.requestId === requestId);
+    expect(line.reason).toMatch(/^(bad_signature|revoked|malformed)$/);
   });
 
   it('an agent without the ctbridge.2 subprotocol (version 1) is refused with 4426 and told why', async () => {

@@ -140,6 +140,10 @@ describe('public error answers say little; the log lines say everything', () => 
     const requestId = expectPublicError(r, 'CTB_AGENT_DISCONNECTED');
     for (const leak of [AGENT_ID, 'auth.revoked', 'revoked', 'relay.yaml', '4401']) expect(r.body).not.toContain(leak);
     const line = await relay.proc.waitForLog(withId(requestId, 'request'));
-    expect(String(line.reason)).toContain(`agent '${AGENT_ID}' is revoked in auth.revoked.agents`);
+    // The agent hears what its operator can do (not relay.yaml's keys); the relay's cut-off line, under the same id, says which key.
+    const closeId = /code 4401: The relay operator revoked this agent's token; ask them for a new one \(request id ([0-9a-f]{16})\)/.exec(String(line.reason))?.[1];
+    expect(closeId, String(line.reason)).toBeDefined();
+    const cut = await relay.proc.waitForLog((l) => l.msg === 'agent cut off: its token no longer holds' && l.requestId === closeId);
+    expect(String(cut.detail)).toContain(`agent '${AGENT_ID}' is revoked in auth.revoked.agents`);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPath } from '../../../agent/allow-paths.js';
 import { describeClose, describeConnectError, type RelayContext } from '../../../agent/relay-errors.js';
+import { publicCloseReason, verifiedTokenCloseReason } from '../../../relay/handshake-refusal.js';
 
 describe('checkPath', () => {
   const allow = ['/ct/ctregister.asp', '/api/'];
@@ -42,13 +43,20 @@ describe('relay problems', () => {
     const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);
     expect(p).toMatchObject({ msg: 'cannot reach relay', fields: { code: 'CTB_RELAY_UNREACHABLE', relay: 'relay.example.com:443' } });
   });
-  it('tells an agent refused for its token what to do: a new token, or (revoked) ask the operator', () => {
-    const expired = describeClose(4401, 'agent token expired at 2026-01-02T03:04:05Z', ctx);
-    expect(expired).toMatchObject({ level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: 4401 } });
-    expect(expired.fields.hint).toMatch(/ctbridge token .* --ttl 90d/);
-    const revoked = describeClose(4401, "agent 'acme-1' is revoked in auth.revoked.agents of relay.yaml", ctx);
-    expect(revoked.fields).toMatchObject({ reason: "agent 'acme-1' is revoked in auth.revoked.agents of relay.yaml" });
+  it('tells an agent refused for its token what to do: the request id for the relay operator and a new token, or (revoked) ask the operator', () => {
+    // At connect the relay says only the public sentence and a request id (relay/handshake-refusal.ts).
+    const atConnect = describeClose(4401, publicCloseReason({ code: 'CTB_TOKEN_INVALID', params: {} }, '0a1b2c3d00000007'), ctx);
+    expect(atConnect).toMatchObject({ level: 'error', msg: 'relay refused the agent token', fields: { code: 'CTB_TOKEN_INVALID', closeCode: 4401, requestId: '0a1b2c3d00000007' } });
+    expect(atConnect.fields.hint).toMatch(/^give the relay operator request id 0a1b2c3d00000007: .*; then issue a new token .*ctbridge token .* --ttl 90d/);
+    // A live connection cut off after a reload: the relay says what the agent's operator can do.
+    const revoked = describeClose(4401, verifiedTokenCloseReason({ code: 'CTB_TOKEN_INVALID', params: {}, reason: 'revoked' }, '0a1b2c3d00000008'), ctx);
+    expect(revoked.fields).toMatchObject({ reason: "The relay operator revoked this agent's token; ask them for a new one (request id 0a1b2c3d00000008)", requestId: '0a1b2c3d00000008' });
     expect(revoked.fields.hint).toMatch(/^the relay operator has revoked this agent or token/);
+    const expired = describeClose(4401, verifiedTokenCloseReason({ code: 'CTB_TOKEN_INVALID', params: {}, reason: 'expired' }, '0a1b2c3d00000009'), ctx);
+    expect(expired.fields.hint).toMatch(/ctbridge token .* --ttl 90d/);
+    // An agent can tell by itself that its own token has expired.
+    const own = describeClose(4401, publicCloseReason({ code: 'CTB_TOKEN_INVALID', params: {} }, '0a1b2c3d0000000a'), { ...ctx, tokenExpiresAt: new Date('2026-01-02T03:04:05.678Z') });
+    expect(own.fields.hint).toMatch(/^this agent's token expired at 2026-01-02T03:04:05Z; issue a new token/);
     expect(describeClose(4401, 'bad\u001b[2Jreason', ctx).fields.reason).toBe('bad\ufffd[2Jreason');
   });
   it('treats other close codes as a warning', () => {

@@ -111,15 +111,26 @@ describe('agent relay connection', () => {
     expect(line.hint).toContain('agentPath');
   });
 
-  it('reads the reason from a 401 JSON error body on the upgrade', async () => {
-    const body = JSON.stringify({ error: { details: 'x', _type: 'CtbridgeError', code: 'CTB_TOKEN_INVALID', message: 'agent token expired at 2026-01-01T00:00:00Z' } });
+  it('reads the code, sentence and request id from a JSON error body on the upgrade', async () => {
+    const body = JSON.stringify({ error: { details: 'x', _type: 'CtbridgeError', code: 'CTB_TOKEN_INVALID', message: 'agent token expired at 2026-01-01T00:00:00Z', requestId: '0a1b2c3d0000002a' } });
     const server = http.createServer((_req, res) => res.writeHead(401, { 'content-type': 'application/json' }).end(body));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
     const { logs } = await agentFor(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const line = await logs.waitFor('relay refused the agent token');
-    expect(line).toMatchObject({ level: 50, code: 'CTB_TOKEN_INVALID', status: 401, reason: 'agent token expired at 2026-01-01T00:00:00Z' });
+    expect(line).toMatchObject({ level: 50, code: 'CTB_TOKEN_INVALID', status: 401, reason: 'agent token expired at 2026-01-01T00:00:00Z', requestId: '0a1b2c3d0000002a' });
+  });
+
+  it('a 503 whose body says CTB_RELAY_BUSY is logged with that code and the relay\'s request id, not as a protocol problem', async () => {
+    const body = JSON.stringify({ error: { details: 'x', _type: 'CtbridgeError', code: 'CTB_RELAY_BUSY', message: 'The relay is admitting many agent connections at once; retry after the Retry-After delay.', requestId: '0a1b2c3d0000002b' } });
+    const server = http.createServer((_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    const { logs } = await agentFor(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const line = await logs.waitFor('unexpected response to the WebSocket upgrade');
+    expect(line).toMatchObject({ code: 'CTB_RELAY_BUSY', status: 503, requestId: '0a1b2c3d0000002b', reason: expect.stringMatching(/^The relay is admitting/) });
   });
 
   it('warns when the token expires soon', async () => {

@@ -13,7 +13,7 @@ import { BUSY_RETRY_AFTER_S } from '../../../relay/handshake-refusal.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
 import { MuxSession } from '../../../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
-import { createTokenVerifier, signAgentToken } from '../../../src/token.js';
+import { createTokenVerifier, signAgentToken, type RevocationList } from '../../../src/token.js';
 import { exchange, until } from '../../helpers/exchange.js';
 import { TEST_SESSION_OPTIONS } from '../../helpers/ws-pair.js';
 import { captureLog, relayConfig } from './clienttracker/helpers.js';
@@ -25,13 +25,17 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function endpoint() {
+async function endpoint(verify: { revoked?: RevocationList; keyId?: string } = {}) {
   const config = relayConfig({ tunnels: { cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: 'http://127.0.0.1:9/' } } } });
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
   const { lines, log } = captureLog();
   const egress: { ex: Exchange; agent: ConnectedAgent }[] = [];
+  const live = {
+    config,
+    verifier: createTokenVerifier({ secret: SECRET, ...(verify.keyId ? { id: verify.keyId } : {}) }, { issuer: config.auth.issuer, audience: config.auth.audience, revoked: verify.revoked }),
+  };
   const ep = new AgentEndpoint({
-    live: { config, verifier: createTokenVerifier({ secret: SECRET }, { issuer: config.auth.issuer, audience: config.auth.audience }) },
+    live,
     registry,
     log,
     publicUrlFor: (t) => `https://relay.example/t/${t}/`,
@@ -52,8 +56,8 @@ async function endpoint() {
   }));
 
   /** An agent connection: a real agent-role session, not yet said hello. */
-  const connect = async (protocols: string[] = [SUBPROTOCOL]) => {
-    const token = await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET } });
+  const connect = async (protocols: string[] = [SUBPROTOCOL], given?: string) => {
+    const token = given ?? await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET, ...(verify.keyId ? { id: verify.keyId } : {}) } });
     const ws = new WebSocket(url, protocols, { headers: { authorization: `Bearer ${token}` } });
     await once(ws, 'open');
     const session = new MuxSession(ws, { ...TEST_SESSION_OPTIONS, role: 'agent' });
@@ -67,7 +71,7 @@ async function endpoint() {
     };
     return { session, closed, hello };
   };
-  return { registry, egress, lines, connect, url };
+  return { registry, egress, lines, connect, url, ep, live };
 }
 
 describe('AgentEndpoint', () => {
@@ -139,5 +143,46 @@ describe('AgentEndpoint', () => {
     expect((await next.hello()).type).toBe('ready');
     const line = await until(() => lines.find((l) => l.msg?.startsWith('agents turned away')), 'the turned-away log line', 5000);
     expect(line).toMatchObject({ turnedAway: 1, limit: MAX_HANDSHAKES });
+  });
+
+  // Regression (review): the close reason carried the token error's message, which names relay.yaml's keys
+  // (auth.revoked.agents), its key ids and agent ids, to a caller that had proved nothing.
+  describe('regression: what a caller with a bad token hears', () => {
+    const LEAKS = ['auth.', 'relay.yaml', 'revoked', 'acme-bad', 'key-2027', 'signature', 'expired'];
+    const PUBLIC = /^The relay refused the on-premise agent for this tunnel; give the request id to the operator \(request id ([0-9a-f]{16})\)$/;
+
+    it.each([
+      ['a token signed with another secret', async () => signAgentToken({ agentId: 'acme-bad', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: 'not-the-relay-secret-0123456789' } })],
+      ['a revoked agent', async () => signAgentToken({ agentId: 'acme-bad', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET, id: 'key-2027' } })],
+      ['a token naming a key the relay does not have', async () => signAgentToken({ agentId: 'acme-bad', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET, id: 'key-1999' } })],
+      ['garbage', async () => 'not.a.jwt'],
+    ])('%s: the public sentence and a request id; the why is in the log line with that id', async (_what, token) => {
+      const { connect, lines } = await endpoint({ revoked: { agents: ['acme-bad'], tokens: [] }, keyId: 'key-2027' });
+      const { closed } = await connect([SUBPROTOCOL], await token());
+      const [code, reason] = await closed;
+      expect(code).toBe(4401);
+      expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
+      const requestId = PUBLIC.exec(reason)?.[1];
+      expect(requestId, reason).toBeDefined();
+      for (const leak of LEAKS) expect(reason).not.toContain(leak);
+      const line = await until(() => lines.find((l) => l.msg === 'agent refused: bad token'), 'the refusal log line', 5000);
+      expect(line).toMatchObject({ requestId, code: 'CTB_TOKEN_INVALID' });
+      expect(String((line.err as { message?: string }).message)).not.toBe('');
+    });
+
+    it('an agent cut off after a reload revoked it hears what its operator can do, not relay.yaml keys', async () => {
+      const { connect, lines, ep, live } = await endpoint();
+      const { hello, closed } = await connect();
+      expect((await hello()).type).toBe('ready');
+      live.verifier = createTokenVerifier({ secret: SECRET }, { issuer: live.config.auth.issuer, audience: live.config.auth.audience, revoked: { agents: ['acme-1'], tokens: [] } });
+      expect(ep.recheckAll()).toBe(1);
+      const [code, reason] = await closed;
+      expect(code).toBe(4401);
+      expect(reason).toMatch(/^The relay operator revoked this agent's token; ask them for a new one \(request id [0-9a-f]{16}\)$/);
+      expect(reason).not.toMatch(/auth\.|relay\.yaml/);
+      const line = lines.find((l) => l.msg === 'agent cut off: its token no longer holds');
+      expect(line).toMatchObject({ reason: 'revoked', detail: expect.stringContaining('auth.revoked.agents') });
+      expect(reason).toContain(String(line?.requestId));
+    });
   });
 });
