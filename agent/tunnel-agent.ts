@@ -2,7 +2,8 @@
  * The http.Agent the agent's WebSocket to the relay dials through: for each
  * connection it asks `route()` for the hops to try in order (a proxy URL, or
  * DIRECT), opens a CONNECT tunnel through the first that answers (falling
- * back to the next only when a proxy cannot be reached, as browsers do), and
+ * back to the next only when a proxy cannot be reached, as browsers do:
+ * `openRoute`, which `agent verify --connect` uses too), and
  * for a wss:// relay completes TLS over the tunnel with the configured trust.
  */
 import http from 'node:http';
@@ -49,31 +50,55 @@ export class TunnelAgent extends http.Agent {
   private async dial(req: http.ClientRequestArgs): Promise<Duplex> {
     const { options } = this;
     const signal = AbortSignal.timeout(options.timeoutMs);
-    const hops = await options.route();
-    let raw: net.Socket | undefined;
-    let lastError: unknown;
-    for (const hop of hops) {
-      options.onHop?.(hop);
-      try {
-        raw = hop.kind === 'direct' ? await direct(options.target, signal) : await openTunnel(hop.url, options.target, { credentials: hop.credentials, ca: options.ca, signal });
-        break;
-      } catch (err) {
-        lastError = err;
-        if (err instanceof ProxyRefusal || !isUnreachable(err)) throw err;
-      }
-    }
-    if (!raw) throw lastError ?? new Error('the proxy configuration gave no way to reach the relay');
+    const raw = await openRoute(await options.route(), options.target, { ca: options.ca, signal, onHop: options.onHop });
     if (!options.secure) return raw;
     const tlsOptions = req as tls.ConnectionOptions & http.ClientRequestArgs;
-    const host = String(tlsOptions.servername || req.host || req.hostname || options.target.replace(/:\d+$/, '')).replace(/^\[|\]$/g, '');
-    return tls.connect({
-      socket: raw,
-      servername: net.isIP(host) ? undefined : host,
+    const host = String(tlsOptions.servername || req.host || req.hostname || options.target.replace(/:\d+$/, ''));
+    return relayTls(raw, host, {
       ca: tlsOptions.ca ?? options.ca,
       rejectUnauthorized: tlsOptions.rejectUnauthorized ?? true,
       ...(tlsOptions.checkServerIdentity ? { checkServerIdentity: tlsOptions.checkServerIdentity } : {}),
     });
   }
+}
+
+/** TLS to the relay over `raw`: the host name (brackets of an IPv6 literal dropped) as SNI unless it is an address. */
+export function relayTls(raw: net.Socket, host: string, options: Pick<tls.ConnectionOptions, 'ca' | 'rejectUnauthorized' | 'checkServerIdentity'>): tls.TLSSocket {
+  const name = host.replace(/^\[|\]$/g, '');
+  return tls.connect({ socket: raw, servername: net.isIP(name) ? undefined : name, ...options });
+}
+
+export interface RouteOptions {
+  /** Trust for an https:// proxy. */
+  ca: string[] | undefined;
+  /** Bounds the whole route (every hop). */
+  signal: AbortSignal;
+  /** Told which hop each attempt uses, before it starts. */
+  onHop?: (hop: Hop) => void;
+  /** Told when a hop could not be reached and the next one is tried. */
+  onSkip?: (hop: Hop, err: unknown) => void;
+}
+
+/**
+ * A TCP connection to `target` (host:port) along the first of `hops` that
+ * can be reached: directly, or a CONNECT tunnel through a proxy. The next
+ * hop is tried only when a proxy cannot be reached at all (refused, DNS,
+ * unreachable), as browsers do; a proxy's refusal or any other failure is
+ * the answer. The agent's dial and `agent verify --connect` both go this way.
+ */
+export async function openRoute(hops: readonly Hop[], target: string, o: RouteOptions): Promise<net.Socket> {
+  let lastError: unknown;
+  for (const [i, hop] of hops.entries()) {
+    o.onHop?.(hop);
+    try {
+      return hop.kind === 'direct' ? await direct(target, o.signal) : await openTunnel(hop.url, target, { credentials: hop.credentials, ca: o.ca, signal: o.signal });
+    } catch (err) {
+      lastError = err;
+      if (err instanceof ProxyRefusal || !isUnreachable(err) || o.signal.aborted || i === hops.length - 1) throw err;
+      o.onSkip?.(hop, err);
+    }
+  }
+  throw lastError ?? new Error('the proxy configuration gave no way to reach the relay');
 }
 
 export async function direct(target: string, signal: AbortSignal): Promise<net.Socket> {

@@ -6,21 +6,20 @@
  * handshake with the token. Prints each step with ✓/✗ and, at the first ✗,
  * what to do. Exit code 0 when every step passed.
  */
-import { once } from 'node:events';
 import http from 'node:http';
 import { hostname } from 'node:os';
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { createRelayDial, describeProxy, type RelayDial } from '../agent/forward-proxy.js';
-import { openTunnel, ProxyRefusal } from '../agent/proxy-tunnel.js';
+import { ProxyRefusal } from '../agent/proxy-tunnel.js';
 import { ProxyProtocolError } from '../agent/proxy-response.js';
 import { describeClose, describeConnectError, describeHttpStatus, type RelayContext, type RelayProblem } from '../agent/relay-errors.js';
 import { relayTrust } from '../agent/trust.js';
-import { direct, type Hop } from '../agent/tunnel-agent.js';
+import { openRoute, relayTls, type Hop } from '../agent/tunnel-agent.js';
+import { readErrorReason, withRefusal } from '../agent/relay-error-body.js';
 import type { AgentConfig } from '../src/config/index.js';
-import { loadAgentConfig } from '../src/config/index.js';
+import { formatDuration, loadAgentConfig } from '../src/config/index.js';
 import { encodeJson, FrameType } from '../src/mux/frame.js';
 import { CloseCode, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type HelloMessage } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
@@ -39,6 +38,40 @@ class OneSocketAgent extends http.Agent {
   override createConnection(): Duplex {
     return this.socket;
   }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`, or `onTimeout()` (which fails the step) when it has not settled within `ms`. */
+async function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => never): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(TIMED_OUT), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (err) {
+    if (err === TIMED_OUT) onTimeout();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The route's AbortSignal.timeout fired (a DOMException named TimeoutError). */
+const isTimeout = (err: unknown): boolean => (err as { name?: unknown })?.name === 'TimeoutError';
+
+/** A step that got no answer in time, naming what it waited for. */
+function waitedFor(what: string, ms: number, ctx: RelayContext): RelayProblem {
+  return {
+    level: 'error',
+    msg: `no answer within ${formatDuration(ms)}`,
+    fields: {
+      code: 'CTB_RELAY_UNREACHABLE',
+      detail: `waited ${formatDuration(ms)} (timeouts.connect) for ${what}`,
+      hint: `check the network path to the relay (${ctx.dial.proxy ? 'the forward proxy, ' : ''}firewall, a TLS-inspecting device), that relay: in agent.yaml points at the ctbridge relay, or raise timeouts.connect in agent.yaml`,
+    },
+  };
 }
 
 export async function verifyConnect(file: string, write: Write = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
@@ -60,25 +93,29 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
   const dial: RelayDial = createRelayDial(config, process.env, trust);
   let agentId: string | undefined;
   let tokenTunnels: string[] = [];
+  let tokenExpiresAt: Date | undefined;
   try {
     const claims = decodeTokenUnverified(config.token);
     agentId = claims.agentId;
     tokenTunnels = claims.tunnels;
+    tokenExpiresAt = claims.expiresAt;
   } catch {
     // the relay will say so at the WebSocket step
   }
-  const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId, tunnels: [...new Set([...tokenTunnels, ...Object.keys(config.tunnels)])] };
+  const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId, tunnels: [...new Set([...tokenTunnels, ...Object.keys(config.tunnels)])], tokenExpiresAt };
   const relayUrl = new URL(config.relay);
   const secure = relayUrl.protocol === 'wss:';
   write(`  relay       ${redactUrl(config.relay)}`);
   const fail = (step: string, p: RelayProblem): never => {
-    write(`✗ ${step.padEnd(11)} ${p.msg}`);
+    write(`✗ ${step.padEnd(11)} ${p.msg}${p.fields.code ? ` (${p.fields.code})` : ''}`);
     if (p.fields.detail) write(`  ${''.padEnd(11)} ${String(p.fields.detail)}`);
+    // The relay's own sentence, and the request id under which its log line says why.
+    if (p.fields.reason) write(`  ${''.padEnd(11)} relay says: ${String(p.fields.reason)}`);
+    if (p.fields.requestId && !String(p.fields.reason ?? '').includes(String(p.fields.requestId))) write(`  ${''.padEnd(11)} request id: ${String(p.fields.requestId)}`);
     for (const k of ['proxyOffers', 'answeredBy', 'via'] as const) if (p.fields[k]) write(`  ${''.padEnd(11)} ${k}: ${String(p.fields[k])}`);
     if (p.fields.hint) write(`  what to do: ${String(p.fields.hint)}`);
     throw new StepFailed(step);
   };
-  const signal = AbortSignal.timeout(config.timeouts.connect);
   try {
     // 1. Which way to the relay.
     let hops: Hop[];
@@ -91,22 +128,28 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     const source = config.proxy.mode === 'pac' || config.proxy.mode === 'auto' ? `from the PAC file ${dial.pac}` : config.proxy.mode === 'system' ? (process.platform === 'win32' ? "from the machine's WinHTTP settings" : 'from the environment (proxy: system outside Windows)') : config.proxy.mode === 'env' ? 'from the environment' : 'from proxy: in agent.yaml';
     write(`✓ proxy       ${hops.map((h) => (h.kind === 'direct' ? 'DIRECT' : redactUrl(h.url.href))).join(', then ')} (${source})`);
 
-    // 2-3. Connect, and through a proxy authenticate and CONNECT; the next hop only when one cannot be reached.
+    // 2-3. Connect, and through a proxy authenticate and CONNECT; the next hop only when one cannot be
+    // reached. The same route as the agent's own dial (agent/tunnel-agent.ts openRoute).
+    const connectMs = config.timeouts.connect;
     let raw: net.Socket | undefined;
-    for (const [i, hop] of hops.entries()) {
-      dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
-      try {
-        raw = hop.kind === 'direct' ? await direct(dial.relay, signal) : await openTunnel(hop.url, dial.relay, { credentials: hop.credentials, ca: trust.ca, signal });
-        break;
-      } catch (err) {
-        const refused = err instanceof ProxyRefusal || err instanceof ProxyProtocolError;
-        if (refused) {
-          write(`✓ connect     TCP to proxy ${dial.proxy?.hostPort}`);
-          fail('proxy auth', describeConnectError(err, ctx));
-        }
-        if (i === hops.length - 1) fail('connect', describeConnectError(err, ctx));
-        write(`✗ connect     ${describeConnectError(err, ctx).fields.detail}; trying the next entry`);
+    try {
+      raw = await openRoute(hops, dial.relay, {
+        ca: trust.ca,
+        signal: AbortSignal.timeout(connectMs),
+        onHop: (hop) => {
+          dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
+        },
+        onSkip: (_hop, err) => write(`✗ connect     ${describeConnectError(err, ctx).fields.detail}; trying the next entry`),
+      });
+    } catch (err) {
+      if (err instanceof ProxyRefusal || err instanceof ProxyProtocolError) {
+        write(`✓ connect     TCP to proxy ${dial.proxy?.hostPort}`);
+        fail('proxy auth', describeConnectError(err, ctx));
       }
+      if (isTimeout(err)) {
+        fail('connect', waitedFor(dial.proxy ? `a connection and CONNECT tunnel through forward proxy ${dial.proxy.hostPort} to ${dial.relay}` : `a TCP connection to relay ${dial.relay}`, connectMs, ctx));
+      }
+      fail('connect', describeConnectError(err, ctx));
     }
     if (!raw) throw new StepFailed('connect');
     if (dial.proxy) {
@@ -116,17 +159,22 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
       write(`✓ connect     TCP to relay ${dial.relay}`);
     }
 
-    // 4. TLS with the configured trust.
+    // 4. TLS with the configured trust, as the agent's dial does it.
     let stream: Duplex = raw;
     if (secure) {
-      const host = relayUrl.hostname.replace(/^\[|\]$/g, '');
-      const socket = tls.connect({ socket: raw, servername: net.isIP(host) ? undefined : host, ...(trust.ca ? { ca: trust.ca } : {}) });
+      const socket = relayTls(raw, relayUrl.hostname, trust.ca ? { ca: trust.ca } : {});
+      const handshake = new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('the connection closed during the TLS handshake')));
+      });
       try {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('secureConnect', resolve);
-          socket.once('error', reject);
+        await bounded(handshake, connectMs, () => {
+          socket.destroy();
+          return fail('tls', waitedFor(`the TLS handshake with relay ${dial.relay}`, connectMs, ctx));
         });
       } catch (err) {
+        if (err instanceof StepFailed) throw err;
         fail('tls', describeConnectError(err, ctx));
       }
       const peer = socket.getPeerCertificate();
@@ -140,17 +188,21 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
       agent: new OneSocketAgent(stream, secure),
       headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
-      handshakeTimeout: config.timeouts.connect,
+      handshakeTimeout: connectMs,
       followRedirects: false,
       perMessageDeflate: false,
     });
-    const problem = await new Promise<RelayProblem | undefined>((resolve) => {
+    ws.on('error', () => undefined); // after the first, which the wait below reads
+    const closed = new Promise<[number, Buffer]>((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve([code, reason])));
+    const upgraded = new Promise<RelayProblem | undefined>((resolve) => {
       ws.once('open', () => resolve(undefined));
-      ws.once('unexpected-response', (_req, res) => {
-        res.resume();
-        resolve(describeHttpStatus(res, ctx));
-      });
+      // A ctbridge relay says why in a JSON error body: its code, sentence and request id, read as the agent reads them.
+      ws.once('unexpected-response', (_req, res) => readErrorReason(res, (refusal) => resolve(withRefusal(describeHttpStatus(res, ctx), refusal))));
       ws.once('error', (err) => resolve(describeConnectError(err, ctx)));
+    });
+    const problem = await bounded(upgraded, connectMs, () => {
+      ws.terminate();
+      return fail('websocket', waitedFor(`the relay's answer to the WebSocket upgrade (${redactUrl(config.relay)})`, connectMs, ctx));
     });
     if (problem) {
       ws.terminate();
@@ -161,7 +213,10 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     // then closes with 4401 for a bad token, or with "agent offered no tunnels" once the token passed.
     const hello: HelloMessage = { type: 'hello', version: PROTOCOL_VERSION, tunnels: [], software: SOFTWARE_VERSION, hostname: hostname(), window: config.streamWindow };
     ws.send(Buffer.concat(encodeJson(FrameType.CONTROL, 0, 0, hello)));
-    const [code, reasonBuf] = (await once(ws, 'close')) as [number, Buffer];
+    const [code, reasonBuf] = await bounded(closed, connectMs, () => {
+      ws.terminate();
+      return fail('websocket', waitedFor("the relay's verdict on the token (its answer to the hello)", connectMs, ctx));
+    });
     const reason = reasonBuf.toString('utf8');
     if (code !== CloseCode.TUNNEL_NOT_ALLOWED || !/offered no tunnels/.test(reason)) fail('websocket', describeClose(code, reason, ctx));
     write(`✓ websocket   the relay accepted the token (agent ${agentId ?? '?'}) and the tunnel protocol ${SUBPROTOCOL}`);
