@@ -7,7 +7,7 @@
  * a tunnel relay.yaml no longer names is not served at all.
  */
 import type { RelayConfig, RelayTunnelConfig } from '../src/config/index.js';
-import type { Cidr, CidrList } from '../src/config/units.js';
+import { CidrList, type Cidr } from '../src/config/units.js';
 import { pathAllowed } from '../src/http/request-path.js';
 
 export interface PolicyChange {
@@ -16,25 +16,10 @@ export interface PolicyChange {
   change: string;
 }
 
+/** Whether one range of `list`, at least as wide as `c`, holds it (CidrList does the address math). */
 function covers(list: CidrList, c: Cidr): boolean {
-  return list.entries.some((e) => e.family === c.family && e.prefix <= c.prefix && prefixMatch(e, c.address));
-}
-
-/** Whether `address` is inside `e` (compares the first `e.prefix` bits). */
-function prefixMatch(e: Cidr, address: string): boolean {
-  const bits = (a: string): string =>
-    e.family === 'ipv4'
-      ? a.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
-      : expand6(a).map((h) => parseInt(h, 16).toString(2).padStart(16, '0')).join('');
-  return bits(e.address).slice(0, e.prefix) === bits(address).slice(0, e.prefix);
-}
-
-function expand6(a: string): string[] {
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  if (tail === undefined) return h;
-  const t = tail ? tail.split(':') : [];
-  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const wider = list.entries.filter((e) => e.family === c.family && e.prefix <= c.prefix);
+  return wider.length > 0 && new CidrList(wider).contains(c.address);
 }
 
 const list = (xs: readonly string[]): string => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, and ${xs.length - 5} more` : '');

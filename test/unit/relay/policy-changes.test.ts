@@ -50,4 +50,12 @@ describe('weakenedPolicies (issue 12, finding 5: removing a policy on reload ope
       'policy weakened for tunnels agents serve: b: allowFrom removed: any address may call it; not served (not declared in relay.yaml, requireDeclaredTunnels is on): x',
     );
   });
+
+  it('allowFrom: a range inside an old one is no widening; a wider prefix, another family or a spelled-out IPv6 form is judged by the addresses', () => {
+    const prev = relay({ tunnels: { a: { allowFrom: ['10.1.0.0/16', '2001:db8::/32', '192.0.2.7'] } } });
+    const widened = (allowFrom: string[]) => weakenedPolicies(prev, relay({ tunnels: { a: { allowFrom } } }), all, []).map((c) => c.change);
+    expect(widened(['10.1.2.0/24', '10.1.255.255', '2001:0db8:0:1::/64', '192.0.2.7/32'])).toEqual([]);
+    expect(widened(['10.0.0.0/8'])).toEqual(['allowFrom widened: now also 10.0.0.0/8']);
+    expect(widened(['10.2.0.0/24', '2001:db9::/48', '192.0.2.8'])).toEqual(['allowFrom widened: now also 10.2.0.0/24, 2001:db9::/48, 192.0.2.8/32']);
+  });
 });
