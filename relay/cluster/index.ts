@@ -9,7 +9,6 @@
  * tunnels its agents serve, so any node can serve any tunnel. A node that
  * dies takes only the exchanges in flight through it.
  */
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { clusterSecrets, formatHostPort, type ClusterConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/log.js';
@@ -160,15 +159,16 @@ export class Cluster extends EventEmitter<{ change: [] }> {
 
   private async lookUpPeers(): Promise<void> {
     const { peers } = this.config;
-    // Who may dial this node: the same names, looked up again.
-    const allowed = this.addresses.resolve();
+    // One lookup of every name per refresh: it decides who may dial this node and whom this node dials.
+    const looked = await this.addresses.resolve();
     const addresses = new Set(peers.static.map((p) => formatHostPort(p)));
     if (peers.dns) {
-      try {
-        for (const a of await lookup(peers.dns, { all: true })) addresses.add(formatHostPort({ host: a.address, port: peers.port }));
-      } catch (err) {
-        this.opts.log.warn({ dns: peers.dns, err }, 'cluster peers: DNS lookup failed; keeping the nodes known so far');
+      const found = looked.get(peers.dns) ?? new Error('not looked up');
+      if (found instanceof Error) {
+        this.opts.log.warn({ dns: peers.dns, err: found }, 'cluster peers: DNS lookup failed; keeping the nodes known so far');
         for (const a of this.links.keys()) addresses.add(a);
+      } else {
+        for (const ip of found) addresses.add(formatHostPort({ host: ip, port: peers.port }));
       }
     }
     for (const address of addresses) {
@@ -192,7 +192,6 @@ export class Cluster extends EventEmitter<{ change: [] }> {
       this.links.delete(address);
       this.emit('change');
     }
-    await allowed;
     this.resolvedOnce = true;
     if (this.stopped) return;
     clearTimeout(this.timer);

@@ -18,7 +18,7 @@ export class PeerAddresses {
   private ips = new Set<string>();
   /** Last answers per name: kept when a lookup fails. */
   private readonly byName = new Map<string, string[]>();
-  private onDemand: Promise<void> | undefined;
+  private onDemand: Promise<unknown> | undefined;
   private lastOnDemand = 0;
 
   constructor(
@@ -32,11 +32,17 @@ export class PeerAddresses {
     await this.resolve();
   }
 
-  /** Looks up every name again. */
-  async resolve(): Promise<void> {
+  /**
+   * Looks up every name again. Answers this round's lookups by name (the
+   * addresses as DNS gave them), or the error for a name whose lookup
+   * failed: the cluster dials what `peers.dns` resolves to from this one
+   * lookup rather than asking DNS twice per refresh.
+   */
+  async resolve(): Promise<Map<string, string[] | Error>> {
     const { dns, static: hosts } = this.peers;
     const names = new Set<string>();
     const next = new Set<string>();
+    const round = new Map<string, string[] | Error>();
     for (const h of hosts) {
       if (isIP(h.host)) next.add(normalizeIp(h.host));
       else names.add(h.host);
@@ -44,14 +50,18 @@ export class PeerAddresses {
     if (dns) names.add(dns);
     await Promise.all([...names].map(async (name) => {
       try {
-        this.byName.set(name, (await lookup(name, { all: true })).map((a) => normalizeIp(a.address)));
+        const found = (await lookup(name, { all: true })).map((a) => a.address);
+        round.set(name, found);
+        this.byName.set(name, found.map(normalizeIp));
       } catch (err) {
+        round.set(name, err as Error);
         this.log.debug({ name, err: (err as Error).message }, 'cluster peers: lookup failed; keeping its last answers for the address check');
       }
     }));
     for (const name of [...this.byName.keys()]) if (!names.has(name)) this.byName.delete(name);
     for (const ips of this.byName.values()) for (const ip of ips) next.add(ip);
     this.ips = next;
+    return round;
   }
 
   /** Whether `ip` (a connection's peer address) may open a node link; may look the names up again first. */
