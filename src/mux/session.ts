@@ -223,17 +223,13 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     if (this.exchanges.get(exchange.id) === exchange) {
       this.exchanges.delete(exchange.id);
       if (exchange.incoming) this.incoming--;
-      if (this.exchanges.size === 0) this.wakeIdle();
+      if (this.exchanges.size === 0) this.idleWaiters.wake();
     }
     this.blocked.delete(exchange);
   }
 
   problem(exchange: Exchange, message: string): void {
     this.emit('problem', `exchange ${exchange.id} (${exchange.head.kind}, tunnel ${exchange.head.tunnel}): ${message}`);
-  }
-
-  private wakeIdle(): void {
-    this.idleWaiters.wake();
   }
 
   // ---- output ----
@@ -436,7 +432,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
-    this.wakeIdle();
+    this.idleWaiters.wake();
     this.emit('close', code, reason);
   };
 }
