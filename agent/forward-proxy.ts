@@ -24,8 +24,10 @@ export interface RelayDial {
   proxy: DialProxy | undefined;
   /** TLS trust for the relay (and proxy): `trust:` sources plus `ca:`; undefined = Node's defaults. */
   ca: string[] | undefined;
-  /** Whether the operating system's store is among the trusted roots. */
+  /** Whether trust: in agent.yaml names the operating system's store (as configured, whether or not it could be read). */
   trustsSystem?: boolean;
+  /** trust: names system, but the store cannot be read here: why (for the certificate hint). */
+  systemUnreadable?: string;
   /** The PAC file choosing the proxy (proxy: pac+... or auto), for messages. */
   pac?: string;
   /** The hops to try for one connection; undefined = direct. */
@@ -167,7 +169,9 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   const relayUrl = new URL(config.relay);
   const relay = hostPortOf(relayUrl);
   const { ca } = trust;
-  const trustsSystem = trust.sources.some((s) => s.startsWith('system'));
+  // The configured value: with trust: [system] on a Node that cannot read the store, "add system to trust:" would be wrong.
+  const trustsSystem = config.trust.includes('system');
+  const { systemUnreadable } = trust;
   const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) => {
     dial.route = route;
     return new TunnelAgent({
@@ -184,20 +188,20 @@ export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = pr
   if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
     const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
     const pac = pacRoute(config, pacUrl, log);
-    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined, pac: redactUrl(pacUrl), refresh: pac.refresh };
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined, pac: redactUrl(pacUrl), refresh: pac.refresh };
     dial.agent = agentFor(dial, pac.route);
     return dial;
   }
   if (config.proxy.mode === 'system' && process.platform === 'win32') {
-    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined };
     dial.agent = agentFor(dial, winHttpRoute(config, log));
     return dial;
   }
   const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, agent: undefined };
+  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined };
   const parsed = new URL(proxyUrl);
   const credentials = credentialsFor(parsed, config.proxyAuth);
-  const dial: RelayDial = { relay, proxy: describeProxy(parsed, config.proxyAuth, credentials), ca, trustsSystem, agent: undefined };
+  const dial: RelayDial = { relay, proxy: describeProxy(parsed, config.proxyAuth, credentials), ca, trustsSystem, systemUnreadable, agent: undefined };
   dial.agent = agentFor(dial, async () => [{ kind: 'proxy', url: parsed, credentials }]);
   return dial;
 }

@@ -64,7 +64,11 @@ export function describeConnectError(err: unknown, ctx: RelayContext): RelayProb
   if (e.code && TLS_VERIFY_CODES.has(e.code)) {
     const hint = e.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
       ? `the certificate is for another host name: check the host in relay: (agent.yaml); if a proxy inspects TLS, set \`ca:\` in agent.yaml to your proxy's CA bundle`
-      : `set \`ca:\` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store${ctx.dial.trustsSystem ? '' : ' and add system to trust: in agent.yaml'}`;
+      : !ctx.dial.trustsSystem
+        ? "set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store and add system to trust: in agent.yaml"
+        : ctx.dial.systemUnreadable
+          ? `set \`ca:\` in agent.yaml to your proxy's/relay's CA bundle: trust: names system, but ${ctx.dial.systemUnreadable}`
+          : "set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store";
     return { level: 'error', msg: 'cannot verify the relay certificate', fields: { code: 'CTB_RELAY_UNREACHABLE', detail: `${e.code}: ${e.message}`, hint, relay } };
   }
   if (isTlsProtocolError(e)) {

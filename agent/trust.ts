@@ -21,6 +21,8 @@ export interface Trust {
   sources: string[];
   /** Why a configured source is missing, if one is. */
   warning: string | undefined;
+  /** trust: names system, but the store cannot be read here: why (for the certificate hint). */
+  systemUnreadable?: string;
 }
 
 type GetCA = (type: 'system' | 'bundled' | 'default' | 'extra') => string[];
@@ -67,6 +69,7 @@ export function relayTrust(config: Pick<AgentConfig, 'trust' | 'ca'>, store: () 
   const sources: string[] = [];
   const ca: string[] = [];
   let warning: string | undefined;
+  let systemUnreadable: string | undefined;
   if (config.trust.includes('bundled')) {
     ca.push(...tls.rootCertificates);
     sources.push(`bundled (Node's ${tls.rootCertificates.length} roots)`);
@@ -77,6 +80,7 @@ export function relayTrust(config: Pick<AgentConfig, 'trust' | 'ca'>, store: () 
       ca.push(...sys.certs);
       sources.push(`system (${sys.from}, ${sys.certs.length} certificates)`);
     } else {
+      systemUnreadable = sys.reason;
       warning = `the system certificate store is not trusted: ${sys.reason}; add your proxy's or relay's CA with ca: in agent.yaml`;
     }
   }
@@ -86,5 +90,5 @@ export function relayTrust(config: Pick<AgentConfig, 'trust' | 'ca'>, store: () 
   }
   // Only Node's roots: leave Node its defaults.
   const onlyBundled = sources.length === 1 && sources[0].startsWith('bundled');
-  return { ca: onlyBundled ? undefined : ca, sources, warning };
+  return { ca: onlyBundled ? undefined : ca, sources, warning, ...(systemUnreadable ? { systemUnreadable } : {}) };
 }

@@ -39,6 +39,16 @@ describe('relay problems', () => {
     expect(p.msg).toBe('cannot verify the relay certificate');
     expect(p.fields.hint).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store and add system to trust: in agent.yaml");
   });
+  // Regression (review): the hint read trust.sources (what could be loaded), not trust: in agent.yaml, so an agent
+  // configured with trust: [system] on a Node that cannot read the store was told to add system to trust:.
+  it('the certificate hint follows trust: as configured', () => {
+    const err = Object.assign(new Error('unable to get local issuer certificate'), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
+    const hint = (dial: Partial<RelayContext['dial']>) => String(describeConnectError(err, { ...ctx, dial: { ...ctx.dial, ...dial } }).fields.hint);
+    expect(hint({ trustsSystem: true })).toBe("set `ca:` in agent.yaml to your proxy's/relay's CA bundle, or have it installed in the operating system's store");
+    const unreadable = 'Node v20.20.2 cannot read the Windows certificate store (it needs Node 22.15 or later; the single executable has it)';
+    expect(hint({ trustsSystem: true, systemUnreadable: unreadable })).toBe(`set \`ca:\` in agent.yaml to your proxy's/relay's CA bundle: trust: names system, but ${unreadable}`);
+    expect(hint({ trustsSystem: false })).toMatch(/ and add system to trust: in agent\.yaml$/);
+  });
   it('names the relay for DNS failures', () => {
     const p = describeConnectError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx);
     expect(p).toMatchObject({ msg: 'cannot reach relay', fields: { code: 'CTB_RELAY_UNREACHABLE', relay: 'relay.example.com:443' } });

@@ -30,5 +30,15 @@ describe('relay trust sources', () => {
     const missing = relayTrust({ trust: ['system'], ca: undefined }, () => ({ reason: 'no store' }));
     expect(missing).toMatchObject({ ca: [], sources: [] });
     expect(missing.warning).toContain('no store');
+    expect(missing.systemUnreadable).toBe('no store');
+    expect(both.systemUnreadable).toBeUndefined();
+  });
+
+  it('the dial says trust: names system as configured, even when the store cannot be read (for the certificate hint)', async () => {
+    const { createRelayDial } = await import('../../../agent/forward-proxy.js');
+    const { parseAgentConfig } = await import('../../../src/config/index.js');
+    const config = parseAgentConfig({ relay: 'wss://relay.example.com/_ctbridge/agent', token: 'x.y.z', proxy: 'none', trust: ['system'], tunnels: { t: { target: 'http://127.0.0.1:9' } } }, 'agent.yaml', {});
+    const dial = createRelayDial(config, {}, relayTrust(config, () => ({ reason: 'no store' })));
+    expect(dial).toMatchObject({ trustsSystem: true, systemUnreadable: 'no store' });
   });
 });
