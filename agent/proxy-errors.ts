@@ -35,11 +35,16 @@ export function describeProxyRefusal(err: ProxyRefusal, ctx: RelayContext): Rela
     ...(offered.length ? { proxyOffers: offered.join(', ') } : {}),
     ...(err.via ? { via: err.via } : {}),
   };
-  if (err.stage === 'challenge') {
+  if (err.stage === 'keepalive' || err.stage === 'challenge') {
+    // NTLM authenticates one connection: a proxy that closes it after its challenge cannot complete it. A challenge that
+    // cannot be read is another matter: the proxy (or a device rewriting its headers) sent something that is not NTLM.
+    const hint = err.stage === 'keepalive'
+      ? 'check that the proxy keeps connections open (keep-alive) for NTLM; or use Basic if the proxy offers it'
+      : "the proxy's NTLM challenge is not a valid NTLM message: check that nothing between the agent and the proxy rewrites Proxy-Authenticate headers, and ask the proxy's administrators about its NTLM set-up; or use Basic if the proxy offers it";
     return {
       level: 'error',
       msg: `forward proxy refused the agent: NTLM handshake failed (${err.status})`,
-      fields: { code: 'CTB_PROXY_AUTH', ...common, detail: err.message, hint: 'check that the proxy keeps connections open (keep-alive) for NTLM; or use Basic if the proxy offers it' },
+      fields: { code: 'CTB_PROXY_AUTH', ...common, detail: err.message, hint },
     };
   }
   // 407 is the standard answer; some proxies (tinyproxy) answer wrong credentials with 401.

@@ -31,8 +31,12 @@ export class ProxyRefusal extends Error {
     readonly server: string | undefined,
     /** The scheme the agent tried, if any. */
     readonly tried: 'basic' | 'ntlm' | undefined,
-    /** `challenge`: the NTLM handshake broke off before the final answer. */
-    readonly stage: 'answer' | 'challenge',
+    /**
+     * Where it ended: `answer`, the proxy's answer to the (last) CONNECT;
+     * `keepalive`, the proxy closed the connection between the NTLM messages;
+     * `challenge`, the proxy's NTLM challenge could not be read.
+     */
+    readonly stage: 'answer' | 'keepalive' | 'challenge',
     detail?: string,
   ) {
     super(detail ?? `the forward proxy answered CONNECT with ${status}${statusText ? ` ${statusText}` : ''}`);
@@ -98,7 +102,7 @@ export async function openTunnel(
       if (!challenge) throw refusal(res, 'ntlm', 'answer');
       const length = bodyLength(res);
       if (!res.keepAlive || length === undefined) {
-        throw refusal(res, 'ntlm', 'challenge', 'the forward proxy closed the connection in the middle of the NTLM handshake');
+        throw refusal(res, 'ntlm', 'keepalive', 'the forward proxy closed the connection in the middle of the NTLM handshake');
       }
       await reader.skip(length);
       let authenticate: string;

@@ -114,6 +114,9 @@ describe('hostile or broken forward proxies', () => {
     const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
     const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
     expect(line).toMatchObject({ code: 'CTB_PROXY_AUTH', detail: 'the proxy sent a malformed NTLM challenge' });
+    // Regression (review): the hint blamed keep-alive for a challenge that could not be read.
+    expect(String(line.hint)).toMatch(/^the proxy's NTLM challenge is not a valid NTLM message/);
+    expect(String(line.hint)).not.toContain('keep-alive');
     expect(logs.all).not.toContain('unit-S3cret');
   });
 
@@ -123,6 +126,7 @@ describe('hostile or broken forward proxies', () => {
     const { logs } = await run(r.url, { proxy: `http://127.0.0.1:${port}`, proxyAuth: { scheme: 'ntlm', username: 'CORP\\u', passwordFile: passwordFile() } });
     const line = await logs.waitFor('forward proxy refused the agent: NTLM handshake failed (407)');
     expect(String(line.detail)).toContain('closed the connection in the middle of the NTLM handshake');
+    expect(String(line.hint)).toMatch(/keep-alive/);
     expect(String(line.hint)).toContain('keep-alive');
   });
 });
