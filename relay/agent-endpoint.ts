@@ -267,10 +267,13 @@ export class AgentEndpoint {
   refuseEgress(exchange: Exchange, agent: ConnectedAgent | undefined): void {
     const { kind, tunnel } = exchange.head;
     this.opts.log.warn({ agentId: agent?.agentId, connectionId: agent?.connectionId, kind, tunnel }, 'agent exchange refused');
+    // Before its hello is answered the agent has proved nothing: it learns nothing of this relay's tunnels.
     exchange.reset(new CtbridgeError('CTB_TUNNEL_NOT_ALLOWED',
-      kind !== 'egress'
-        ? `the relay takes only egress exchanges from agents, not ${kind}`
-        : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker), or the agent has not finished its handshake'));
+      !agent
+        ? 'the agent has not finished its handshake'
+        : kind !== 'egress'
+          ? `the relay takes only egress exchanges from agents, not ${kind}`
+          : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker)'));
   }
 
   private onHello(

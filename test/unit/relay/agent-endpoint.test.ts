@@ -97,7 +97,7 @@ describe('AgentEndpoint', () => {
     const { session } = await connect();
     const early = await exchange(session, { kind: 'egress', tunnel: 'cioc', method: 'POST', target: '/is_in_request' }, '<x/>');
     expect(early.error?.code).toBe('CTB_TUNNEL_NOT_ALLOWED');
-    expect(early.error?.message).toContain('has not finished its handshake');
+    expect(early.error?.message).toBe('the agent has not finished its handshake');
     expect(egress).toHaveLength(0);
   });
 
