@@ -49,6 +49,12 @@ export function withRefusal(p: RelayProblem, refusal: RefusalBody | undefined): 
   if (refusal.message) p.fields.reason = refusal.message;
   if (refusal.requestId) p.fields.requestId = refusal.requestId;
   if (refusal.code && isErrorCode(refusal.code)) p.fields.code = refusal.code;
+  // A relay node that is busy admitting agents or shutting down turns the connection away for now: nothing is wrong here.
+  if (refusal.code === 'CTB_RELAY_BUSY' || refusal.code === 'CTB_SHUTTING_DOWN') {
+    p.level = 'warn';
+    p.msg = 'relay turned the connection away for now';
+    p.fields.hint = 'nothing to do: the agent connects again after the Retry-After delay (through a load balancer, most likely to another relay node)';
+  }
   return p;
 }
 

@@ -122,15 +122,15 @@ describe('agent relay connection', () => {
     expect(line).toMatchObject({ level: 50, code: 'CTB_TOKEN_INVALID', status: 401, reason: 'agent token expired at 2026-01-01T00:00:00Z', requestId: '0a1b2c3d0000002a' });
   });
 
-  it('a 503 whose body says CTB_RELAY_BUSY is logged with that code and the relay\'s request id, not as a protocol problem', async () => {
+  it('a 503 whose body says CTB_RELAY_BUSY is a warning with that code and the relay\'s request id, not a protocol problem', async () => {
     const body = JSON.stringify({ error: { details: 'x', _type: 'CtbridgeError', code: 'CTB_RELAY_BUSY', message: 'The relay is admitting many agent connections at once; retry after the Retry-After delay.', requestId: '0a1b2c3d0000002b' } });
     const server = http.createServer((_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
     const { logs } = await agentFor(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const line = await logs.waitFor('unexpected response to the WebSocket upgrade');
-    expect(line).toMatchObject({ code: 'CTB_RELAY_BUSY', status: 503, requestId: '0a1b2c3d0000002b', reason: expect.stringMatching(/^The relay is admitting/) });
+    const line = await logs.waitFor('relay turned the connection away for now');
+    expect(line).toMatchObject({ level: 40, code: 'CTB_RELAY_BUSY', status: 503, requestId: '0a1b2c3d0000002b', reason: expect.stringMatching(/^The relay is admitting/), hint: expect.stringMatching(/^nothing to do/) });
   });
 
   it('warns when the token expires soon', async () => {
