@@ -95,18 +95,34 @@ export function verifiedTokenCloseReason(err: Pick<TokenError, 'code' | 'params'
   }
 }
 
-/** The other side's reading of such a refusal: `CODE: sentence (request id X)`, cleaned for a log line (undefined if none). */
-export function readRefusal(res: IncomingMessage): Promise<string | undefined> {
+/** How long the dialing side reads a refusal's body (a hostile peer may never end it). */
+export const REFUSAL_BODY_MS = 1000;
+
+/**
+ * The other side's reading of such a refusal: `CODE: sentence (request id X)`,
+ * cleaned for a log line (undefined if none). Reads at most 4 KiB for at most
+ * `ms`, then gives up on the body.
+ */
+export function readRefusal(res: IncomingMessage, ms = REFUSAL_BODY_MS): Promise<string | undefined> {
   return new Promise((resolve) => {
     let body = '';
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const parsed = parseErrorBody(body);
+      resolve(parsed ? refusalText(parsed) : undefined);
+      res.destroy();
+    };
+    const timer = setTimeout(finish, ms);
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
       if (body.length < 4096) body += chunk;
+      if (body.length >= 4096) finish();
     });
-    res.on('error', () => resolve(undefined));
-    res.on('end', () => {
-      const parsed = parseErrorBody(body);
-      resolve(parsed ? refusalText(parsed) : undefined);
-    });
+    res.once('error', finish);
+    res.once('end', finish);
+    res.once('close', finish);
   });
 }
