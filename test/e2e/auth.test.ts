@@ -2,9 +2,9 @@
  * Agents with bad tokens are refused with a close code and a reason that
  * both sides log; no request is routed to them.
  */
-import http from 'node:http';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusOf } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, TEST_SECRET, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -34,9 +34,6 @@ async function refused(token: string, tunnels: Record<string, Record<string, unk
   return { agentLine: line, agentOutput: agent.allOutput };
 }
 
-function statusOf(url: string): Promise<number> {
-  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-}
 
 describe('agent authentication', () => {
   it('refuses an expired token and says so on both sides', async () => {
