@@ -41,10 +41,10 @@ export interface RequestOptions extends https.RequestOptions {
 }
 
 /**
- * `opts.method` (default GET) to `url` (http: or https:) with `opts.body`; a
- * new connection unless `opts.agent` says otherwise. Rejects on a socket error, and on a cut response unless
- * `opts.partial`. `opts.path` replaces the URL's path as it is (`new URL`
- * would resolve `..`).
+ * `opts.method` (default GET) to `url` (http: or https:) with `opts.body`;
+ * a new connection unless `opts.agent` says otherwise. Rejects on a socket
+ * error, and on a cut response unless `opts.partial`. `opts.path` replaces
+ * the URL's path as it is (`new URL` would resolve `..`).
  */
 export async function request(url: string | URL, opts: RequestOptions = {}): Promise<Reply> {
   const { outcome, cause } = await exchange(url, opts);
