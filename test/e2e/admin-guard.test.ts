@@ -4,30 +4,16 @@
  * (a foreign `Host`) or with a cross-site form post to /reload, through raw
  * HTTP requests (fetch cannot set Host).
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
 import { runToEnd, stopAll, type CtbridgeProcess } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request to `base` (http://127.0.0.1:port) with exactly these headers. */
-function ask(base: string, method: string, path: string, headers: Record<string, string>, body = ''): Promise<Answer> {
-  const url = new URL(path, base);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: url.pathname, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+/** One request to `base` (http://127.0.0.1:port) with exactly these headers (and Content-Length). */
+async function ask(base: string, method: string, path: string, headers: Record<string, string>, body = '') {
+  const r = await request(base, { method, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, body });
+  return { status: r.status, headers: r.headers, body: r.text };
 }
 
 const REBIND = 'rebind.attacker.example:9090';

@@ -4,9 +4,9 @@
  * proved nothing); the relay logs why under that id, and the agent's log
  * says what to do with it.
  */
-import http from 'node:http';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusOf } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, TEST_SECRET, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -41,10 +41,6 @@ async function relayRefusal(agentLine: Record<string, unknown>, reason: string):
   expect(agentLine).toMatchObject({ code: 'CTB_TOKEN_INVALID', closeCode: 4401, requestId: expect.stringMatching(/^[0-9a-f]{16}$/) });
   expect(String(agentLine.reason)).toMatch(/^The relay refused the on-premise agent for this tunnel; .* \(request id [0-9a-f]{16}\)$/);
   await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.reason === reason && l.requestId === agentLine.requestId);
-}
-
-function statusOf(url: string): Promise<number> {
-  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
 }
 
 describe('agent authentication', () => {

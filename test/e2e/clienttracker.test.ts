@@ -4,12 +4,12 @@
  * provider's POSTs go out through the agent's egress listener, and a small
  * Client Tracker (cli/demo/ct-simulator.ts) plays the SaaS on loopback.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCtSimulator, type CtSimulator } from '../../cli/demo/ct-simulator.js';
 import { startSampleProvider, type SampleProvider } from '../../cli/demo/sample-provider.js';
 import { parseResourceInfo } from '../../src/xml/messages.js';
 import { validateXml } from '../../src/xml/validate.js';
+import { request } from '../helpers/http.js';
 import { stopAll, type CtbridgeProcess } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, type RelayInfo } from '../helpers/tunnel.js';
 import { freePort } from '../../cli/demo/free-port.js';
@@ -32,29 +32,6 @@ let agent: CtbridgeProcess;
 let egressPort: number;
 let base: string;
 
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  text: string;
-}
-
-function request(url: string, opts: http.RequestOptions & { body?: Buffer | string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { agent: false, ...opts }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 /** The text of a `<response><error>` document (either namespace), or undefined. */
 function errorTextOf(xml: string): string | undefined {
@@ -179,13 +156,7 @@ describe('Client Tracker → provider through the relay', () => {
       const line = await relay.proc.waitForLog((l) => l.requestId === id && l.reason === 'namespace-quirk');
       expect(line.action).toBe('passed through');
       // …and counted, for monitoring.
-      const metrics = await new Promise<string>((resolve, reject) =>
-        http.get(`${relay.adminUrl}/metrics`, (res) => {
-          let b = '';
-          res.setEncoding('utf8').on('data', (c: string) => (b += c));
-          res.on('end', () => resolve(b));
-        }).on('error', reject),
-      );
+      const metrics = (await request(`${relay.adminUrl}/metrics`)).text;
       expect(metrics).toMatch(/ctbridge_ct_answer_problems_total\{tunnel="cioc",reason="namespace-quirk",mode="report"\} [1-9]/);
     } finally {
       provider.setNamespaceQuirk(false);

@@ -3,10 +3,10 @@
  * runs the whole three-message handshake) or Basic proxy authentication.
  */
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import { startSquid } from '../helpers/squid.js';
 import { needs } from '../helpers/system.js';
@@ -23,9 +23,6 @@ afterEach(async () => {
   backend = undefined;
 });
 
-function get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-}
 
 function passwordFile(password: string): string {
   const file = join(tempDir(), 'proxy-password');
@@ -49,7 +46,7 @@ squidPackage.describe('agent through Squid with NTLM or Basic proxy authenticati
       tunnels: { ucws: { target: backend.url } },
       extra: { proxy: squid.url, proxyAuth: { scheme: 'ntlm', username: 'CORP\\svc-ctbridge', passwordFile: passwordFile('Ntlm-S3cret!') } },
     });
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
     // Squid answered the negotiate message with its challenge (407) before letting the tunnel through: it did demand NTLM.
     expect(squid.accessLog()).toMatch(/TCP_DENIED\/407 .*CONNECT 127\.0\.0\.1:\d+/);
     expect(agent.allOutput).not.toContain('Ntlm-S3cret');
@@ -94,7 +91,7 @@ squidPackage.describe('agent through Squid with NTLM or Basic proxy authenticati
       extra: { proxy: squid.url, proxyAuth: { scheme: 'basic', username: 'corp' } },
       env: { CTBRIDGE_PROXY_PASSWORD: 'B4sic-pass' },
     });
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
     expect(good.allOutput).not.toContain('B4sic-pass');
     await stopAll();
 

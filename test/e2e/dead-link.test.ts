@@ -6,11 +6,11 @@
  * code), healed (the agent comes back), and reset in the middle of large
  * transfers (never reported complete to the caller).
  */
-import { EventEmitter, once } from 'node:events';
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { attempt } from '../helpers/http.js';
+import { failures, load } from '../helpers/load.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, tokenFor } from '../helpers/tunnel.js';
 
@@ -27,40 +27,6 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-interface Result {
-  status: number;
-  code: string | undefined;
-  ms: number;
-  /** The body arrived whole (the response ended; not aborted). */
-  complete: boolean;
-  bytes: number;
-  error?: string;
-}
-
-/** One request; never rejects: a connection error or an aborted response is a result too. */
-function call(url: string, options: { method?: string; agent?: http.Agent; body?: Buffer | ((req: http.ClientRequest) => void) } = {}): Promise<Result> {
-  const started = performance.now();
-  let req: http.ClientRequest;
-  const done = new Promise<Result>((resolve) => {
-    let status = 0;
-    let code: string | undefined;
-    let bytes = 0;
-    const finish = (complete: boolean, error?: string): void => resolve({ status, code, ms: performance.now() - started, complete, bytes, ...(error ? { error } : {}) });
-    req = http.request(url, { method: options.method ?? 'GET', agent: options.agent ?? false }, (res) => {
-      status = res.statusCode ?? 0;
-      code = res.headers['x-ctbridge-error'] as string | undefined;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => finish(res.complete));
-      res.on('aborted', () => finish(false, 'aborted'));
-      res.on('error', (err) => finish(false, err.message));
-    });
-    req.on('error', (err) => finish(false, err.message));
-    if (typeof options.body === 'function') options.body(req);
-    else req.end(options.body);
-  });
-  return done;
-}
-
 describe('a dead link between agent and relay', () => {
   it('blackholed under load: no GET fails or waits over 12 s, POSTs on it fail with CTB_AGENT_DISCONNECTED, and the agent is back within 30 s of healing', async () => {
     backend = await startBackend();
@@ -70,30 +36,19 @@ describe('a dead link between agent and relay', () => {
     const viaProxy = await startAgentProcess({ relayUrl: proxy.url, token: await tokenFor(['ucws'], 'site-b'), tunnels: { ucws: { target: backend.url } } });
 
     // Ten callers, each asking one GET after another (at most 150 each).
-    const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 10 });
-    const gets: Result[] = [];
-    const answered = new EventEmitter();
-    let stop = false;
-    const callers = Array.from({ length: 10 }, async (_, c) => {
-      for (let i = 0; i < 150 && !stop; i++) {
-        gets.push(await call(`${relay.url}/t/ucws/load/${c}/${i}`, { agent: keepAlive }));
-        answered.emit('get');
-      }
-    });
+    const traffic = load((c, i) => `${relay.url}/t/ucws/load/${c}/${i}`, 10, 150);
+    const gets = traffic.results;
     // Both agents are serving the load.
     await viaProxy.waitForLog('request');
 
     proxy.blackhole();
-    const posts = await Promise.all(Array.from({ length: 6 }, (_, i) => call(`${relay.url}/t/ucws/post/${i}`, { method: 'POST', body: Buffer.from(`post ${i}`) })));
+    const posts = await Promise.all(Array.from({ length: 6 }, (_, i) => attempt(`${relay.url}/t/ucws/post/${i}`, { method: 'POST', body: Buffer.from(`post ${i}`) })));
     await relay.proc.waitForLog((l) => l.msg === 'agent disconnected' && l.agentId === 'site-b', 30_000);
     // Twenty more GETs after the relay let go of the dead link, then the callers stop.
-    const atDisconnect = gets.length;
-    while (gets.length < atDisconnect + 20 && gets.length < 1500) await once(answered, 'get');
-    stop = true;
-    await Promise.all(callers);
-    keepAlive.destroy();
+    await traffic.more(20);
+    await traffic.stop();
 
-    expect(gets.filter((r) => r.status !== 200 || !r.complete)).toEqual([]);
+    expect(failures(gets)).toEqual([]);
     const slowestGet = Math.max(...gets.map((r) => r.ms));
     expect(slowestGet).toBeLessThan(WAIT_BOUND_MS);
     for (const p of posts) {
@@ -117,7 +72,7 @@ describe('a dead link between agent and relay', () => {
     expect(backMs).toBeLessThan(30_000);
     console.log(`dead-link figures: agent back ${Math.round(backMs)} ms after heal`);
     // It serves again: one of two agents takes each of these.
-    const after = await Promise.all(Array.from({ length: 4 }, (_, i) => call(`${relay.url}/t/ucws/after/${i}`)));
+    const after = await Promise.all(Array.from({ length: 4 }, (_, i) => attempt(`${relay.url}/t/ucws/after/${i}`)));
     expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200]);
   });
 });
@@ -138,21 +93,21 @@ describe('a link reset in the middle of a 48 MiB transfer', () => {
     ['chunked', '&chunked=1'],
   ])('a download %s is never reported complete to the caller', async (_, extra) => {
     const { relay, proxy: p } = await oneAgentThroughProxy();
-    const pending = call(`${relay.url}/t/ucws/download?bytes=${SIZE}${extra}`);
+    const pending = attempt(`${relay.url}/t/ucws/download?bytes=${SIZE}${extra}`);
     await p.forwarded('toRelay', 8 * 1024 * 1024);
     p.reset();
     const r = await pending;
     expect(r.complete).toBe(false);
-    expect(r.bytes).toBeLessThan(SIZE);
+    expect(r.body.length).toBeLessThan(SIZE);
   });
 
   it('an upload is never reported complete to the caller', async () => {
     const { relay, proxy: p } = await oneAgentThroughProxy();
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     let sent = 0;
-    const pending = call(`${relay.url}/t/ucws/upload`, {
+    const pending = attempt(`${relay.url}/t/ucws/upload`, {
       method: 'POST',
-      body: (req) => {
+      write: (req) => {
         req.setHeader('content-length', SIZE);
         const pump = (): void => {
           while (sent < SIZE) {

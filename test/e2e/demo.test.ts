@@ -2,8 +2,8 @@
  * `npm start` runs the demo: relay, agent, sample services, and one
  * registration, fetch and push through the bridge.
  */
-import http from 'node:http';
 import { afterAll, expect, it } from 'vitest';
+import { request } from '../helpers/http.js';
 import { runCli, stopAll } from '../helpers/processes.js';
 
 afterAll(stopAll);
@@ -22,14 +22,7 @@ it('ctbridge demo plays registration, fetch and push through the bridge and serv
   expect(output.match(/✓/g)?.length).toBe(4);
   expect(output).toMatch(/resourceInfoURL {2}http:\/\/127\.0\.0\.1:\d+\/t\/cioc\/ct\/ctfetch\.asp\?num=\[ID\]/);
   const url = /try {16}curl -s '([^']+)'/.exec(output)![1];
-  const body = await new Promise<string>((resolve, reject) =>
-    http.get(url, (res) => {
-      let b = '';
-      res.setEncoding('utf8').on('data', (c: string) => (b += c));
-      res.on('end', () => resolve(b));
-    }).on('error', reject),
-  );
-  expect(JSON.parse(body)).toMatchObject({ method: 'GET', url: '/hello?x=1' });
+  expect(JSON.parse((await request(url)).text)).toMatchObject({ method: 'GET', url: '/hello?x=1' });
   demo.child.kill('SIGINT');
   expect(await demo.exited).toBe(0);
 });

@@ -4,11 +4,12 @@
  * reload without a dropped request; a reload with a broken file keeps the
  * running config; readiness means connected.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../cli/demo/free-port.js';
 import { signAgentToken } from '../../src/token.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
+import { failures, load } from '../helpers/load.js';
 import { stopAll, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
 import { TEST_SECRET, startAgentProcess, startRelayProcess, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
 
@@ -23,17 +24,6 @@ afterAll(async () => {
 
 const SECRET_1 = 'rotation-secret-one-0123456789abcdef-0123';
 const SECRET_2 = 'rotation-secret-two-0123456789abcdef-0123';
-
-function get(url: string, agent?: http.Agent): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(-1));
-    });
-    req.on('error', () => resolve(-1));
-  });
-}
 
 /** The relay's config file rewritten, and a reload asked for with SIGHUP; resolves on its log line. */
 async function reloadRelay(relay: RelayInfo, config: Record<string, unknown>, expect: 'config reloaded' | 'reload refused: the config is invalid; the running config stays' = 'config reloaded') {
@@ -55,41 +45,6 @@ async function reloadAgent(agent: CtbridgeProcess, relayUrl: string, token: stri
   await agent.waitForLog((l) => l.msg === 'config reloaded' && agent.countLogs('config reloaded') > before);
 }
 
-/** A bounded loop of requests from `workers` callers until stopped; counts answers by status. */
-function load(url: string, workers: number) {
-  const statuses = new Map<number, number>();
-  let answered = 0;
-  let stopped = false;
-  const waiters: { n: number; resolve: () => void }[] = [];
-  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
-  const loops = Array.from({ length: workers }, async () => {
-    for (let i = 0; i < 5000 && !stopped; i++) {
-      const status = await get(`${url}?i=${i}`, agent);
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      answered++;
-      for (const w of waiters.filter((x) => answered >= x.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  });
-  return {
-    statuses,
-    get answered() {
-      return answered;
-    },
-    more(n: number): Promise<void> {
-      const target = answered + n;
-      return new Promise((resolve) => (answered >= target ? resolve() : waiters.push({ n: target, resolve })));
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      await Promise.all(loops);
-      agent.destroy();
-    },
-  };
-}
-
 describe('token expiry and revocation on live connections', () => {
   it('regression: an agent whose token expires is cut off within seconds of exp, and told what to do', async () => {
     const relay = await startRelayProcess({ tunnels: { t: {} } });
@@ -98,7 +53,7 @@ describe('token expiry and revocation on live connections', () => {
     const token = await signAgentToken({ agentId: 'short-lived', tunnels: ['t'], ttlMs: 10_000, key: { secret: TEST_SECRET } });
     const exp = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp * 1000;
     const agent = await startAgentProcess({ relayUrl: relay.url, token, tunnels: { t: { target: backend.url } } });
-    expect(await get(`${relay.url}/t/t/before`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/t/before`)).toBe(200);
     const cut = await relay.proc.waitForLog((l) => l.msg === 'agent cut off: its token no longer holds' && l.agentId === 'short-lived', 45_000);
     expect(cut.reason).toBe('expired');
     // The relay allows 5 s of clock skew past exp; the cut follows within seconds of that.
@@ -106,7 +61,7 @@ describe('token expiry and revocation on live connections', () => {
     expect(Date.parse(String(cut.time)) - exp).toBeLessThan(15_000);
     const told = await agent.waitForLog('relay refused the agent token');
     expect(String(told.hint)).toMatch(/ctbridge token/);
-    expect(await get(`${relay.url}/t/t/after`)).toBe(502);
+    expect(await statusOf(`${relay.url}/t/t/after`)).toBe(502);
   }, 90_000);
 
   // Regression: a token valid for more than ~24.8 days armed a timer past what Node takes; Node
@@ -115,7 +70,7 @@ describe('token expiry and revocation on live connections', () => {
     const relay = await startRelayProcess({ tunnels: { t: {} } });
     const token = await signAgentToken({ agentId: 'long-lived', tunnels: ['t'], ttlMs: 90 * 86_400_000, key: { secret: TEST_SECRET } });
     await startAgentProcess({ relayUrl: relay.url, token, tunnels: { t: { target: backend.url } } });
-    for (let i = 0; i < 20; i++) expect(await get(`${relay.url}/t/t/long-lived-${i}`)).toBe(200);
+    for (let i = 0; i < 20; i++) expect(await statusOf(`${relay.url}/t/t/long-lived-${i}`)).toBe(200);
     expect(relay.proc.stderr).not.toMatch(/TimeoutOverflowWarning/);
   });
 
@@ -134,7 +89,7 @@ describe('token expiry and revocation on live connections', () => {
     expect(cut).toEqual(expect.arrayContaining([['alpha', 'revoked'], ['beta', 'revoked']]));
     // Their reconnects are refused; gamma serves every request.
     await relay.proc.waitForLog((l) => l.msg === 'agent refused: bad token' && l.reason === 'revoked');
-    for (let i = 0; i < 6; i++) expect(await get(`${relay.url}/t/t/after-revoke-${i}`)).toBe(200);
+    for (let i = 0; i < 6; i++) expect(await statusOf(`${relay.url}/t/t/after-revoke-${i}`)).toBe(200);
     const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { agents: { agentId: string }[] };
     expect(status.agents.map((a) => a.agentId)).toEqual(['gamma']);
   });
@@ -149,7 +104,7 @@ describe('key rotation and reload', () => {
     const sign = (agentId: string, id: string, secret: string) => signAgentToken({ agentId, tunnels: ['t'], ttlMs: 3600_000, key: { id, secret } });
     const a = await startAgentProcess({ relayUrl: relay.url, token: await sign('a', 'k1', SECRET_1), tunnels });
     const b = await startAgentProcess({ relayUrl: relay.url, token: await sign('b', 'k1', SECRET_1), tunnels });
-    const traffic = load(`${relay.url}/t/t/rotation`, 10);
+    const traffic = load((_, i) => `${relay.url}/t/t/rotation?i=${i}`, 10);
     await traffic.more(50);
 
     // 1. The new key goes first; the old one still verifies.
@@ -169,7 +124,7 @@ describe('key rotation and reload', () => {
     await traffic.more(50);
     await traffic.stop();
 
-    expect(Object.fromEntries(traffic.statuses)).toEqual({ 200: traffic.answered });
+    expect(failures(traffic.results)).toEqual([]);
     const status = await (await fetch(`${relay.adminUrl}/api/status`)).json() as { agents: { agentId: string; keyId: string }[] };
     expect(status.agents.map((x) => [x.agentId, x.keyId]).sort()).toEqual([['a', 'k2'], ['b', 'k2']]);
   });
@@ -179,7 +134,7 @@ describe('key rotation and reload', () => {
     await startAgentProcess({ relayUrl: relay.url, tunnels: { t: { target: backend.url } } });
     const refused = await reloadRelay(relay, { auth: { secret: 'too-short' }, tunnels: { t: {} } }, 'reload refused: the config is invalid; the running config stays');
     expect(String(refused.err)).toMatch(/auth\.secret/);
-    expect(await get(`${relay.url}/t/t/still`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/t/still`)).toBe(200);
   });
 
   it('POST /reload with X-Ctbridge-Admin: 1 on the admin listener does what SIGHUP does (Windows has no SIGHUP)', async () => {

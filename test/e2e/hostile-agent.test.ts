@@ -9,6 +9,7 @@ import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType, HEADER_SIZE } from '../../src/mux/frame.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { request, type RequestOptions } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { RawAgent } from '../helpers/raw-agent.js';
 import { startAgentProcess, startRelayProcess, TEST_SECRET, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
@@ -41,27 +42,8 @@ afterAll(async () => {
   await backend.close();
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  aborted: boolean;
-}
-
-function get(path: string, opts: http.RequestOptions & { body?: Buffer } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: relay.port, path, agent: false, ...opts }, (res) => {
-      let body = '';
-      let aborted = false;
-      res.setEncoding('latin1').on('data', (c: string) => (body += c));
-      res.on('aborted', () => (aborted = true));
-      res.on('error', () => (aborted = true));
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, aborted: aborted || !res.complete }));
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
+/** A caller's request to the relay; a response the relay cuts is an answer too (`complete: false`). */
+const get = (path: string, opts: RequestOptions = {}) => request(`http://127.0.0.1:${relay.port}`, { path, partial: true, ...opts });
 
 async function agent(): Promise<RawAgent> {
   const raw = await RawAgent.connect(relay.url, token);
@@ -140,7 +122,7 @@ describe('a hostile agent', () => {
     const open2 = await raw.nextOpen(open.id);
     raw.reply(open2.id, 200, ['Content-Length', '2'], false);
     raw.data(open2.id, 'ok', true);
-    expect(await second).toMatchObject({ status: 200, body: 'ok' });
+    expect(await second).toMatchObject({ status: 200, text: 'ok' });
   });
 
   it('a header value with a CR LF cannot reach the caller: 502, nothing injected', async () => {
@@ -160,7 +142,7 @@ describe('a hostile agent', () => {
     raw.reply(open.id, 200, ['Content-Length', '2']);
     raw.data(open.id, 'okHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged', true);
     const r = await pending;
-    expect(r.body).not.toContain('forged');
+    expect(r.text).not.toContain('forged');
     expect(r.body.length).toBeLessThanOrEqual(2);
   });
 

@@ -3,10 +3,10 @@
  * a dead NAT entry, a VPN flap; test/helpers/fault-proxy.ts) is found by both sides within the bound of
  * docs/wire-protocol.md ("Liveness"), not after the 30 s heartbeat timeout.
  */
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { attempt, request } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
@@ -19,17 +19,6 @@ afterEach(async () => {
   backend = proxy = undefined;
 });
 
-function get(url: string): Promise<{ status: number; code: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: res.headers['x-ctbridge-error'] as string | undefined }));
-      })
-      .on('error', reject);
-  });
-}
-
 describe('dead-link detection on one agent link', () => {
   it('a request waiting on a blackholed link fails with CTB_AGENT_DISCONNECTED within 12 s; both sides drop the link and the agent comes back once the path heals', async () => {
     backend = await startBackend();
@@ -37,24 +26,24 @@ describe('dead-link detection on one agent link', () => {
     proxy = await startFaultProxy(relay.port);
     // Default heartbeat settings (10 s / 30 s): only the dead-link probe can be this fast.
     const agent = await startAgentProcess({ relayUrl: proxy.url, tunnels: { ucws: { target: backend.url } } });
-    const pending = get(`${relay.url}/t/ucws/longpoll?ms=60000`);
+    const pending = attempt(`${relay.url}/t/ucws/longpoll?ms=60000`);
     await backend.arrived('/longpoll');
     proxy.blackhole();
     const since = Date.now();
     const r = await pending;
     const waited = Date.now() - since;
-    expect(r).toEqual({ status: 502, code: 'CTB_AGENT_DISCONNECTED' });
+    expect(r).toMatchObject({ status: 502, code: 'CTB_AGENT_DISCONNECTED', complete: true });
     expect(waited).toBeLessThan(12_000);
     const relaySide = await relay.proc.waitForLog((l) => l.msg === 'agent disconnected');
     expect(relaySide.reason).toMatch(/^link dead: no answer to a ping/);
     const agentSide = await agent.waitForLog((l) => l.msg === 'disconnected from relay');
     expect(agentSide.reason).toMatch(/^link dead: no answer to a ping/);
     // The relay no longer picks the agent.
-    expect(await get(`${relay.url}/t/ucws/after`)).toEqual({ status: 502, code: 'CTB_AGENT_NOT_CONNECTED' });
+    expect(await attempt(`${relay.url}/t/ucws/after`)).toMatchObject({ status: 502, code: 'CTB_AGENT_NOT_CONNECTED', complete: true });
     // Heal: the agent's next dial gets through.
     proxy.heal();
     await agent.waitForLog((l) => l.msg === 'tunnel ready' && agent.countLogs('tunnel ready') > 1, 30_000);
-    expect((await get(`${relay.url}/t/ucws/healed`)).status).toBe(200);
+    expect((await request(`${relay.url}/t/ucws/healed`)).status).toBe(200);
   });
 
   it('an idle blackholed link is dropped by both sides within heartbeat.timeout', async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
 import { freePorts } from '../helpers/ports.js';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import { needs } from '../helpers/system.js';
@@ -42,9 +43,6 @@ async function servePac(script: string): Promise<string> {
   return `http://127.0.0.1:${(pacServer.address() as AddressInfo).port}/proxy.pac`;
 }
 
-function get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-}
 
 const basic = { scheme: 'basic', username: 'corp' };
 const env = { CTBRIDGE_PROXY_PASSWORD: 'pr0xy-pass' };
@@ -63,7 +61,7 @@ tinyproxy.describe('agent with a PAC file', () => {
     const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } }, extra: { proxy: `pac+${pac}`, proxyAuth: basic }, env });
     const line = await agent.waitForLog('PAC answer for the relay');
     expect(line.answer).toBe(`PROXY 127.0.0.1:${proxy.port}`);
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
     expect(proxy.log()).toMatch(new RegExp(`CONNECT.*127\\.0\\.0\\.1:${relay.port}`));
 
     // IT changes the PAC file; a reload (SIGHUP) fetches it again and logs the new answer.
@@ -91,7 +89,7 @@ tinyproxy.describe('agent with a PAC file', () => {
     const file = join(tempDir(), 'proxy.pac');
     writeFileSync(file, `function FindProxyForURL(url, host) { return "PROXY 127.0.0.1:${down}; PROXY 127.0.0.1:${proxy.port}"; }`);
     await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } }, extra: { proxy: `pac+${pathToFileURL(file).href}`, proxyAuth: basic }, env });
-    expect(await get(`${relay.url}/t/ucws/hello`)).toBe(200);
+    expect(await statusOf(`${relay.url}/t/ucws/hello`)).toBe(200);
     expect(proxy.log()).toMatch(/CONNECT/);
   });
 });

@@ -5,29 +5,13 @@
  * of any origin; the intranet details (target URL, agent id, config keys)
  * are only in the log lines with that request id.
  */
-import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { request, type Reply } from '../helpers/http.js';
 import { freePorts } from '../helpers/ports.js';
 import { stopAll, writeYaml, type CtbridgeProcess, type LogLine } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, TEST_SECRET, tokenFor, type RelayInfo } from '../helpers/tunnel.js';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function get(url: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    }).on('error', reject);
-  });
-}
 
 /** The relay's own answer to a caller: the code, the sentence, the request id, readable from any origin, without credentials. */
 function expectPublicError(r: Reply, code: string): string {
@@ -36,7 +20,7 @@ function expectPublicError(r: Reply, code: string): string {
   expect(r.headers['access-control-allow-credentials']).toBeUndefined();
   expect(r.headers['access-control-expose-headers']).toContain('X-Ctbridge-Request-Id');
   const requestId = String(r.headers['x-ctbridge-request-id']);
-  const body = JSON.parse(r.body) as { error: Record<string, unknown> };
+  const body = JSON.parse(r.text) as { error: Record<string, unknown> };
   expect(body.error).toEqual({ details: expect.any(String), _type: 'CtbridgeError', code, message: expect.stringMatching(/^[A-Z][^\n]+\.$/), requestId });
   return requestId;
 }
@@ -68,11 +52,11 @@ const withId = (requestId: string, msg?: string) => (l: LogLine): boolean => l.r
 
 describe('public error answers say little; the log lines say everything', () => {
   it('unreachable target: the body names no target URL, agent id or config key; both logs do, under the request id', async () => {
-    const r = await get(`${relay.url}/t/dead/orders`);
+    const r = await request(`${relay.url}/t/dead/orders`);
     expect(r.status).toBe(502);
     const requestId = expectPublicError(r, 'CTB_TARGET_UNREACHABLE');
-    expect(JSON.parse(r.body).error.message).toBe('The on-premise agent could not reach the service behind this tunnel; if it keeps happening, give the request id to the operator.');
-    for (const leak of [`${deadPort}`, '127.0.0.1', AGENT_ID, 'agent.yaml', 'tunnels.dead', 'connection refused']) expect(r.body).not.toContain(leak);
+    expect(JSON.parse(r.text).error.message).toBe('The on-premise agent could not reach the service behind this tunnel; if it keeps happening, give the request id to the operator.');
+    for (const leak of [`${deadPort}`, '127.0.0.1', AGENT_ID, 'agent.yaml', 'tunnels.dead', 'connection refused']) expect(r.text).not.toContain(leak);
 
     const relayLine = await relay.proc.waitForLog(withId(requestId, 'request'));
     expect(relayLine).toMatchObject({ code: 'CTB_TARGET_UNREACHABLE', agentId: AGENT_ID });
@@ -83,27 +67,21 @@ describe('public error answers say little; the log lines say everything', () => 
   });
 
   it('relay refusals (unknown tunnel, no agent, dot segment) carry ACAO *, the request id, and a sentence that names no config key', async () => {
-    const unknown = await get(`${relay.url}/t/nosuch/x`);
+    const unknown = await request(`${relay.url}/t/nosuch/x`);
     expect(unknown.status).toBe(404);
     const id = expectPublicError(unknown, 'CTB_TUNNEL_UNKNOWN');
-    expect(unknown.body).not.toContain('relay.yaml');
+    expect(unknown.text).not.toContain('relay.yaml');
     expect(await relay.proc.waitForLog(withId(id, 'request refused'))).toMatchObject({ code: 'CTB_TUNNEL_UNKNOWN', reason: expect.stringContaining("no tunnel named 'nosuch'") });
 
-    const offline = await get(`${relay.url}/t/offline/x`);
+    const offline = await request(`${relay.url}/t/offline/x`);
     expect(offline.status).toBe(502);
     expectPublicError(offline, 'CTB_AGENT_NOT_CONNECTED');
-    expect(JSON.parse(offline.body).error.details).toBe('agent not connected here: [offline]');
+    expect(JSON.parse(offline.text).error.details).toBe('agent not connected here: [offline]');
 
-    const dots = await new Promise<Reply>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: relay.port, path: '/t/web/a/%2e%2e/b', agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      }).on('error', reject);
-    });
+    const dots = await request(`http://127.0.0.1:${relay.port}`, { path: '/t/web/a/%2e%2e/b' });
     expect(dots.status).toBe(400);
     expectPublicError(dots, 'CTB_BAD_REQUEST');
-    expect(JSON.parse(dots.body).error.message).toBe('The request is malformed: the path has a "." or ".." segment, which a tunnel does not allow.');
+    expect(JSON.parse(dots.text).error.message).toBe('The request is malformed: the path has a "." or ".." segment, which a tunnel does not allow.');
   });
 
   it('a refused WebSocket upgrade (raw answer) carries the same body, ACAO * and the request id', async () => {
@@ -126,7 +104,7 @@ describe('public error answers say little; the log lines say everything', () => 
   });
 
   it('revoked agent: a request in flight when the reload cuts the agent off names neither the agent nor auth.revoked', async () => {
-    const pending = get(`${relay.url}/t/web/longpoll?ms=60000`);
+    const pending = request(`${relay.url}/t/web/longpoll?ms=60000`);
     await backend.arrived('/longpoll');
     const before = relay.proc.countLogs('config reloaded');
     writeYaml(relay.dir, 'relay.yaml', {
@@ -138,7 +116,7 @@ describe('public error answers say little; the log lines say everything', () => 
     const r = await pending;
     expect(r.status).toBe(502);
     const requestId = expectPublicError(r, 'CTB_AGENT_DISCONNECTED');
-    for (const leak of [AGENT_ID, 'auth.revoked', 'revoked', 'relay.yaml', '4401']) expect(r.body).not.toContain(leak);
+    for (const leak of [AGENT_ID, 'auth.revoked', 'revoked', 'relay.yaml', '4401']) expect(r.text).not.toContain(leak);
     const line = await relay.proc.waitForLog(withId(requestId, 'request'));
     // The agent hears what its operator can do (not relay.yaml's keys); the relay's cut-off line, under the same id, says which key.
     const closeId = /code 4401: The relay operator revoked this agent's token; ask them for a new one \(request id ([0-9a-f]{16})\)/.exec(String(line.reason))?.[1];

@@ -1,9 +1,9 @@
 /**
  * Agents and relays dying and coming back, as processes.
  */
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, tokenFor } from '../helpers/tunnel.js';
 
@@ -14,24 +14,12 @@ afterEach(async () => {
   backend = undefined;
 });
 
-function get(url: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      })
-      .on('error', reject);
-  });
-}
-
 describe('resilience', () => {
   it('fails a request in flight with 502 within 2 s when the agent is killed', async () => {
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } } });
-    const pending = get(`${relay.url}/t/ucws/longpoll?ms=20000`);
+    const pending = request(`${relay.url}/t/ucws/longpoll?ms=20000`);
     // Once the long-poll has reached the backend, kill the agent hard.
     await backend.arrived('/longpoll');
     const killedAt = Date.now();
@@ -46,7 +34,7 @@ describe('resilience', () => {
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } } });
-    expect((await get(`${relay.url}/t/ucws/a`)).status).toBe(200);
+    expect((await request(`${relay.url}/t/ucws/a`)).status).toBe(200);
     await relay.proc.stop('SIGKILL');
     await agent.waitForLog('disconnected from relay');
     const readyBefore = agent.countLogs('tunnel ready');
@@ -54,7 +42,7 @@ describe('resilience', () => {
     const started = Date.now();
     await agent.waitForLog((l) => l.msg === 'tunnel ready' && agent.countLogs('tunnel ready') > readyBefore, 10_000);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect((await get(`${relay2.url}/t/ucws/b`)).status).toBe(200);
+    expect((await request(`${relay2.url}/t/ucws/b`)).status).toBe(200);
   });
 
   it('a second agent takes all new requests when the first is killed', async () => {
@@ -65,11 +53,11 @@ describe('resilience', () => {
     const a1 = await startAgentProcess({ relayUrl: relay.url, token: token1, tunnels: { ucws: { target: backend.url } } });
     await startAgentProcess({ relayUrl: relay.url, token: token2, tunnels: { ucws: { target: backend.url } } });
     // Both serve: requests are spread.
-    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => get(`${relay.url}/t/ucws/spread/${i}`)));
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => request(`${relay.url}/t/ucws/spread/${i}`)));
     expect(first.every((r) => r.status === 200)).toBe(true);
     await a1.stop('SIGKILL');
     await relay.proc.waitForLog((l) => l.msg === 'agent disconnected' && l.agentId === 'site-a');
-    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`${relay.url}/t/ucws/after/${i}`)));
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => request(`${relay.url}/t/ucws/after/${i}`)));
     expect(after.map((r) => r.status)).toEqual(Array(20).fill(200));
   });
 
@@ -83,18 +71,18 @@ describe('resilience', () => {
       extra: { relay: [r1.url.replace('http', 'ws'), r2.url.replace('http', 'ws')] },
     });
     await r2.proc.waitForLog('agent connected');
-    expect((await get(`${r1.url}/t/ucws/via-1`)).status).toBe(200);
-    expect((await get(`${r2.url}/t/ucws/via-2`)).status).toBe(200);
+    expect((await request(`${r1.url}/t/ucws/via-1`)).status).toBe(200);
+    expect((await request(`${r2.url}/t/ucws/via-2`)).status).toBe(200);
     await r1.proc.stop('SIGKILL');
     await agent.waitForLog('disconnected from relay');
-    expect((await get(`${r2.url}/t/ucws/still`)).status).toBe(200);
+    expect((await request(`${r2.url}/t/ucws/still`)).status).toBe(200);
   });
 
   it('graceful agent shutdown lets the request in flight finish and tells the relay first', async () => {
     backend = await startBackend();
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: backend.url } } });
-    const pending = get(`${relay.url}/t/ucws/longpoll?ms=1500`);
+    const pending = request(`${relay.url}/t/ucws/longpoll?ms=1500`);
     await backend.arrived('/longpoll');
     const exit = agent.stop('SIGTERM');
     await relay.proc.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('agent leaving'));

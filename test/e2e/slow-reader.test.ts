@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, expect, it } from 'vitest';
 import { expectedHash, startBackend, type Backend } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
@@ -28,7 +29,7 @@ it('a slow reader of 200 MB stalls only its stream; relay and agent RSS stay bou
   const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { bulk: { target: backend.url } } });
   const pids = { relay: relay.proc.child.pid!, agent: agent.child.pid! };
   // Warm both processes up (JIT, pools) so the baseline is honest.
-  await new Promise<void>((resolve, reject) => http.get(`${relay.url}/t/bulk/download?bytes=${8 << 20}`, (res) => res.resume().on('end', resolve)).on('error', reject));
+  await request(`${relay.url}/t/bulk/download?bytes=${8 << 20}`);
   const baseline = { relay: rssBytes(pids.relay), agent: rssBytes(pids.agent) };
   const peak = { ...baseline };
   const sampler = setInterval(() => {
@@ -57,15 +58,11 @@ it('a slow reader of 200 MB stalls only its stream; relay and agent RSS stay bou
             otherStarted = true;
             stalledAt = got;
             const bound = setTimeout(() => reject(new Error(`a request on the same tunnel got no answer within 30 s while a download on it was stalled at ${stalledAt} bytes`)), 30_000);
-            http
-              .get(`${relay.url}/t/bulk/quick`, (r) =>
-                r.resume().on('end', () => {
-                  clearTimeout(bound);
-                  gotWhenOtherDone = got;
-                  res.resume();
-                }),
-              )
-              .on('error', reject);
+            request(`${relay.url}/t/bulk/quick`).then(() => {
+              clearTimeout(bound);
+              gotWhenOtherDone = got;
+              res.resume();
+            }, reject);
             return;
           }
           setTimeout(() => res.resume(), (chunk.length / bytesPerSecond) * 1000);

@@ -10,10 +10,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
@@ -69,9 +69,7 @@ describe.skipIf(skipReason !== undefined)(`trust: system (operating system certi
     const agent = await startAgentProcess({ relayUrl: wss, tunnels: { ucws: { target: backend.url } } });
     const trustLine = await agent.waitForLog('TLS trust for the relay');
     expect(JSON.stringify(trustLine.trust)).toMatch(/system \(/);
-    const status = await new Promise<number>((resolve, reject) =>
-      https.get(`${wss}/t/ucws/x`, { ca: execFileSync('cat', [join(dir, 'ca.crt')]) }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-    expect(status).toBe(200);
+    expect(await statusOf(`${wss}/t/ucws/x`, { ca: execFileSync('cat', [join(dir, 'ca.crt')]) })).toBe(200);
     await agent.stop();
 
     const refused = await startAgentProcess({ relayUrl: wss, tunnels: { ucws: { target: backend.url } }, extra: { trust: ['bundled'] }, waitReady: false });

@@ -3,11 +3,11 @@
  * through `ca:` (as behind a TLS-inspecting proxy), and agent tokens signed
  * with a key pair where the relay holds only the public key.
  */
-import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { statusOf } from '../helpers/http.js';
 import { runCli, runToEnd, stopAll, tempDir, writeYaml } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
@@ -20,19 +20,13 @@ afterEach(async () => {
   await backend?.close();
 });
 
-function httpsStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    https.get(url, { ca: readFileSync(CERT) }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject),
-  );
-}
-
 describe('TLS and key pairs', () => {
   it('agent reaches a wss:// relay whose certificate it trusts through ca:', async () => {
     backend = await startBackend();
     const relay = await startRelayProcess({ tls: { cert: CERT, key: fixture('relay.key') }, tunnels: { ucws: {} } });
     const wss = `https://127.0.0.1:${relay.port}`;
     await startAgentProcess({ relayUrl: wss, tunnels: { ucws: { target: backend.url } }, extra: { ca: CERT } });
-    expect(await httpsStatus(`${wss}/t/ucws/x`)).toBe(200);
+    expect(await statusOf(`${wss}/t/ucws/x`, { ca: readFileSync(CERT) })).toBe(200);
   });
 
   it('without ca: the agent says it cannot verify the relay certificate and what to set', async () => {

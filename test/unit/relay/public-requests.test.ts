@@ -21,7 +21,8 @@ import type { Exchange } from '../../../src/mux/exchange.js';
 import { validateXml } from '../../../src/xml/validate.js';
 import { until } from '../../helpers/exchange.js';
 import { sessionPair } from '../../helpers/ws-pair.js';
-import { captureLog, errorTextOf, listen, relayConfig, request } from './clienttracker/helpers.js';
+import { request } from '../../helpers/http.js';
+import { captureLog, errorTextOf, listen, relayConfig } from './clienttracker/helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
 const REGISTRATION = `<?xml version="1.0" encoding="UTF-8"?>

@@ -16,7 +16,8 @@ import type { MuxSession } from '../../../src/mux/session.js';
 import { BodyCopy, keepsBody, MAX_RESENDS, resendReason, type ExchangeEnd } from '../../../relay/resend.js';
 import { until } from '../../helpers/exchange.js';
 import { sessionPair } from '../../helpers/ws-pair.js';
-import { captureLog, listen, relayConfig, request, type Answer } from './clienttracker/helpers.js';
+import { request, type Reply } from '../../helpers/http.js';
+import { captureLog, listen, relayConfig } from './clienttracker/helpers.js';
 
 const base: ExchangeEnd = { method: 'GET', code: 'CTB_AGENT_DISCONNECTED', viaNode: false, body: 'empty', responseStarted: false, resends: 0 };
 
@@ -133,8 +134,8 @@ async function twoAgents() {
    * Sends `send()` until one such request waits at the held agent (round
    * robin sends every other one there); returns every answer to come.
    */
-  const holdAt = async (send: () => Promise<Answer>): Promise<Promise<Answer>[]> => {
-    const answers: Promise<Answer>[] = [];
+  const holdAt = async (send: () => Promise<Reply>): Promise<Promise<Reply>[]> => {
+    const answers: Promise<Reply>[] = [];
     for (let i = 0; i < 4; i++) {
       const arrived = once(heldPair.agent, 'exchange').then(() => 'held');
       const answer = send();
@@ -155,7 +156,7 @@ describe('PublicRequests re-sends when an agent link drops', () => {
       () => request(`${front.url}/t/web/c`, { method: 'HEAD' }),
       () => request(`${front.url}/t/web/d`, { method: 'OPTIONS' }),
     ];
-    const answers: Promise<Answer>[] = [];
+    const answers: Promise<Reply>[] = [];
     for (const send of sends) answers.push(...(await holdAt(send)));
     dropHeld();
     const done = await Promise.all(answers);
@@ -235,7 +236,7 @@ async function twoNodes() {
     await b1.close();
     await b2.close();
   });
-  const send = (path: string, options: Parameters<typeof request>[1] = {}): Promise<Answer> => {
+  const send = (path: string, options: Parameters<typeof request>[1] = {}): Promise<Reply> => {
     cursor = 0;
     return request(`${front.url}/t/web${path}`, options);
   };

@@ -1,6 +1,6 @@
 /**
  * Loopback fixtures for the clienttracker tests: a log capture, a fake
- * provider / Client Tracker server, and a plain HTTP client.
+ * provider / Client Tracker server (the HTTP client is test/helpers/http.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,37 +46,6 @@ export async function listen(handler: http.RequestListener): Promise<TestServer>
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-export interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  text: string;
-}
-
-export function request(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; createConnection?: () => import('node:stream').Duplex } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const { createConnection, ...rest } = options;
-    const req = http.request(
-      url,
-      { method: rest.method ?? 'GET', headers: rest.headers, ...(createConnection ? { createConnection: createConnection as never } : { agent: false }) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(rest.body);
-  });
 }
 
 /** The text inside <error>…</error>, entities decoded. */

@@ -8,7 +8,8 @@ import { validateXml } from '../../../../src/xml/validate.js';
 import { createClientTrackerHandler, CT_METRICS, DEFAULT_MAX_ANSWER } from '../../../../relay/clienttracker/index.js';
 import type { ExchangeContext, KindHandler } from '../../../../relay/tunnel-kind.js';
 import { sessionPair } from '../../../helpers/ws-pair.js';
-import { captureLog, errorTextOf, listen, relayConfig, request, type LogLine, type TestServer } from './helpers.js';
+import { request } from '../../../helpers/http.js';
+import { captureLog, errorTextOf, listen, relayConfig, type LogLine, type TestServer } from './helpers.js';
 
 const NS = 'http://clienttracker.cioc.ca/schema/';
 const PUBLIC = 'https://relay.example/t/cioc';
