@@ -1,0 +1,88 @@
+/**
+ * The control messages of the agent's side of the handshake and after, as
+ * the agent writes and reads them (the relay's side: relay/agent-endpoint.ts;
+ * the format: docs/wire-protocol.md). The agent says hello; the relay
+ * answers ready (or closes with a code), later maybe drained, goaway or
+ * cluster. Everything read is untrusted: fields are checked and capped
+ * here, before any of them reaches a log line or the status page.
+ */
+import { hostname } from 'node:os';
+import type { AgentConfig } from '../src/config/index.js';
+import { untrusted } from '../src/log-text.js';
+import type { Logger } from '../src/log.js';
+import { PROTOCOL_VERSION, SOFTWARE_VERSION, type HelloMessage } from '../src/protocol.js';
+
+export interface ReadyInfo {
+  connectionId: string;
+  publicUrls: Record<string, string>;
+  /** In a cluster: the relay node this connection reached, and every node's id. */
+  node?: string;
+  nodes?: string[];
+}
+
+/** What the agent says first on a new connection: its protocol version, tunnels and receive window. */
+export function helloMessage(config: AgentConfig): HelloMessage {
+  return {
+    type: 'hello',
+    version: PROTOCOL_VERSION,
+    tunnels: Object.keys(config.tunnels),
+    software: SOFTWARE_VERSION,
+    hostname: hostname(),
+    window: config.streamWindow,
+  };
+}
+
+/** The relay's ready, checked field by field (a relay of another version is warned about, not refused). */
+export function readReady(message: Record<string, unknown>, log: Logger): ReadyInfo {
+  const info: ReadyInfo = {
+    connectionId: typeof message.connectionId === 'string' ? message.connectionId : '',
+    publicUrls: isStringRecord(message.publicUrls) ? message.publicUrls : {},
+  };
+  if (typeof message.node === 'string') info.node = message.node.slice(0, 63);
+  const nodes = nodeList(message.nodes);
+  if (nodes) info.nodes = nodes;
+  if (message.version !== PROTOCOL_VERSION) {
+    log.warn({ relayVersion: message.version, agentVersion: PROTOCOL_VERSION }, 'relay speaks another protocol version');
+  }
+  return info;
+}
+
+/** What the connection does with each control message after the handshake. */
+export interface ControlHandlers {
+  ready(message: Record<string, unknown>): void;
+  drained(): void;
+  goaway(): void;
+  cluster(nodes: string[]): void;
+}
+
+/** Dispatches one control message from the relay; `node` names the relay node in the goaway line. */
+export function onControlMessage(message: Record<string, unknown>, log: Logger, node: string | undefined, on: ControlHandlers): void {
+  switch (message.type) {
+    case 'ready':
+      on.ready(message);
+      break;
+    case 'drained':
+      on.drained();
+      break;
+    case 'goaway':
+      log.info({ reason: untrusted(message.reason), node }, 'relay is going away');
+      on.goaway();
+      break;
+    case 'cluster': {
+      const nodes = nodeList(message.nodes);
+      if (nodes) on.cluster(nodes);
+      break;
+    }
+    default:
+      log.debug({ type: message.type }, 'ignored unknown control message');
+  }
+}
+
+/** At most 256 node ids of at most 63 characters: what a cluster message may carry. */
+function nodeList(v: unknown): string[] | undefined {
+  return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string').slice(0, 256).map((n) => n.slice(0, 63)) : undefined;
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
