@@ -14,20 +14,18 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import type { AgentConfig } from '../src/config/index.js';
-import { untrusted } from '../src/log-text.js';
 import type { Logger } from '../src/log.js';
-import { MuxSession } from '../src/mux/session.js';
+import type { MuxSession } from '../src/mux/session.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { CloseCode, FATAL_CLOSE_CODES } from '../src/protocol.js';
-import { redactUrl } from '../src/redact.js';
 import type { RelayDial } from './forward-proxy.js';
 import { afterLinkEnd, canMove, isServing, stoppedFrom, type RelayConnectionState } from './relay-connection-state.js';
 import { dialRelay } from './relay-dial.js';
 import { closeLink, drainSession } from './relay-drain.js';
 import { describeClose, type RelayContext, type RelayProblem } from './relay-errors.js';
-import { helloMessage, onControlMessage, readReady, type ReadyInfo } from './relay-messages.js';
+import { readReady, startSession, type ReadyInfo } from './relay-messages.js';
 import { ReconnectSchedule } from './relay-reconnect.js';
-import { logReady, statusName, type RelayConnectionStatus } from './relay-status.js';
+import { ConnectionRecord, logReady, type RelayConnectionStatus } from './relay-status.js';
 import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
 
 export interface RelayConnectionEvents {
@@ -46,14 +44,10 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private readonly reconnect: ReconnectSchedule;
   private ws: WebSocket | null = null;
   private session: MuxSession | null = null;
-  private attempt = 0;
   private readyTimer: NodeJS.Timeout | null = null;
-  private connectionId: string | undefined;
   /** The relay node this connection reached (in a cluster). */
   node: string | undefined;
-  private readySince: Date | undefined;
-  private reconnects = 0;
-  private lastProblem: RelayConnectionStatus['lastProblem'];
+  private readonly record: ConnectionRecord;
 
   constructor(
     private readonly config: AgentConfig,
@@ -64,6 +58,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   ) {
     super();
     this.reconnect = new ReconnectSchedule(config.reconnect, log);
+    this.record = new ConnectionRecord(config.relay);
   }
 
   /** Where this connection is in its lifecycle (relay-connection-state.ts). */
@@ -92,21 +87,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   }
 
   status(): RelayConnectionStatus {
-    const { connected } = this;
-    const session = connected ? this.session : null;
-    return {
-      relay: redactUrl(this.config.relay),
-      node: connected ? this.node : undefined,
-      state: statusName(this.current, this.session?.isOpen ?? false),
-      connectionId: connected ? this.connectionId : undefined,
-      connectedSince: connected ? this.readySince?.toISOString() : undefined,
-      attempts: this.attempt,
-      reconnects: this.reconnects,
-      openExchanges: session?.exchangeCount ?? 0,
-      bytesIn: session?.bytesIn ?? 0,
-      bytesOut: session?.bytesOut ?? 0,
-      lastProblem: this.lastProblem,
-    };
+    return this.record.status(this.current, this.session, this.connected, this.node);
   }
 
   /** The lines an IT admin waits for: this connection serves the tunnels, at these public URLs. */
@@ -171,17 +152,10 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     return true;
   }
 
-  /** Logs a problem and keeps it for the status page. */
-  private problem(p: RelayProblem, extra: Record<string, unknown> = {}): void {
-    this.log[p.level]({ ...p.fields, ...extra }, p.msg);
-    const detail = typeof p.fields.detail === 'string' ? p.fields.detail : typeof p.fields.reason === 'string' ? p.fields.reason : undefined;
-    this.lastProblem = { at: new Date().toISOString(), message: detail ? `${p.msg}: ${detail}` : p.msg, code: p.fields.code };
-  }
-
   private connect(): void {
     if (!this.setState('dialling')) return;
-    this.attempt++;
-    const ws = dialRelay(this.config, this.dial, this.ctx, this.log, this.attempt, this.reconnect.plannedDial, {
+    const attempt = ++this.record.attempts;
+    const ws = dialRelay(this.config, this.dial, this.ctx, this.log, attempt, this.reconnect.plannedDial, {
       open: (opened) => this.onOpen(opened),
       failed: (problem) => this.onDialFailed(ws, problem),
       refused: (res) => this.reconnect.refused(res),
@@ -192,9 +166,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   private onDialFailed(ws: WebSocket, problem: RelayProblem): void {
     if (this.ws === ws) this.ws = null;
     if (this.current !== 'dialling') return; // stopped: an abandoned dial is no problem
-    this.problem(problem, { attempt: this.attempt });
+    this.record.problem(this.log, problem, { attempt: this.record.attempts });
     this.setState('waiting');
-    this.reconnect.schedule(false, this.attempt + 1, () => this.connect());
+    this.reconnect.schedule(false, this.record.attempts + 1, () => this.connect());
   }
 
   private onOpen(ws: WebSocket): void {
@@ -202,29 +176,17 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       ws.terminate();
       return;
     }
-    const { config } = this;
-    const session = new MuxSession(ws, {
-      role: 'agent',
-      window: config.streamWindow,
-      maxIncoming: config.limits.maxStreams,
-      heartbeat: config.heartbeat,
-    });
-    this.session = session;
     this.setState('handshaking');
-    session.on('exchange', (exchange) => this.onExchange(exchange));
-    session.on('problem', (problem) => this.log.warn({ problem: untrusted(problem, 300) }, 'relay broke the tunnel protocol'));
-    session.on('control', (message) => onControlMessage(message, this.log, this.node, {
-      ready: (m) => this.onReady(m),
+    const { session, readyTimer } = startSession(ws, this.config, this.log, () => this.node, {
+      exchange: (exchange) => this.onExchange(exchange),
+      ready: (message) => this.onReady(message),
       drained: () => this.emit('drained'),
       goaway: () => this.emit('goaway'),
       cluster: (nodes) => this.emit('cluster', nodes),
-    }));
-    session.on('close', (code, reason) => this.onSessionClose(ws, code, reason));
-    session.sendControl(helloMessage(config));
-    this.readyTimer = setTimeout(() => {
-      this.log.warn({ hint: 'check that relay: in agent.yaml points at a ctbridge relay of the same version' }, 'relay did not answer the hello');
-      session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no ready from the relay');
-    }, config.timeouts.connect);
+      close: (code, reason) => this.onSessionClose(ws, code, reason),
+    });
+    this.session = session;
+    this.readyTimer = readyTimer;
   }
 
   private onReady(message: Record<string, unknown>): void {
@@ -238,8 +200,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     this.session?.setPeerWindow(message.window);
     const info = readReady(message, this.log);
     this.node = info.node;
-    this.connectionId = info.connectionId;
-    this.readySince = new Date();
+    this.record.connectionId = info.connectionId;
+    this.record.readySince = new Date();
     this.reconnect.reset();
     this.setState(this.current === 'handshaking' ? 'ready' : 'leaving');
     // The group logs 'tunnel ready' (logReady) unless it recycles this connection at once.
@@ -250,15 +212,15 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     if (this.readyTimer) clearTimeout(this.readyTimer);
     this.readyTimer = null;
     const was = this.current;
-    if (isServing(was)) this.reconnects++;
+    if (isServing(was)) this.record.reconnects++;
     this.session = null;
     if (this.ws === ws) this.ws = null;
     // A link this side let go of on purpose (leaving, stopped, recycled) is no problem to log.
-    if (was === 'handshaking' || was === 'ready') this.problem(describeClose(code, reason, this.ctx));
+    if (was === 'handshaking' || was === 'ready') this.record.problem(this.log, describeClose(code, reason, this.ctx));
     const next = afterLinkEnd(was);
     if (next !== was) this.setState(next);
     this.emit('disconnect', code, reason);
     // A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly.
-    if (next === 'waiting') this.reconnect.schedule(FATAL_CLOSE_CODES.has(code), this.attempt + 1, () => this.connect());
+    if (next === 'waiting') this.reconnect.schedule(FATAL_CLOSE_CODES.has(code), this.record.attempts + 1, () => this.connect());
   }
 }

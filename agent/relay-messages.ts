@@ -7,10 +7,13 @@
  * here, before any of them reaches a log line or the status page.
  */
 import { hostname } from 'node:os';
+import type { WebSocket } from 'ws';
 import type { AgentConfig } from '../src/config/index.js';
 import { untrusted } from '../src/log-text.js';
 import type { Logger } from '../src/log.js';
-import { PROTOCOL_VERSION, SOFTWARE_VERSION, type HelloMessage } from '../src/protocol.js';
+import type { Exchange } from '../src/mux/exchange.js';
+import { MuxSession } from '../src/mux/session.js';
+import { CloseCode, PROTOCOL_VERSION, SOFTWARE_VERSION, type HelloMessage } from '../src/protocol.js';
 
 export interface ReadyInfo {
   connectionId: string;
@@ -53,6 +56,36 @@ export interface ControlHandlers {
   drained(): void;
   goaway(): void;
   cluster(nodes: string[]): void;
+}
+
+export interface SessionHandlers extends ControlHandlers {
+  exchange(exchange: Exchange): void;
+  close(code: number, reason: string): void;
+}
+
+/**
+ * Starts the tunnel protocol on a WebSocket the relay upgraded: the
+ * session, hello, and a bound on the wait for ready (`timeouts.connect`;
+ * then the link closes with 4xxx HANDSHAKE_TIMEOUT). Clear `readyTimer` once
+ * ready came or the link ended. `node()`: the relay node, for log lines.
+ */
+export function startSession(ws: WebSocket, config: AgentConfig, log: Logger, node: () => string | undefined, on: SessionHandlers): { session: MuxSession; readyTimer: NodeJS.Timeout } {
+  const session = new MuxSession(ws, {
+    role: 'agent',
+    window: config.streamWindow,
+    maxIncoming: config.limits.maxStreams,
+    heartbeat: config.heartbeat,
+  });
+  session.on('exchange', (exchange) => on.exchange(exchange));
+  session.on('problem', (problem) => log.warn({ problem: untrusted(problem, 300) }, 'relay broke the tunnel protocol'));
+  session.on('control', (message) => onControlMessage(message, log, node(), on));
+  session.on('close', (code, reason) => on.close(code, reason));
+  session.sendControl(helloMessage(config));
+  const readyTimer = setTimeout(() => {
+    log.warn({ hint: 'check that relay: in agent.yaml points at a ctbridge relay of the same version' }, 'relay did not answer the hello');
+    session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no ready from the relay');
+  }, config.timeouts.connect);
+  return { session, readyTimer };
 }
 
 /** Dispatches one control message from the relay; `node` names the relay node in the goaway line. */

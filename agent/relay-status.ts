@@ -5,9 +5,11 @@
  */
 import type { AgentConfig } from '../src/config/index.js';
 import type { Logger } from '../src/log.js';
+import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
 import { isServing, type RelayConnectionState } from './relay-connection-state.js';
 import type { ReadyInfo } from './relay-messages.js';
+import type { RelayProblem } from './relay-problem.js';
 
 /** What `ctbridge status` and the status page call a state. */
 export type StatusState = 'connected' | 'connecting' | 'waiting to reconnect' | 'stopped';
@@ -36,6 +38,45 @@ export function statusName(state: RelayConnectionState, linkOpen: boolean): Stat
   if (state === 'stopped') return 'stopped';
   if (state === 'waiting') return 'waiting to reconnect';
   return 'connecting';
+}
+
+/** What a relay connection remembers across its links for the status page. */
+export class ConnectionRecord {
+  /** Dials made. */
+  attempts = 0;
+  /** Links lost after the relay had answered ready on them. */
+  reconnects = 0;
+  /** From the last ready. */
+  connectionId: string | undefined;
+  readySince: Date | undefined;
+  lastProblem: RelayConnectionStatus['lastProblem'];
+
+  constructor(private readonly relayUrl: string) {}
+
+  /** Logs a problem and keeps it for the status page. */
+  problem(log: Logger, p: RelayProblem, extra: Record<string, unknown> = {}): void {
+    log[p.level]({ ...p.fields, ...extra }, p.msg);
+    const detail = typeof p.fields.detail === 'string' ? p.fields.detail : typeof p.fields.reason === 'string' ? p.fields.reason : undefined;
+    this.lastProblem = { at: new Date().toISOString(), message: detail ? `${p.msg}: ${detail}` : p.msg, code: p.fields.code };
+  }
+
+  /** `node` and the session's figures are shown only while `connected`. */
+  status(state: RelayConnectionState, link: MuxSession | null, connected: boolean, node: string | undefined): RelayConnectionStatus {
+    const session = connected ? link : null;
+    return {
+      relay: redactUrl(this.relayUrl),
+      node: connected ? node : undefined,
+      state: statusName(state, link?.isOpen ?? false),
+      connectionId: connected ? this.connectionId : undefined,
+      connectedSince: connected ? this.readySince?.toISOString() : undefined,
+      attempts: this.attempts,
+      reconnects: this.reconnects,
+      openExchanges: session?.exchangeCount ?? 0,
+      bytesIn: session?.bytesIn ?? 0,
+      bytesOut: session?.bytesOut ?? 0,
+      lastProblem: this.lastProblem,
+    };
+  }
 }
 
 /** The lines an IT admin waits for: this connection serves the tunnels, at these public URLs. */
