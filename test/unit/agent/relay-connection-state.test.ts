@@ -88,6 +88,22 @@ describe('relay connection states: a real connection', () => {
     expect(logs.find(REFUSED)).toBeUndefined();
   });
 
+  it('a connection stopped during its handshake still takes a ready sent before drained (stopped -> leaving), then stops', async () => {
+    const relay = await FakeRelay.start();
+    cleanups.push(() => relay.close());
+    const logs = new LogCapture();
+    const agent = await startAgent(await testConfig(relay.url, { t1: { target: 'http://127.0.0.1:9' } }), logs.logger);
+    const conn = await relay.connection(0);
+    await conn.hello;
+    // The relay answered ready just before the agent's drain reached it: ready, then drained.
+    conn.beforeDrained = () => conn.ready({ t1: 'https://relay.example/t/t1/' });
+    await agent.close();
+    const moves = logs.lines.filter((l) => l.msg === 'relay connection state').map((l) => `${String(l.from)}->${String(l.to)}`);
+    expect(moves).toEqual(['idle->dialling', 'dialling->handshaking', 'handshaking->stopped', 'stopped->leaving', 'leaving->stopped']);
+    expect(await conn.closed).toEqual([1000, 'agent shutting down']);
+    expect(logs.find(REFUSED)).toBeUndefined();
+  });
+
   it('a connection stopped while its relay is unreachable goes from waiting to stopped and dials no more', async () => {
     const port = await freePort();
     const logs = new LogCapture();
