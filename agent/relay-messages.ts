@@ -1,7 +1,8 @@
 /**
- * The control messages of the agent's side of the handshake and after, as
- * the agent writes and reads them (the relay's side: relay/agent-endpoint.ts;
- * the format: docs/wire-protocol.md). The agent says hello; the relay
+ * The tunnel protocol's start on an upgraded WebSocket (startSession) and
+ * the control messages of the handshake and after, as the agent writes and
+ * reads them (the relay's side: relay/agent-endpoint.ts; the format:
+ * docs/wire-protocol.md). The agent says hello; the relay
  * answers ready (or closes with a code), later maybe drained, goaway or
  * cluster. Everything read is untrusted: fields are checked and capped
  * here, before any of them reaches a log line or the status page.
