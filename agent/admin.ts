@@ -13,7 +13,7 @@ import type { AgentConfig } from '../src/config/index.js';
 import { SOFTWARE_VERSION } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import type { AgentMetrics } from './metrics.js';
-import type { RelayConnectionStatus } from './relay-connection.js';
+import type { RelayConnectionStatus } from './relay-status.js';
 import type { RecentFailure, TunnelCounts } from './tunnel-requests.js';
 
 export interface AgentStatusTunnel {

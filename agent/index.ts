@@ -21,11 +21,11 @@ import { AgentInspect } from './inspect.js';
 import { inspectRoutes, withInspector } from '../src/admin/exchanges-routes.js';
 import type { EgressServer } from './clienttracker/egress.js';
 import { AgentMetrics } from './metrics.js';
-import type { ReadyInfo } from './relay-connection.js';
+import type { ReadyInfo } from './relay-messages.js';
 import { RelayConnections } from './relay-connections.js';
 import { TunnelRequests } from './tunnel-requests.js';
 
-export type { ReadyInfo } from './relay-connection.js';
+export type { ReadyInfo } from './relay-messages.js';
 
 export interface AgentEvents {
   /** The relay accepted the agent (after every (re)connection). */

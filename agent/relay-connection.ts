@@ -1,63 +1,32 @@
 /**
- * The agent's one outbound WebSocket to the relay: dial (directly or through
- * a forward proxy), say hello, wait for ready, hand the relay's exchanges
- * on, and reconnect forever with full-jitter backoff. Every way this can
- * fail is logged once per attempt with a plain hint (relay-errors.ts).
+ * The agent's one outbound WebSocket to a relay (its counterpart on the
+ * relay: relay/agent-endpoint.ts), with one lifecycle state
+ * (relay-connection-state.ts) moved in one place, setState(). It dials
+ * (relay-dial.ts), says hello and waits for ready (relay-messages.ts), hands
+ * the relay's exchanges on, and dials again forever (relay-reconnect.ts).
+ * Every way this can fail is logged once per attempt with a plain hint
+ * (relay-errors.ts).
  *
- * Leaving without losing a request: `drain()` tells the relay to open no
- * more exchanges here and resolves when the relay confirms (`drained`);
- * everything opened before that confirmation is served.
+ * Leaving without losing a request (relay-drain.ts): `drain()` tells the
+ * relay to open no more exchanges here and resolves when the relay confirms
+ * (`drained`); everything opened before that confirmation is served.
  */
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
-import { WebSocket } from 'ws';
-import { Backoff } from '../src/backoff.js';
-import { retryAfterDelayMs } from '../src/http/retry-after.js';
+import type { WebSocket } from 'ws';
 import type { AgentConfig } from '../src/config/index.js';
-import { untrusted } from '../src/log-text.js';
 import type { Logger } from '../src/log.js';
-import { MuxSession } from '../src/mux/session.js';
+import type { MuxSession } from '../src/mux/session.js';
 import type { Exchange } from '../src/mux/exchange.js';
-import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../src/protocol.js';
-import { redactUrl } from '../src/redact.js';
+import { CloseCode, FATAL_CLOSE_CODES } from '../src/protocol.js';
 import type { RelayDial } from './forward-proxy.js';
-import { readErrorReason, withRefusal } from './relay-error-body.js';
+import { afterLinkEnd, canMove, isServing, stoppedFrom, type RelayConnectionState } from './relay-connection-state.js';
+import { dialRelay } from './relay-dial.js';
+import { closeLink, drainSession } from './relay-drain.js';
+import { describeClose, type RelayContext, type RelayProblem } from './relay-errors.js';
+import { readReady, startSession, type ReadyInfo } from './relay-messages.js';
+import { ReconnectSchedule } from './relay-reconnect.js';
+import { ConnectionRecord, logReady, type RelayConnectionStatus } from './relay-status.js';
 import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
-import { describeClose, describeConnectError, describeHttpStatus, timeoutProblem, type RelayContext, type RelayProblem } from './relay-errors.js';
-
-
-/** Largest WebSocket message accepted from the relay. */
-export const MAX_PAYLOAD = 16 * 1024 * 1024;
-
-export interface ReadyInfo {
-  connectionId: string;
-  publicUrls: Record<string, string>;
-  /** In a cluster: the relay node this connection reached, and every node's id. */
-  node?: string;
-  nodes?: string[];
-}
-
-function nodeList(v: unknown): string[] | undefined {
-  return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string').slice(0, 256).map((n) => n.slice(0, 63)) : undefined;
-}
-
-/** What `ctbridge status` and the agent's status page show of one relay connection. */
-export interface RelayConnectionStatus {
-  relay: string;
-  /** The relay node it reached (in a cluster). */
-  node?: string;
-  state: 'connected' | 'connecting' | 'waiting to reconnect' | 'stopped';
-  connectionId: string | undefined;
-  connectedSince: string | undefined;
-  attempts: number;
-  /** Times the connection was lost after it had been ready. */
-  reconnects: number;
-  openExchanges: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** The last problem logged for this connection (refusal, unreachable, lost). */
-  lastProblem: { at: string; message: string; code: string | undefined } | undefined;
-}
 
 export interface RelayConnectionEvents {
   ready: [info: ReadyInfo];
@@ -71,28 +40,14 @@ export interface RelayConnectionEvents {
 }
 
 export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
-  private readonly backoff: Backoff;
+  private current: RelayConnectionState = 'idle';
+  private readonly reconnect: ReconnectSchedule;
   private ws: WebSocket | null = null;
   private session: MuxSession | null = null;
-  private isReady = false;
-  private stopped = false;
-  private attempt = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
-  private connectionId: string | undefined;
   /** The relay node this connection reached (in a cluster). */
   node: string | undefined;
-  /** A close this side asked for on purpose (retire with reconnect): not a problem to log. */
-  private quietClose = false;
-  /** This dial follows a planned recycle: logged at debug. */
-  private plannedDial = false;
-  /** retire() was called on this connection: it is on its way out (and maybe back in, elsewhere). */
-  private leaving = false;
-  /** A one-off delay before the next dial (retire with reconnect). */
-  private nextDelay: number | undefined;
-  private readySince: Date | undefined;
-  private reconnects = 0;
-  private lastProblem: RelayConnectionStatus['lastProblem'];
+  private readonly record: ConnectionRecord;
 
   constructor(
     private readonly config: AgentConfig,
@@ -102,12 +57,18 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     private readonly onExchange: (exchange: Exchange) => void,
   ) {
     super();
-    this.backoff = new Backoff(config.reconnect.initialDelay, config.reconnect.maxDelay);
+    this.reconnect = new ReconnectSchedule(config.reconnect, log);
+    this.record = new ConnectionRecord(config.relay);
   }
 
-  /** The relay answered `ready` and the connection is still up. */
+  /** Where this connection is in its lifecycle (relay-connection-state.ts). */
+  get state(): RelayConnectionState {
+    return this.current;
+  }
+
+  /** The relay answered `ready` and the link is still up (not closing). */
   get connected(): boolean {
-    return this.isReady && (this.session?.isOpen ?? false);
+    return isServing(this.current) && (this.session?.isOpen ?? false);
   }
 
   /** The session while connected (relay answered `ready`, connection up): egress opens its streams on it. */
@@ -115,35 +76,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     return this.connected ? (this.session ?? undefined) : undefined;
   }
 
-  status(): RelayConnectionStatus {
-    const session = this.connected ? this.session : null;
-    return {
-      relay: redactUrl(this.config.relay),
-      node: this.connected ? this.node : undefined,
-      state: this.connected ? 'connected' : this.stopped ? 'stopped' : this.retryTimer ? 'waiting to reconnect' : 'connecting',
-      connectionId: this.connected ? this.connectionId : undefined,
-      connectedSince: this.connected ? this.readySince?.toISOString() : undefined,
-      attempts: this.attempt,
-      reconnects: this.reconnects,
-      openExchanges: session?.exchangeCount ?? 0,
-      bytesIn: session?.bytesIn ?? 0,
-      bytesOut: session?.bytesOut ?? 0,
-      lastProblem: this.lastProblem,
-    };
-  }
-
-  /** Leaving its relay node (retire() was called); a new dial clears it. */
+  /** On its way out of its relay node (retire() or a stop after ready); a new dial ends it. */
   get retiring(): boolean {
-    return this.leaving;
-  }
-
-  /** The lines an IT admin waits for: this connection serves the tunnels, at these public URLs. */
-  logReady(info: ReadyInfo): void {
-    const node = info.node !== undefined ? { node: info.node } : {};
-    this.log.info({ connectionId: info.connectionId, ...node, tunnels: Object.keys(this.config.tunnels), publicUrls: info.publicUrls }, 'tunnel ready');
-    for (const tunnel of Object.values(this.config.tunnels)) {
-      this.log.info({ tunnel: tunnel.name, publicUrl: info.publicUrls[tunnel.name], target: redactUrl(tunnel.target) }, 'serving tunnel');
-    }
+    return this.current === 'leaving' || this.current === 'recycling';
   }
 
   /** Exchanges open on this connection now. */
@@ -151,22 +86,24 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
     return this.session?.exchangeCount ?? 0;
   }
 
-  /** Logs a problem and keeps it for the status page. */
-  private problem(p: RelayProblem, extra: Record<string, unknown> = {}): void {
-    this.log[p.level]({ ...p.fields, ...extra }, p.msg);
-    const detail = typeof p.fields.detail === 'string' ? p.fields.detail : typeof p.fields.reason === 'string' ? p.fields.reason : undefined;
-    this.lastProblem = { at: new Date().toISOString(), message: detail ? `${p.msg}: ${detail}` : p.msg, code: p.fields.code };
+  status(): RelayConnectionStatus {
+    return this.record.status(this.current, this.session, this.connected, this.node);
+  }
+
+  /** The lines an IT admin waits for: this connection serves the tunnels, at these public URLs. */
+  logReady(info: ReadyInfo): void {
+    logReady(this.log, this.config, info);
   }
 
   start(): void {
-    this.connect();
+    if (this.current === 'idle') this.connect();
   }
 
-  /** No more attempts; an attempt still dialing is abandoned. The open session (if any) stays up. */
+  /** No more attempts; an attempt still dialling is abandoned. The open session (if any) stays up. */
   stopReconnecting(): void {
-    this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    if (this.current === 'leaving' || this.current === 'stopped') return;
+    this.reconnect.cancel();
+    this.setState(stoppedFrom(this.current));
     if (this.ws && !this.session) this.ws.terminate();
   }
 
@@ -176,22 +113,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
    * connection is gone, or `ms` passed.
    */
   drain(reason: string, ms: number): Promise<void> {
-    // Also before `ready` has arrived: the relay may already have sent exchanges behind it.
-    const session = this.session;
-    if (!session?.isOpen) return Promise.resolve();
-    const message: DrainMessage = { type: 'drain', reason };
-    session.sendControl(message);
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.off('drained', done);
-        session.off('close', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.once('drained', done);
-      session.once('close', done);
-    });
+    return drainSession(this.session, reason, ms, this);
   }
 
   /**
@@ -201,189 +123,104 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
    */
   async retire(reason: string, grace: number, reconnect = false, reconnectAfterMs?: number): Promise<void> {
     if (!reconnect) this.stopReconnecting();
-    this.leaving = true;
-    this.nextDelay = reconnectAfterMs;
+    else if (this.current === 'ready') {
+      this.reconnect.delayNextDial(reconnectAfterMs);
+      this.setState('recycling');
+    }
     await this.drain(reason, DRAIN_CONFIRM_MS);
     // The exchanges open on this session finish (at most `grace`).
     await this.session?.whenIdle(grace);
-    if (reconnect) {
-      this.quietClose = true;
-      this.session?.close(CloseCode.NORMAL, reason);
-    } else {
-      await this.close(reason, CLOSE_HANDSHAKE_MS);
-    }
+    if (reconnect) this.session?.close(CloseCode.NORMAL, reason);
+    else await this.close(reason, CLOSE_HANDSHAKE_MS);
   }
 
   /** Closes the WebSocket (code 1000); terminates it if the relay does not answer within `ms`. */
   async close(reason: string, ms: number): Promise<void> {
     this.stopReconnecting();
-    const ws = this.ws;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-    const timer = setTimeout(() => ws.terminate(), Math.max(ms, 0));
-    if (this.session) this.session.close(CloseCode.NORMAL, reason);
-    else ws.terminate();
-    await closed;
-    clearTimeout(timer);
+    await closeLink(this.ws, this.session, reason, ms);
+  }
+
+  /** The one place the state changes: only along relay-connection-state.ts's table; anything else is a bug, logged and refused. */
+  private setState(next: RelayConnectionState): boolean {
+    const from = this.current;
+    if (!canMove(from, next)) {
+      this.log.error({ from, to: next }, 'relay connection refused a state change it does not allow (a bug in the agent)');
+      return false;
+    }
+    this.current = next;
+    this.log.debug({ from, to: next }, 'relay connection state');
+    return true;
   }
 
   private connect(): void {
-    if (this.stopped) return;
-    this.leaving = false;
-    this.attempt++;
-    const { config, dial } = this;
-    this.log[this.plannedDial ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : dial.pac ? `PAC file ${dial.pac}` : 'direct', attempt: this.attempt }, 'connecting to relay');
-    const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
-      perMessageDeflate: false,
-      // A zero mask: ws then skips masking here and unmasking on the relay. Masking
-      // protects browsers' peers from cache poisoning; this client is not a browser.
-      generateMask: leaveMaskZero,
-      maxPayload: MAX_PAYLOAD,
-      handshakeTimeout: config.timeouts.connect,
-      followRedirects: false,
-      headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
-      ...(dial.agent ? { agent: dial.agent } : {}),
-      ...(dial.ca ? { ca: dial.ca } : {}),
+    if (!this.setState('dialling')) return;
+    const attempt = ++this.record.attempts;
+    const ws = dialRelay(this.config, this.dial, this.ctx, this.log, attempt, this.reconnect.plannedDial, {
+      open: (opened) => this.onOpen(opened),
+      failed: (problem) => this.onDialFailed(ws, problem),
+      refused: (res) => this.reconnect.refused(res),
     });
     this.ws = ws;
-    let problem: RelayProblem | undefined;
-    let opened = false;
-    // handshakeTimeout starts only once a socket exists; through a proxy that is after CONNECT. Bound the whole dial.
-    const dialTimer = setTimeout(() => {
-      problem ??= timeoutProblem(this.ctx);
-      ws.terminate();
-    }, config.timeouts.connect);
-    ws.on('unexpected-response', (_req, res) => {
-      // A proxy's own refusal of CONNECT arrives as an error (ProxyRefusal); this answer is from the relay's side.
-      const p = describeHttpStatus(res, this.ctx);
-      problem ??= p;
-      // A relay admitting a reconnect storm (503 CTB_RELAY_BUSY) says when to come back: that, jittered, not the growing backoff.
-      if (res.statusCode === 503) this.nextDelay ??= retryAfterDelayMs(res.headers['retry-after']);
-      // A ctbridge relay says why in a JSON error body; read a little of it, then give up on this attempt.
-      readErrorReason(res, (refusal) => {
-        withRefusal(p, refusal);
-        ws.terminate();
-      });
-    });
-    ws.on('error', (err) => {
-      if (!opened) problem ??= describeConnectError(err, this.ctx);
-    });
-    ws.once('open', () => {
-      opened = true;
-      clearTimeout(dialTimer);
-      this.onOpen(ws);
-    });
-    ws.once('close', () => {
-      clearTimeout(dialTimer);
-      if (opened) return; // the session's 'close' handles it
-      if (this.ws === ws) this.ws = null;
-      if (this.stopped) return;
-      const p = problem ?? describeConnectError(new Error('connection closed during the handshake'), this.ctx);
-      this.problem(p, { attempt: this.attempt });
-      this.scheduleReconnect(false);
-    });
+  }
+
+  private onDialFailed(ws: WebSocket, problem: RelayProblem): void {
+    if (this.ws === ws) this.ws = null;
+    if (this.current !== 'dialling') return; // stopped: an abandoned dial is no problem
+    this.record.problem(this.log, problem, { attempt: this.record.attempts });
+    this.setState('waiting');
+    this.reconnect.schedule(false, this.record.attempts + 1, () => this.connect());
   }
 
   private onOpen(ws: WebSocket): void {
-    const { config } = this;
-    const session = new MuxSession(ws, {
-      role: 'agent',
-      window: config.streamWindow,
-      maxIncoming: config.limits.maxStreams,
-      heartbeat: config.heartbeat,
+    if (this.current !== 'dialling') {
+      ws.terminate();
+      return;
+    }
+    this.setState('handshaking');
+    const { session, readyTimer } = startSession(ws, this.config, this.log, () => this.node, {
+      exchange: (exchange) => this.onExchange(exchange),
+      ready: (message) => this.onReady(message),
+      drained: () => this.emit('drained'),
+      goaway: () => this.emit('goaway'),
+      cluster: (nodes) => this.emit('cluster', nodes),
+      close: (code, reason) => this.onSessionClose(ws, code, reason),
     });
     this.session = session;
-    session.on('exchange', (exchange) => this.onExchange(exchange));
-    session.on('problem', (problem) => this.log.warn({ problem: untrusted(problem, 300) }, 'relay broke the tunnel protocol'));
-    session.on('control', (message) => this.onControl(message));
-    session.on('close', (code, reason) => this.onSessionClose(ws, code, reason));
-    const hello: HelloMessage = {
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      tunnels: Object.keys(config.tunnels),
-      software: SOFTWARE_VERSION,
-      hostname: hostname(),
-      window: config.streamWindow,
-    };
-    session.sendControl(hello);
-    this.readyTimer = setTimeout(() => {
-      this.log.warn({ hint: 'check that relay: in agent.yaml points at a ctbridge relay of the same version' }, 'relay did not answer the hello');
-      session.close(CloseCode.HANDSHAKE_TIMEOUT, 'no ready from the relay');
-    }, config.timeouts.connect);
+    this.readyTimer = readyTimer;
   }
 
-  private onControl(message: Record<string, unknown>): void {
-    switch (message.type) {
-      case 'ready': {
-        if (this.readyTimer) clearTimeout(this.readyTimer);
-        this.readyTimer = null;
-        this.session?.setPeerWindow(message.window);
-        const info: ReadyInfo = {
-          connectionId: typeof message.connectionId === 'string' ? message.connectionId : '',
-          publicUrls: isStringRecord(message.publicUrls) ? message.publicUrls : {},
-        };
-        if (typeof message.node === 'string') info.node = message.node.slice(0, 63);
-        const nodes = nodeList(message.nodes);
-        if (nodes) info.nodes = nodes;
-        this.node = info.node;
-        if (message.version !== PROTOCOL_VERSION) {
-          this.log.warn({ relayVersion: message.version, agentVersion: PROTOCOL_VERSION }, 'relay speaks another protocol version');
-        }
-        this.isReady = true;
-        this.connectionId = info.connectionId;
-        this.readySince = new Date();
-        this.backoff.reset();
-        // The group logs 'tunnel ready' (logReady) unless it recycles this connection at once.
-        this.emit('ready', info);
-        break;
-      }
-      case 'drained':
-        this.emit('drained');
-        break;
-      case 'goaway':
-        this.log.info({ reason: untrusted(message.reason), node: this.node }, 'relay is going away');
-        this.emit('goaway');
-        break;
-      case 'cluster': {
-        const nodes = nodeList(message.nodes);
-        if (nodes) this.emit('cluster', nodes);
-        break;
-      }
-      default:
-        this.log.debug({ type: message.type }, 'ignored unknown control message');
+  private onReady(message: Record<string, unknown>): void {
+    // A link told to stop during its handshake still takes its ready: it then serves what the relay sends until it closes.
+    if (this.current !== 'handshaking' && this.current !== 'stopped') {
+      this.log.debug({ state: this.current }, 'ignored a second ready from the relay');
+      return;
     }
+    if (this.readyTimer) clearTimeout(this.readyTimer);
+    this.readyTimer = null;
+    this.session?.setPeerWindow(message.window);
+    const info = readReady(message, this.log);
+    this.node = info.node;
+    this.record.connectionId = info.connectionId;
+    this.record.readySince = new Date();
+    this.reconnect.reset();
+    this.setState(this.current === 'handshaking' ? 'ready' : 'leaving');
+    // The group logs 'tunnel ready' (logReady) unless it recycles this connection at once.
+    this.emit('ready', info);
   }
 
   private onSessionClose(ws: WebSocket, code: number, reason: string): void {
     if (this.readyTimer) clearTimeout(this.readyTimer);
     this.readyTimer = null;
-    if (this.isReady) this.reconnects++;
-    this.isReady = false;
+    const was = this.current;
+    if (isServing(was)) this.record.reconnects++;
     this.session = null;
     if (this.ws === ws) this.ws = null;
-    if (this.quietClose) this.quietClose = false;
-    else if (!this.stopped) this.problem(describeClose(code, reason, this.ctx));
+    // A link this side let go of on purpose (leaving, stopped, recycled) is no problem to log.
+    if (was === 'handshaking' || was === 'ready') this.record.problem(this.log, describeClose(code, reason, this.ctx));
+    const next = afterLinkEnd(was);
+    if (next !== was) this.setState(next);
     this.emit('disconnect', code, reason);
-    if (!this.stopped) this.scheduleReconnect(FATAL_CLOSE_CODES.has(code));
-  }
-
-  /** A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly. */
-  private scheduleReconnect(fatal: boolean): void {
-    const planned = !fatal && this.nextDelay !== undefined;
-    const delayMs = fatal ? this.config.reconnect.maxDelay : this.nextDelay ?? this.backoff.next();
-    this.nextDelay = undefined;
-    // A connection recycled on purpose (cluster: it reached a node already served) is routine.
-    this.log[planned ? 'debug' : 'info']({ attempt: this.attempt + 1, delayMs }, 'reconnecting');
-    this.plannedDial = planned;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, delayMs);
+    // A refusal that retrying cannot fix is still retried (the relay's config may change), but slowly.
+    if (next === 'waiting') this.reconnect.schedule(FATAL_CLOSE_CODES.has(code), this.record.attempts + 1, () => this.connect());
   }
 }
-
-function isStringRecord(v: unknown): v is Record<string, string> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
-}
-
-function leaveMaskZero(): void {}

@@ -17,7 +17,9 @@ import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import type { RelayDial } from './forward-proxy.js';
 import { NodeLandings } from './node-landings.js';
-import { RelayConnection, type ReadyInfo, type RelayConnectionStatus } from './relay-connection.js';
+import { RelayConnection } from './relay-connection.js';
+import type { ReadyInfo } from './relay-messages.js';
+import type { RelayConnectionStatus } from './relay-status.js';
 import type { RelayContext } from './relay-errors.js';
 
 /** At most this many connections per relay URL (one per node). */

@@ -1,6 +1,7 @@
 /**
  * How long the agent waits on its relay connections when it leaves one:
- * defined here once, for relay-connection.ts and relay-connections.ts.
+ * defined here once, for relay-connection.ts, relay-connections.ts and
+ * relay-error-body.ts.
  */
 
 /** How long a drain waits for the relay's confirmation (`drained`). */

@@ -22,7 +22,11 @@ async function agentFor(relayUrl: string, tunnels: Record<string, unknown> = { t
   const logs = new LogCapture();
   const config = await testConfig(relayUrl, tunnels, extra);
   const agent: AgentHandle = await startAgent(config, logs.logger);
-  cleanups.push(() => agent.close());
+  cleanups.push(async () => {
+    await agent.close();
+    // Every state change the connection made was one its table allows (agent/relay-connection-state.ts).
+    expect(logs.find('relay connection refused a state change it does not allow (a bug in the agent)')).toBeUndefined();
+  });
   return { agent, logs, config };
 }
 
