@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CtbridgeError, type ErrorCode } from '../errors.js';
 import { untrusted } from '../log-text.js';
+import { ChurnMap } from '../churn-map.js';
 import { IdleWaiters } from '../idle-waiters.js';
 import { CloseCode } from '../protocol.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
@@ -80,7 +81,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   bytesIn = 0;
   bytesOut = 0;
   private readonly ws: WebSocket;
-  private readonly exchanges = new Map<number, Exchange>();
+  /** Not a Map: see src/churn-map.ts (a Map kept every request alive into the old generation after a burst). */
+  private readonly exchanges = new ChurnMap<number, Exchange>();
   private nextId: number;
   /** Highest id the peer has opened: a frame for a higher id names an exchange that never existed. */
   private peerMaxId = 0;
@@ -433,7 +435,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     this.blocked.clear();
     const reason = this.deadReason ?? reasonBuf.toString('utf8');
     const err = new CtbridgeError(this.disconnectCode, `the ${this.options.peerName ? `connection to ${this.options.peerName}` : 'tunnel connection'} closed (code ${code}${reason ? `: ${untrusted(reason)}` : ''}) during the exchange`);
-    for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
+    for (const exchange of this.exchanges.values()) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
     this.wakeIdle();
