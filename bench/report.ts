@@ -2,6 +2,7 @@
  * Bench figures: per-run samples, their summary, the printed table and the
  * JSON document (BENCH_JSON).
  */
+import type { GcCounts } from './children.js';
 import type { LoadResult } from './load.js';
 
 export type PathName = 'direct' | 'tunnel';
@@ -19,6 +20,8 @@ export interface Sample {
    * bench and wrk, in % of the machine (all CPUs): how noisy the run was.
    */
   otherCpuPct: number;
+  /** What relay and agent GCs did during the run (their --trace-gc-nvp lines). */
+  gc: { relay: GcCounts; agent: GcCounts };
 }
 
 export interface PathSummary {
@@ -170,6 +173,29 @@ function cpuRow(s: SmallSummary): string {
 const bulkRow = (label: string, b: Bulk): string =>
   row(label, `direct ${int(b.direct)} MB/s  tunnel ${int(b.tunnel)} MB/s  ratio ${b.ratio.toFixed(2)}`);
 
+/** Bytes promoted per request and full GCs per run, relay and agent, over tunnel runs. */
+function gcText(runs: Sample[]): string {
+  const requests = sum(runs.map((x) => x.load.requests));
+  const side = (p: 'relay' | 'agent'): string => {
+    const promoted = sum(runs.map((x) => x.gc[p].promoted)) / requests;
+    const full = runs.map((x) => x.gc[p].full).join(', ');
+    return `${p} ${int(promoted)} B, full GCs ${full}`;
+  };
+  return `${side('relay')}; ${side('agent')}`;
+}
+
+/**
+ * GC of the 50-connection tunnel runs before and after the burst: bytes
+ * promoted to the old generation per request (tens normally; 3-4 KB when
+ * dead requests are kept alive through young GCs) and full GCs per run.
+ */
+function gcRow(r: Report): string {
+  const before = r.samples.filter((x) => x.path === 'tunnel' && x.connections === 50);
+  const after = r.afterBurst.filter((x) => x.path === 'tunnel');
+  if (!before.length || !after.length) return row('GC (tunnel, 50 conn)', 'not measured');
+  return row('GC (tunnel, 50 conn)', `promoted per request before: ${gcText(before)} | after ${int(r.rss.exchanges)} open: ${gcText(after)}`);
+}
+
 /** The 50-connection runs after the burst of open exchanges, against the tunnel's median before it. */
 function afterBurstRow(r: Report): string {
   const direct = r.afterBurst.find((x) => x.path === 'direct');
@@ -204,6 +230,7 @@ export function formatReport(r: Report): string {
         `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentBeforeMiB)} after the load runs, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentIdleMiB, r.rss.agentOpenMiB)})`,
     ),
     afterBurstRow(r),
+    gcRow(r),
   ];
   const others = r.samples.map((s) => s.otherCpuPct);
   const worst = Math.max(...others, r.download.otherCpuPct, r.upload.otherCpuPct);

@@ -20,7 +20,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { cleanupAndWait, type Child } from './children.js';
+import { cleanupAndWait, type Child, type GcCounts } from './children.js';
 import { envInt } from './env.js';
 import { download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
@@ -107,14 +107,26 @@ async function metered<T>(s: Stack, f: () => Promise<T>): Promise<{ value: T; cp
   return { value, cpuS, otherCpuPct: Math.max(0, (others / (wallS * CPUS)) * 100) };
 }
 
+const gcSince = (c: Child, from: GcCounts): GcCounts => ({
+  scavenges: c.gc.scavenges - from.scavenges,
+  full: c.gc.full - from.full,
+  promoted: c.gc.promoted - from.promoted,
+  pauseMs: c.gc.pauseMs - from.pauseMs,
+});
+
 async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
   const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
+  const gc0 = { relay: { ...s.relay.gc }, agent: { ...s.agent.gc } };
   const { value: load, cpuS, otherCpuPct } = await metered(s, () => runLoad(gen, url, connections, seconds));
+  const gc = { relay: gcSince(s.relay, gc0.relay), agent: gcSince(s.agent, gc0.agent) };
+  const gcNote = path === 'tunnel'
+    ? `; promoted per request relay ${Math.round(gc.relay.promoted / load.requests)} B, agent ${Math.round(gc.agent.promoted / load.requests)} B, full GCs ${gc.relay.full}/${gc.agent.full}`
+    : '';
   step(
     `  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms; ` +
-      `other processes ${otherCpuPct.toFixed(0)}% of the machine`,
+      `other processes ${otherCpuPct.toFixed(0)}% of the machine${gcNote}`,
   );
-  return { path, connections, load, cpuS, otherCpuPct };
+  return { path, connections, load, cpuS, otherCpuPct, gc };
 }
 
 /** BULK_TRIES transfers each way, direct and tunnel alternating; the best MB/s of each. */
