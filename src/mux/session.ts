@@ -94,7 +94,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private queuedBytes = 0;
   private flushScheduled = false;
   private unsent = 0;
-  private blocked = new Set<Exchange>();
+  /** Exchanges waiting for the send buffer to drain, by id (a ChurnMap for the same reason as `exchanges`). */
+  private readonly blocked = new ChurnMap<number, Exchange>();
   /** whenIdle() callers, woken when the last exchange ends or the session closes. */
   private readonly idleWaiters = new IdleWaiters();
   private readonly heartbeat: Heartbeat;
@@ -198,7 +199,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   waitWritable(exchange: Exchange): void {
-    this.blocked.add(exchange);
+    this.blocked.set(exchange.id, exchange);
   }
 
   sendReply(id: number, head: ResponseHead, end: boolean): void {
@@ -227,7 +228,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
       if (exchange.incoming) this.incoming--;
       if (this.exchanges.size === 0) this.wakeIdle();
     }
-    this.blocked.delete(exchange);
+    if (this.blocked.get(exchange.id) === exchange) this.blocked.delete(exchange.id);
   }
 
   problem(exchange: Exchange, message: string): void {
@@ -268,7 +269,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private onSent(size: number): void {
     this.unsent -= size;
     if (this.blocked.size === 0 || this.unsent > LOW_WATER) return;
-    const waiting = [...this.blocked];
+    const waiting = this.blocked.values();
     this.blocked.clear();
     for (const exchange of waiting) exchange.onWritable();
   }
