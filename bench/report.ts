@@ -89,7 +89,7 @@ export interface Report {
   download: Bulk;
   upload: Bulk;
   rss: Rss;
-  /** A direct and a tunnel run at 50 connections after the exchanges held open ended. */
+  /** Direct and tunnel runs at 50 connections after the exchanges held open ended (as many pairs as rounds). */
   afterBurst: Sample[];
   warnings: Record<string, number>;
   samples: Sample[];
@@ -196,17 +196,21 @@ function gcRow(r: Report): string {
   return row('GC (tunnel, 50 conn)', `promoted per request before: ${gcText(before)} | after ${int(r.rss.exchanges)} open: ${gcText(after)}`);
 }
 
-/** The 50-connection runs after the burst of open exchanges, against the tunnel's median before it. */
+/** The 50-connection runs after the burst of open exchanges (medians), against the tunnel's median before it. */
 function afterBurstRow(r: Report): string {
-  const direct = r.afterBurst.find((x) => x.path === 'direct');
-  const tunnel = r.afterBurst.find((x) => x.path === 'tunnel');
   const before = r.small.find((x) => x.connections === 50);
-  if (!direct || !tunnel || !before) return row(`after ${int(r.rss.exchanges)} open`, 'not measured');
-  const perReq = (x: Sample, p: 'relay' | 'agent'): number => (x.cpuS[p] / x.load.requests) * 1e6;
+  const directRuns = r.afterBurst.filter((x) => x.path === 'direct');
+  const tunnelRuns = r.afterBurst.filter((x) => x.path === 'tunnel');
+  if (!directRuns.length || !tunnelRuns.length || !before) return row(`after ${int(r.rss.exchanges)} open`, 'not measured');
+  const direct = summarisePath(directRuns);
+  const tunnel = summarisePath(tunnelRuns);
+  const cpu = (p: 'relay' | 'agent'): string =>
+    `${us(tunnel.cpuUsPerRequest[p])} (${((tunnel.cpuUsPerRequest[p] / before.tunnel.cpuUsPerRequest[p] - 1) * 100).toFixed(0)}%)`;
   return row(
     `after ${int(r.rss.exchanges)} open`,
-    `50 connections: direct ${int(direct.load.rps)} req/s, tunnel ${int(tunnel.load.rps)} req/s (ratio ${(tunnel.load.rps / direct.load.rps).toFixed(3)}, ` +
-      `${((tunnel.load.rps / before.tunnel.rps - 1) * 100).toFixed(0)}% against before); relay ${us(perReq(tunnel, 'relay'))}, agent ${us(perReq(tunnel, 'agent'))} per request`,
+    `50 connections: direct ${int(direct.rps)} req/s, tunnel ${int(tunnel.rps)} req/s (ratio ${(tunnel.rps / direct.rps).toFixed(3)}, ` +
+      `${((tunnel.rps / before.tunnel.rps - 1) * 100).toFixed(0)}% against before; runs ${tunnel.rpsRuns.map(int).join(', ')}); ` +
+      `relay ${cpu('relay')}, agent ${cpu('agent')} per request`,
   );
 }
 

@@ -14,8 +14,8 @@
  * Order: RSS idle on fresh processes; warm-up; small GETs at 50 then 1
  * connection(s), direct and tunnel runs alternating, CPU time of backend,
  * relay and agent read from /proc around each run; 100 MB download and
- * upload, best of 3; RSS with 1,000 exchanges held open; one more pair of
- * small-GET runs after that burst (whether it left relay or agent slower:
+ * upload, best of 3; RSS with 1,000 exchanges held open; as many pairs of
+ * 50-connection small-GET runs after that burst (whether it left relay or agent slower:
  * docs/performance.md, "Bursts of concurrent exchanges").
  */
 import { writeFileSync } from 'node:fs';
@@ -171,9 +171,12 @@ async function main(): Promise<void> {
   const up = await transfers(s, upload);
 
   const rss = await openRss(s, idle);
-  step('small GET, 50 connections, after the exchanges held open ended');
+  // As many pairs as before the burst: its median is compared with theirs.
   const afterBurst: Sample[] = [];
-  for (const path of ['direct', 'tunnel'] as const) afterBurst.push(await sample(gen, s, path, 50, SECONDS));
+  for (let round = 1; round <= ROUNDS; round++) {
+    step(`small GET, 50 connections, after the exchanges held open ended, round ${round}/${ROUNDS}`);
+    for (const path of ['direct', 'tunnel'] as const) afterBurst.push(await sample(gen, s, path, 50, SECONDS));
+  }
 
   const report: Report = {
     meta: {
