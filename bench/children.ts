@@ -41,7 +41,6 @@ export class Child {
   constructor(readonly name: string, readonly proc: ChildProcess) {
     let buf = '';
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.keep(chunk);
       buf += chunk;
       for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
         this.onLine(buf.slice(0, nl));
@@ -102,9 +101,10 @@ export class Child {
   private onLine(raw: string): void {
     const gcKind = GC_KIND.exec(raw);
     if (gcKind) {
-      this.onGcLine(gcKind[1], raw);
+      this.onGcLine(gcKind[1], raw); // counted, not kept in the tail (one every few hundred ms)
       return;
     }
+    this.keep(`${raw}\n`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
