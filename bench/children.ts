@@ -12,6 +12,19 @@ import { join } from 'node:path';
 export type LogLine = Record<string, unknown> & { msg?: unknown; level?: unknown };
 
 const PINO_WARN = 40;
+
+/** What V8's --trace-gc-nvp lines said so far (relay and agent run with it: bench/stack.ts). */
+export interface GcCounts {
+  /** Young-generation GCs (scavenges) and full (mark-compact) GCs. */
+  scavenges: number;
+  full: number;
+  /** Bytes the scavenges moved to the old generation. */
+  promoted: number;
+  /** Time paused in GC, all kinds. */
+  pauseMs: number;
+}
+
+const GC_KIND = / gc=(\w+) /;
 const KEEP_OUTPUT = 16 * 1024;
 
 export class Child {
@@ -23,11 +36,11 @@ export class Child {
   /** Set once the bench is measuring: warn/error lines then go to stderr. */
   echoWarnings = false;
   warnings = 0;
+  readonly gc: GcCounts = { scavenges: 0, full: 0, promoted: 0, pauseMs: 0 };
 
   constructor(readonly name: string, readonly proc: ChildProcess) {
     let buf = '';
     proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.keep(chunk);
       buf += chunk;
       for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
         this.onLine(buf.slice(0, nl));
@@ -86,6 +99,12 @@ export class Child {
   }
 
   private onLine(raw: string): void {
+    const gcKind = GC_KIND.exec(raw);
+    if (gcKind) {
+      this.onGcLine(gcKind[1], raw); // counted, not kept in the tail (one every few hundred ms)
+      return;
+    }
+    this.keep(`${raw}\n`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
@@ -99,6 +118,18 @@ export class Child {
       if (this.echoWarnings) process.stderr.write(`[${this.name}] ${raw}\n`);
     }
     this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+  }
+
+  /** One --trace-gc-nvp line: `gc=s` a scavenge, `gc=ms`/`gc=mc` a full GC. */
+  private onGcLine(kind: string, raw: string): void {
+    const field = (name: string): number => Number(new RegExp(` ${name}=([\\d.]+)`).exec(raw)?.[1] ?? 0);
+    this.gc.pauseMs += field('pause');
+    if (kind === 's') {
+      this.gc.scavenges++;
+      this.gc.promoted += field('promoted');
+    } else {
+      this.gc.full++;
+    }
   }
 
   private keep(chunk: string): void {

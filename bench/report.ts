@@ -2,6 +2,7 @@
  * Bench figures: per-run samples, their summary, the printed table and the
  * JSON document (BENCH_JSON).
  */
+import type { GcCounts } from './children.js';
 import type { LoadResult } from './load.js';
 
 export type PathName = 'direct' | 'tunnel';
@@ -19,6 +20,8 @@ export interface Sample {
    * bench and wrk, in % of the machine (all CPUs): how noisy the run was.
    */
   otherCpuPct: number;
+  /** What relay and agent GCs did during the run (their --trace-gc-nvp lines). */
+  gc: { relay: GcCounts; agent: GcCounts };
 }
 
 export interface PathSummary {
@@ -86,7 +89,7 @@ export interface Report {
   download: Bulk;
   upload: Bulk;
   rss: Rss;
-  /** A direct and a tunnel run at 50 connections after the exchanges held open ended. */
+  /** Direct and tunnel runs at 50 connections after the exchanges held open ended (as many pairs as rounds). */
   afterBurst: Sample[];
   warnings: Record<string, number>;
   samples: Sample[];
@@ -170,17 +173,44 @@ function cpuRow(s: SmallSummary): string {
 const bulkRow = (label: string, b: Bulk): string =>
   row(label, `direct ${int(b.direct)} MB/s  tunnel ${int(b.tunnel)} MB/s  ratio ${b.ratio.toFixed(2)}`);
 
-/** The 50-connection runs after the burst of open exchanges, against the tunnel's median before it. */
+/** Bytes promoted per request and full GCs per run, relay and agent, over tunnel runs. */
+function gcText(runs: Sample[]): string {
+  const requests = sum(runs.map((x) => x.load.requests));
+  const side = (p: 'relay' | 'agent'): string => {
+    const promoted = sum(runs.map((x) => x.gc[p].promoted)) / requests;
+    const full = runs.map((x) => x.gc[p].full).join(', ');
+    return `${p} ${int(promoted)} B, full GCs ${full}`;
+  };
+  return `${side('relay')}; ${side('agent')}`;
+}
+
+/**
+ * GC of the 50-connection tunnel runs before and after the burst: bytes
+ * promoted to the old generation per request (tens normally; 3-4 KB when
+ * dead requests are kept alive through young GCs) and full GCs per run.
+ */
+function gcRow(r: Report): string {
+  const before = r.samples.filter((x) => x.path === 'tunnel' && x.connections === 50);
+  const after = r.afterBurst.filter((x) => x.path === 'tunnel');
+  if (!before.length || !after.length) return row('GC (tunnel, 50 conn)', 'not measured');
+  return row('GC (tunnel, 50 conn)', `promoted per request before: ${gcText(before)} | after ${int(r.rss.exchanges)} open: ${gcText(after)}`);
+}
+
+/** The 50-connection runs after the burst of open exchanges (medians), against the tunnel's median before it. */
 function afterBurstRow(r: Report): string {
-  const direct = r.afterBurst.find((x) => x.path === 'direct');
-  const tunnel = r.afterBurst.find((x) => x.path === 'tunnel');
   const before = r.small.find((x) => x.connections === 50);
-  if (!direct || !tunnel || !before) return row(`after ${int(r.rss.exchanges)} open`, 'not measured');
-  const perReq = (x: Sample, p: 'relay' | 'agent'): number => (x.cpuS[p] / x.load.requests) * 1e6;
+  const directRuns = r.afterBurst.filter((x) => x.path === 'direct');
+  const tunnelRuns = r.afterBurst.filter((x) => x.path === 'tunnel');
+  if (!directRuns.length || !tunnelRuns.length || !before) return row(`after ${int(r.rss.exchanges)} open`, 'not measured');
+  const direct = summarisePath(directRuns);
+  const tunnel = summarisePath(tunnelRuns);
+  const cpu = (p: 'relay' | 'agent'): string =>
+    `${us(tunnel.cpuUsPerRequest[p])} (${((tunnel.cpuUsPerRequest[p] / before.tunnel.cpuUsPerRequest[p] - 1) * 100).toFixed(0)}%)`;
   return row(
     `after ${int(r.rss.exchanges)} open`,
-    `50 connections: direct ${int(direct.load.rps)} req/s, tunnel ${int(tunnel.load.rps)} req/s (ratio ${(tunnel.load.rps / direct.load.rps).toFixed(3)}, ` +
-      `${((tunnel.load.rps / before.tunnel.rps - 1) * 100).toFixed(0)}% against before); relay ${us(perReq(tunnel, 'relay'))}, agent ${us(perReq(tunnel, 'agent'))} per request`,
+    `50 connections: direct ${int(direct.rps)} req/s, tunnel ${int(tunnel.rps)} req/s (ratio ${(tunnel.rps / direct.rps).toFixed(3)}, ` +
+      `${((tunnel.rps / before.tunnel.rps - 1) * 100).toFixed(0)}% against before; runs ${tunnel.rpsRuns.map(int).join(', ')}); ` +
+      `relay ${cpu('relay')}, agent ${cpu('agent')} per request`,
   );
 }
 
@@ -204,6 +234,7 @@ export function formatReport(r: Report): string {
         `agent ${mib(r.rss.agentIdleMiB)} idle, ${mib(r.rss.agentBeforeMiB)} after the load runs, ${mib(r.rss.agentOpenMiB)} with ${n} (${perExchange(r.rss.agentIdleMiB, r.rss.agentOpenMiB)})`,
     ),
     afterBurstRow(r),
+    gcRow(r),
   ];
   const others = r.samples.map((s) => s.otherCpuPct);
   const worst = Math.max(...others, r.download.otherCpuPct, r.upload.otherCpuPct);

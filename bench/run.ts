@@ -14,13 +14,13 @@
  * Order: RSS idle on fresh processes; warm-up; small GETs at 50 then 1
  * connection(s), direct and tunnel runs alternating, CPU time of backend,
  * relay and agent read from /proc around each run; 100 MB download and
- * upload, best of 3; RSS with 1,000 exchanges held open; one more pair of
- * small-GET runs after that burst (whether it left relay or agent slower:
+ * upload, best of 3; RSS with 1,000 exchanges held open; as many pairs of
+ * 50-connection small-GET runs after that burst (whether it left relay or agent slower:
  * docs/performance.md, "Bursts of concurrent exchanges").
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { cleanupAndWait, type Child } from './children.js';
+import { cleanupAndWait, type Child, type GcCounts } from './children.js';
 import { envInt } from './env.js';
 import { download, openExchanges, releaseHeld, upload } from './bulk.js';
 import { pickGenerator, runLoad, type Generator } from './load.js';
@@ -107,14 +107,26 @@ async function metered<T>(s: Stack, f: () => Promise<T>): Promise<{ value: T; cp
   return { value, cpuS, otherCpuPct: Math.max(0, (others / (wallS * CPUS)) * 100) };
 }
 
+const gcSince = (c: Child, from: GcCounts): GcCounts => ({
+  scavenges: c.gc.scavenges - from.scavenges,
+  full: c.gc.full - from.full,
+  promoted: c.gc.promoted - from.promoted,
+  pauseMs: c.gc.pauseMs - from.pauseMs,
+});
+
 async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {
   const url = `${path === 'direct' ? s.backendUrl : s.tunnelUrl}/small`;
+  const gc0 = { relay: { ...s.relay.gc }, agent: { ...s.agent.gc } };
   const { value: load, cpuS, otherCpuPct } = await metered(s, () => runLoad(gen, url, connections, seconds));
+  const gc = { relay: gcSince(s.relay, gc0.relay), agent: gcSince(s.agent, gc0.agent) };
+  const gcNote = path === 'tunnel'
+    ? `; promoted per request relay ${Math.round(gc.relay.promoted / load.requests)} B, agent ${Math.round(gc.agent.promoted / load.requests)} B, full GCs ${gc.relay.full}/${gc.agent.full}`
+    : '';
   step(
     `  ${path} ${connections}c: ${Math.round(load.rps)} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms; ` +
-      `other processes ${otherCpuPct.toFixed(0)}% of the machine`,
+      `other processes ${otherCpuPct.toFixed(0)}% of the machine${gcNote}`,
   );
-  return { path, connections, load, cpuS, otherCpuPct };
+  return { path, connections, load, cpuS, otherCpuPct, gc };
 }
 
 /** BULK_TRIES transfers each way, direct and tunnel alternating; the best MB/s of each. */
@@ -159,9 +171,12 @@ async function main(): Promise<void> {
   const up = await transfers(s, upload);
 
   const rss = await openRss(s, idle);
-  step('small GET, 50 connections, after the exchanges held open ended');
+  // As many pairs as before the burst: its median is compared with theirs.
   const afterBurst: Sample[] = [];
-  for (const path of ['direct', 'tunnel'] as const) afterBurst.push(await sample(gen, s, path, 50, SECONDS));
+  for (let round = 1; round <= ROUNDS; round++) {
+    step(`small GET, 50 connections, after the exchanges held open ended, round ${round}/${ROUNDS}`);
+    for (const path of ['direct', 'tunnel'] as const) afterBurst.push(await sample(gen, s, path, 50, SECONDS));
+  }
 
   const report: Report = {
     meta: {

@@ -83,6 +83,15 @@ async function ready(child: Child, msg: string, probe: () => Promise<boolean>): 
   throw new Error(`${child.name}: not ready within 20 s (no "${msg}" line, probe failed)`);
 }
 
+/**
+ * Relay and agent print a line per GC (`--trace-gc-nvp`, read by
+ * bench/children.ts): bytes promoted to the old generation per request and
+ * full GCs per run hardly depend on how busy the machine is, unlike req/s
+ * and CPU per request, so they show a slowed state (docs/performance.md,
+ * "Bursts of concurrent exchanges") even on a noisy machine.
+ */
+const GC_TRACE = ['--trace-gc-nvp'];
+
 /** BENCH_PROFILE=<dir>: relay and agent write V8 CPU profiles there when they exit (open them in Chrome DevTools). */
 function profileArgs(): string[] {
   const dir = process.env.BENCH_PROFILE;
@@ -109,7 +118,7 @@ export async function startStack(extra: { relay?: Record<string, unknown>; agent
       ...extra.relay,
     }),
   );
-  const relay = spawnNode('relay', [...profileArgs(), 'bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
+  const relay = spawnNode('relay', [...GC_TRACE, ...profileArgs(), 'bin/ctbridge.js', 'relay', '--config', relayYaml], ROOT);
   const listening = await ready(relay, 'relay listening', () => tcpOpen(relayPort));
   if (listening && listening.listen !== `127.0.0.1:${relayPort}`) {
     throw new Error(`relay listens on ${String(listening.listen)}, expected 127.0.0.1:${relayPort}`);
@@ -128,7 +137,7 @@ export async function startStack(extra: { relay?: Record<string, unknown>; agent
       ...extra.agent,
     }),
   );
-  const agent = spawnNode('agent', [...profileArgs(), 'bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);
+  const agent = spawnNode('agent', [...GC_TRACE, ...profileArgs(), 'bin/ctbridge.js', 'agent', '--config', agentYaml], ROOT);
   const tunnelUrl = `http://127.0.0.1:${relayPort}/t/${TUNNEL}`;
   await ready(agent, 'tunnel ready', () => tunnelAnswers(tunnelUrl));
   // Whichever came first, the tunnel must answer before anything is measured.

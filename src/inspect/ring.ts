@@ -6,6 +6,7 @@
  * data path: the relay and agent hand over finished, redacted entries.
  */
 import { matches, type EntryFilter, type InspectEntry, type RawExchange, type ReplaySource } from './entry.js';
+import { ChurnMap } from '../churn-map.js';
 import { toEntry } from './redact-entry.js';
 
 export interface RingLimits {
@@ -47,7 +48,8 @@ export class ExchangeRing {
   private readonly rings = new Map<string, Kept[]>();
   /** All kept entries, oldest first (some already gone; compacted now and then). */
   private order: Kept[] = [];
-  private readonly byId = new Map<string, Kept>();
+  /** Not a Map: one key in and one out per exchange (src/churn-map.ts). */
+  private readonly byId = new ChurnMap<string, Kept>();
   private readonly listeners = new Set<(e: InspectEntry) => void>();
   private total = 0;
   private count = 0;

@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CtbridgeError, type ErrorCode } from '../errors.js';
 import { untrusted } from '../log-text.js';
+import { ChurnMap } from '../churn-map.js';
 import { IdleWaiters } from '../idle-waiters.js';
 import { CloseCode } from '../protocol.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
@@ -80,7 +81,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   bytesIn = 0;
   bytesOut = 0;
   private readonly ws: WebSocket;
-  private readonly exchanges = new Map<number, Exchange>();
+  /** Not a Map: see src/churn-map.ts (a Map kept every request alive into the old generation after a burst). */
+  private readonly exchanges = new ChurnMap<number, Exchange>();
   private nextId: number;
   /** Highest id the peer has opened: a frame for a higher id names an exchange that never existed. */
   private peerMaxId = 0;
@@ -92,7 +94,8 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private queuedBytes = 0;
   private flushScheduled = false;
   private unsent = 0;
-  private blocked = new Set<Exchange>();
+  /** Exchanges waiting for the send buffer to drain, by id (a ChurnMap for the same reason as `exchanges`). */
+  private readonly blocked = new ChurnMap<number, Exchange>();
   /** whenIdle() callers, woken when the last exchange ends or the session closes. */
   private readonly idleWaiters = new IdleWaiters();
   private readonly heartbeat: Heartbeat;
@@ -196,7 +199,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   }
 
   waitWritable(exchange: Exchange): void {
-    this.blocked.add(exchange);
+    this.blocked.set(exchange.id, exchange);
   }
 
   sendReply(id: number, head: ResponseHead, end: boolean): void {
@@ -225,7 +228,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
       if (exchange.incoming) this.incoming--;
       if (this.exchanges.size === 0) this.idleWaiters.wake();
     }
-    this.blocked.delete(exchange);
+    if (this.blocked.get(exchange.id) === exchange) this.blocked.delete(exchange.id);
   }
 
   problem(exchange: Exchange, message: string): void {
@@ -262,7 +265,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private onSent(size: number): void {
     this.unsent -= size;
     if (this.blocked.size === 0 || this.unsent > LOW_WATER) return;
-    const waiting = [...this.blocked];
+    const waiting = this.blocked.values();
     this.blocked.clear();
     for (const exchange of waiting) exchange.onWritable();
   }
@@ -429,7 +432,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     this.blocked.clear();
     const reason = this.deadReason ?? reasonBuf.toString('utf8');
     const err = new CtbridgeError(this.disconnectCode, `the ${this.options.peerName ? `connection to ${this.options.peerName}` : 'tunnel connection'} closed (code ${code}${reason ? `: ${untrusted(reason)}` : ''}) during the exchange`);
-    for (const exchange of [...this.exchanges.values()]) exchange.abort(err);
+    for (const exchange of this.exchanges.values()) exchange.abort(err);
     this.exchanges.clear();
     this.incoming = 0;
     this.idleWaiters.wake();
