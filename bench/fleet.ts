@@ -19,6 +19,8 @@
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
+ *   BENCH_PROFILE             a directory: the last relay (the restarted one, or with BENCH_FLEET_STORM_SECONDS=0 the
+ *                             first) writes a V8 CPU profile there when it is stopped with SIGTERM at the end
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { stringify } from 'yaml';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
 import { envInt } from './env.js';
 import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
+import { Timeline } from './fleet-timeline.js';
 import { cpuSeconds, settledRss } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -74,7 +77,9 @@ function freePort(): Promise<number> {
 }
 
 async function startRelay(yaml: string, port: number): Promise<Child> {
-  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
+  // BENCH_PROFILE=<dir>: the relay writes a V8 CPU profile there when it exits (SIGTERM at the end; a SIGKILLed relay writes none).
+  const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const relay = spawnNode('relay', [...prof, 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
   const deadline = Date.now() + 30_000;
   while (!(await tcpOpen(port))) {
     relay.assertAlive();
@@ -98,7 +103,7 @@ function startAgents(url: string, from: number, count: number): AgentChild {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   killOnCleanup(proc);
-  const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0 }, signed: Promise.resolve() };
+  const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0, dials: 0, busy: 0, refused: 0, waiting: 0 }, signed: Promise.resolve() };
   child.signed = new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`agent child exited with ${code}`)));
     proc.on('message', (m: FleetAgentsReport & { tokens?: number }) => {
@@ -140,12 +145,25 @@ async function main(): Promise<void> {
   await Promise.all(children.map((c) => c.signed));
   const progress = (): string => `ready ${total(children, 'ready')}/${AGENTS}, dialling ${total(children, 'dialling')}, failures ${total(children, 'failures')}`;
 
+  const counts = () => ({
+    ready: total(children, 'ready'), dials: total(children, 'dials'), busy: total(children, 'busy'),
+    refused: total(children, 'refused'), waiting: total(children, 'waiting'),
+  });
+  const agentPids = children.map((c) => c.proc.pid!);
+  const timeline = (): Timeline => new Timeline(counts, () => (relay.alive ? relay.pid : undefined), agentPids);
+
   step('ramp-up');
   const cpu0 = cpuSeconds(relay.pid);
+  const agentsCpu0 = agentPids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const rampLine = timeline();
   const t0 = Date.now();
+  rampLine.start();
   for (const c of children) c.proc.send({ go: true });
   const t1 = await until(() => total(children, 'ready') === AGENTS, 300_000, 'ramp-up', progress);
   const rampCpu = cpuSeconds(relay.pid) - cpu0;
+  const rampAgentsCpu = agentPids.reduce((n, p) => n + cpuSeconds(p), 0) - agentsCpu0;
+  rampLine.stop();
+  step(`ramp-up, per second:\n${rampLine.format()}`);
   const admissionPerSecond = AGENTS / ((t1 - t0) / 1000);
   const rampFailures = total(children, 'failures');
   step(`all ${AGENTS} ready in ${((t1 - t0) / 1000).toFixed(1)} s`);
@@ -156,7 +174,10 @@ async function main(): Promise<void> {
   Object.assign(report, {
     agents: AGENTS,
     childProcesses: children.length,
-    admission: { seconds: (t1 - t0) / 1000, perSecond: Math.round(admissionPerSecond), relayCpuMsPerAgent: (rampCpu * 1000) / AGENTS, failedDials: rampFailures, loadavg1m: loadavg()[0] },
+    admission: {
+      seconds: (t1 - t0) / 1000, perSecond: Math.round(admissionPerSecond), relayCpuMsPerAgent: (rampCpu * 1000) / AGENTS,
+      simulatorsCpuMsPerAgent: (rampAgentsCpu * 1000) / AGENTS, failedDials: rampFailures, loadavg1m: loadavg()[0],
+    },
     relayRss: { beforeMiB: rssBefore, afterMiB: rssAfter, perAgentKiB: rssPerAgentKiB },
   });
 
@@ -177,11 +198,17 @@ async function main(): Promise<void> {
 
   if (STORM_SECONDS === 0) return;
   step('SIGKILL the relay, start it again');
+  const stormLine = timeline();
+  const stormAgents0 = agentPids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const before = counts();
   const killedAt = Date.now();
+  stormLine.start();
   relay.kill();
   await relay.exited;
   relay = await startRelay(yaml, port);
   const listeningAt = Date.now();
+  stormLine.zero = listeningAt;
+  const atListening = counts();
   const cpuStorm0 = cpuSeconds(relay.pid);
   let back: number | undefined;
   try {
@@ -189,13 +216,23 @@ async function main(): Promise<void> {
   } catch (err) {
     step((err as Error).message);
   }
+  const stormAgentsCpu = agentPids.reduce((n, p) => n + cpuSeconds(p), 0) - stormAgents0;
+  const end = counts();
+  stormLine.stop();
+  step(`reconnect storm, per second (t from the new relay listening):\n${stormLine.format()}`);
   report.restart = {
     relayDownSeconds: (listeningAt - killedAt) / 1000,
     allBackSecondsFromKill: back === undefined ? null : (back - killedAt) / 1000,
     allBackSecondsFromListening: back === undefined ? null : (back - listeningAt) / 1000,
     readyAtEnd: total(children, 'ready'),
     relayCpuSeconds: cpuSeconds(relay.pid) - cpuStorm0,
+    simulatorsCpuSeconds: stormAgentsCpu,
+    dialsWhileDown: atListening.dials - before.dials,
+    dialsAfterListening: end.dials - atListening.dials,
+    busyAnswers: end.busy - atListening.busy,
+    refusedAfterListening: end.refused - atListening.refused,
     loadavg1m: loadavg()[0],
+    timeline: stormLine.rows,
   };
 }
 
