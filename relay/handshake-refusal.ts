@@ -14,10 +14,11 @@ import type { CtbridgeError } from '../src/errors.js';
 import { ERROR_HEADER } from '../src/protocol.js';
 import { rawHead } from './raw-response.js';
 
-/** Seconds an agent turned away by CTB_RELAY_BUSY is asked to wait (docs/operating.md, reconnect storms). */
-export const BUSY_RETRY_AFTER_S = 2;
-
-export function refuseHandshake(socket: Duplex, err: CtbridgeError): void {
+/**
+ * `retryAfterS`: for CTB_RELAY_BUSY, the seconds the agent is asked to wait
+ * (relay/handshake-gate.ts computes them from the relay's admission rate).
+ */
+export function refuseHandshake(socket: Duplex, err: CtbridgeError, retryAfterS?: number): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
     socket.destroy();
@@ -33,7 +34,7 @@ export function refuseHandshake(socket: Duplex, err: CtbridgeError): void {
   ];
   if (err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
   // A reconnect storm: the agent waits about this long (it adds its own jitter), not its growing backoff.
-  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(BUSY_RETRY_AFTER_S));
+  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(retryAfterS ?? 1));
   socket.end(rawHead(err.status, undefined, headers) + body);
 }
 
