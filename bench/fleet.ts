@@ -17,6 +17,8 @@
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
  *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 30)
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
+ *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 10: they get the CPU the relay leaves, as agents
+ *                             on other machines would; 0: the same priority as the relay)
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
  *   BENCH_PROFILE             a directory: the last relay (the restarted one, or with BENCH_FLEET_STORM_SECONDS=0 the
@@ -25,7 +27,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -51,6 +53,7 @@ const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
 const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 30, 1);
 const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
+const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 10, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
 
@@ -97,12 +100,17 @@ interface AgentChild {
 
 function startAgents(url: string, from: number, count: number): AgentChild {
   const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
+  const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   killOnCleanup(proc);
+  agentChildren.push(proc);
+  // In production every agent has its own machine; here the simulators share the relay's two cores. At a lower
+  // priority they take only what the relay leaves, as agents elsewhere would (BENCH_FLEET_AGENTS_NICE=0: same priority).
+  if (AGENTS_NICE && proc.pid !== undefined) setPriority(proc.pid, AGENTS_NICE);
   const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0, dials: 0, busy: 0, refused: 0, waiting: 0 }, signed: Promise.resolve() };
   child.signed = new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`agent child exited with ${code}`)));
@@ -236,7 +244,8 @@ async function main(): Promise<void> {
   };
 }
 
-const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR };
+const agentChildren: ChildProcess[] = [];
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, agentsNice: AGENTS_NICE };
 
 try {
   await main();
@@ -244,5 +253,11 @@ try {
   // Whatever was measured, even when a step failed.
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(report, null, 2));
+  if (process.env.BENCH_PROFILE) {
+    // The simulators exit on their own when the IPC channel closes, writing their profiles.
+    const exited = agentChildren.map((p) => new Promise((r) => p.once('exit', r)));
+    for (const p of agentChildren) if (p.connected) p.disconnect();
+    await Promise.race([Promise.all(exited), sleep(15_000)]);
+  }
   await cleanupAndWait();
 }

@@ -54,7 +54,7 @@ export const MAX_HANDSHAKES = 256;
 /** The public listener's accept queue in the kernel (Linux caps it at net.core.somaxconn, 4096 by default since 5.4). */
 export const PUBLIC_LISTEN_BACKLOG = 4096;
 /** Agent connections waiting for a turn; past this many the next is answered 503 CTB_RELAY_BUSY before any token check. */
-export const MAX_WAITING_HANDSHAKES = 4096;
+export const MAX_WAITING_HANDSHAKES = 10_000;
 /** A waiting connection older than this is turned away when its turn comes (the agent gives up after `timeouts.connect`, 10 s by default). */
 export const MAX_HANDSHAKE_WAIT_MS = 5000;
 

@@ -25,8 +25,12 @@ export interface HandshakeGateOptions {
   now?: () => number;
 }
 
-/** Handshakes per second assumed until some have been measured (a relay restart). */
-export const INITIAL_RATE_PER_S = 500;
+/**
+ * Handshakes per second assumed until some have been measured (a relay
+ * restart). Optimistic: an agent asked back too early is turned away once
+ * more (cheap), one asked back too late leaves the relay idle.
+ */
+export const INITIAL_RATE_PER_S = 2000;
 /** The floor of the estimate. */
 export const MIN_RATE_PER_S = 50;
 /** The longest Retry-After the gate asks for (the agent takes at most 60 s). */
