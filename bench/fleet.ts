@@ -17,7 +17,7 @@
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
  *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 30)
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
- *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 10: they get the CPU the relay leaves, as agents
+ *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
  *                             on other machines would; 0: the same priority as the relay)
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
@@ -53,7 +53,7 @@ const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
 const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 30, 1);
 const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
-const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 10, 0);
+const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
 

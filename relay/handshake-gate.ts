@@ -7,10 +7,11 @@
  * while agents sleep in backoff. Past that, and for a connection that
  * waited longer than `maxWaitMs` (its agent gives up at `timeouts.connect`,
  * 10 s by default), the caller answers 503 CTB_RELAY_BUSY with
- * `retryAfterSeconds()`: the time the relay needs for the queue ahead plus
- * the agents already turned away, measured from its own admission rate, so
- * the returning agents are spread over that time instead of all coming back
- * together after a fixed delay.
+ * `retryAfterSeconds()`: the time the relay needs for the handshakes ahead
+ * at the rate it measures, at most `maxWaitMs`, so the agents come back
+ * about when there is room (each spreads it over 0.5-1.5 times). It leans
+ * early: an agent back too early is turned away once more (cheap, and told
+ * again), one back too late leaves the relay idle.
  */
 import type { Duplex } from 'node:stream';
 
@@ -26,15 +27,11 @@ export interface HandshakeGateOptions {
 }
 
 /**
- * Handshakes per second assumed until some have been measured (a relay
- * restart). Optimistic: an agent asked back too early is turned away once
- * more (cheap), one asked back too late leaves the relay idle.
+ * Handshakes per second assumed until some have been measured, and the
+ * floor of the estimate for Retry-After: a 2-core relay admits 1,500-3,000
+ * per second on loopback; measured lower is mostly agents slow to answer.
  */
-export const INITIAL_RATE_PER_S = 2000;
-/** The floor of the estimate. */
-export const MIN_RATE_PER_S = 50;
-/** The longest Retry-After the gate asks for (the agent takes at most 60 s). */
-export const MAX_RETRY_AFTER_S = 30;
+export const MIN_RATE_PER_S = 1000;
 /** The rate is measured over buckets of this length, smoothed (half the weight on the last bucket). */
 const BUCKET_MS = 250;
 
@@ -55,9 +52,7 @@ export class HandshakeGate {
   private bucketCount = 0;
   private firstDoneAt = 0;
   private lastDoneAt = 0;
-  private rate = INITIAL_RATE_PER_S;
-  /** Until when the agents already turned away are expected to keep the relay busy (ms, `now` clock). */
-  private promisedUntil = 0;
+  private rate = MIN_RATE_PER_S;
 
   constructor(private readonly opts: HandshakeGateOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -91,8 +86,7 @@ export class HandshakeGate {
       start();
       return;
     }
-    // No more waiting than can be served within maxWaitMs at the rate measured: the rest hear at once when to come back.
-    if (this.queued >= Math.min(this.opts.maxWaiting, (this.ratePerSecond() * this.opts.maxWaitMs) / 1000)) {
+    if (this.queued >= this.opts.maxWaiting) {
       busy();
       return;
     }
@@ -147,22 +141,20 @@ export class HandshakeGate {
     this.bucketCount = 0;
   }
 
-  /** Handshakes finished per second, smoothed (at least MIN_RATE_PER_S; INITIAL_RATE_PER_S until measured). */
+  /** Handshakes finished per second, smoothed (at least MIN_RATE_PER_S). */
   ratePerSecond(): number {
     this.roll();
     return Math.max(MIN_RATE_PER_S, this.rate);
   }
 
   /**
-   * The Retry-After, in whole seconds, for one more agent turned away: the
-   * time to work through the handshakes under way and waiting, plus one
-   * slot after each agent turned away before it (they come back too).
+   * The Retry-After, in whole seconds, for an agent turned away now: the
+   * handshakes ahead at the rate measured, at most maxWaitMs (what a
+   * connection arriving now would wait at most if there were room: asked
+   * back within that, turned-away agents keep the queue fed).
    */
   retryAfterSeconds(): number {
-    const now = this.now();
-    const msPerHandshake = 1000 / this.ratePerSecond();
-    const queueDone = now + (this.active + this.queued) * msPerHandshake;
-    this.promisedUntil = Math.max(this.promisedUntil, queueDone) + msPerHandshake;
-    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((this.promisedUntil - now) / 1000)));
+    const ahead = this.active + this.queued;
+    return Math.min(Math.ceil(this.opts.maxWaitMs / 1000), Math.max(1, Math.ceil(ahead / this.ratePerSecond())));
   }
 }
