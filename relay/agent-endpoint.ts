@@ -50,7 +50,7 @@ const MAX_HELLO_TUNNELS = 1000;
  * instead of all of them queueing until they time out (and retrying: a
  * collapse).
  */
-export const MAX_HANDSHAKES = 256;
+export const MAX_HANDSHAKES = 1024;
 /** The public listener's accept queue in the kernel (Linux caps it at net.core.somaxconn, 4096 by default since 5.4). */
 export const PUBLIC_LISTEN_BACKLOG = 4096;
 /** Agent connections waiting for a turn; past this many the next is answered 503 CTB_RELAY_BUSY before any token check. */
