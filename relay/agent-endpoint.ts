@@ -114,6 +114,12 @@ export class AgentEndpoint {
       done();
       return;
     }
+    if (this.leaving) {
+      // It waited its turn while the node began shutting down.
+      refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
+      done();
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.onConnection(ws, req, done);
     });

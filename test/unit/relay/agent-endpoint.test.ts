@@ -43,7 +43,10 @@ async function endpoint() {
     },
   });
   const server = http.createServer();
-  server.on('upgrade', (req, socket, h) => ep.handleUpgrade(req, socket, h));
+  server.on('upgrade', (req, socket, h) => {
+    socket.on('error', () => socket.destroy()); // as relay/index.ts does: a waiting connection may be reset
+    ep.handleUpgrade(req, socket, h);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/_ctbridge/agent`;
@@ -78,7 +81,7 @@ async function endpoint() {
     };
     return { session, closed, hello };
   };
-  return { registry, egress, lines, connect, dial, session, url };
+  return { ep, registry, egress, lines, connect, dial, session, url };
 }
 
 describe('AgentEndpoint', () => {
@@ -169,5 +172,21 @@ describe('AgentEndpoint', () => {
     expect((await pending[0].hello()).type).toBe('ready');
     await upgraded;
     expect((await session(next).hello()).type).toBe('ready');
+  });
+
+  it('turns a connection that waited its turn away with 503 CTB_SHUTTING_DOWN once the node is shutting down', async () => {
+    const { ep, connect, dial } = await endpoint();
+    const pending = await Promise.all(Array.from({ length: GATE.limit }, () => connect()));
+    const waiting = await dial();
+    const answered = once(waiting, 'unexpected-response') as Promise<[unknown, http.IncomingMessage]>;
+    await dial();
+    // The relay has both queued once a dial past the queue is refused.
+    await dial().then((ws) => once(ws, 'unexpected-response'));
+    ep.goawayAll('test');
+    // A handshake under way ends (its answer is not read: goaway may come first), and the next in line has its turn.
+    void pending[0].hello();
+    const [, res] = await answered;
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['x-ctbridge-error']).toBe('CTB_SHUTTING_DOWN');
   });
 });
