@@ -7,7 +7,7 @@
  * 500 ms to 10 s), so a relay restart gives the same storm as real agents.
  *
  * Started with one JSON argument (FleetAgentsArgs); reports to the parent
- * over IPC every 100 ms: { ready, dialling, failures }.
+ * over IPC every 100 ms (FleetAgentsReport).
  */
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
@@ -29,6 +29,14 @@ export interface FleetAgentsReport {
   ready: number;
   dialling: number;
   failures: number;
+  /** Dials started, so far. */
+  dials: number;
+  /** Dials answered 503 (CTB_RELAY_BUSY), so far. */
+  busy: number;
+  /** Dials that ended before any HTTP answer (connection refused or reset), so far. */
+  refused: number;
+  /** Agents asleep before their next dial (backoff or Retry-After), now. */
+  waiting: number;
 }
 
 const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
@@ -37,6 +45,10 @@ const HEARTBEAT = { interval: 20_000, timeout: 45_000 };
 let ready = 0;
 let dialling = 0;
 let failures = 0;
+let dials = 0;
+let busy = 0;
+let refused = 0;
+let waiting = 0;
 let ramping = true;
 
 class RawFleetAgent {
@@ -50,6 +62,7 @@ class RawFleetAgent {
 
   dial(onSettled?: () => void): void {
     dialling++;
+    dials++;
     let settled = false;
     const settle = (): void => {
       if (settled) return;
@@ -66,7 +79,10 @@ class RawFleetAgent {
     ws.on('error', () => undefined);
     // As the agent does (agent/relay-connection.ts): a busy relay's Retry-After, jittered, instead of the growing backoff.
     let retryAfter: number | undefined;
+    let answered = false;
     ws.on('unexpected-response', (_req, res) => {
+      answered = true;
+      if (res.statusCode === 503) busy++;
       if (res.statusCode === 503) retryAfter = retryAfterDelayMs(res.headers['retry-after']);
       res.resume();
       ws.terminate();
@@ -95,13 +111,18 @@ class RawFleetAgent {
       if (opened) return; // the session's 'close' handles it
       // Refused or reset before the upgrade finished.
       failures++;
+      if (!answered) refused++;
       settle();
       this.redial(retryAfter);
     });
   }
 
   private redial(delayMs?: number): void {
-    setTimeout(() => this.dial(), delayMs ?? this.backoff.next());
+    waiting++;
+    setTimeout(() => {
+      waiting--;
+      this.dial();
+    }, delayMs ?? this.backoff.next());
   }
 }
 
@@ -112,10 +133,10 @@ async function main(): Promise<void> {
     agents.push(new RawFleetAgent(i, token));
   }
   setInterval(() => {
-    const report: FleetAgentsReport = { ready, dialling, failures };
+    const report: FleetAgentsReport = { ready, dialling, failures, dials, busy, refused, waiting };
     process.send?.(report);
   }, 100);
-  process.send?.({ ready, dialling, failures, tokens: agents.length });
+  process.send?.({ ready, dialling, failures, dials, busy, refused, waiting, tokens: agents.length });
   // Ramp-up: at most rampConcurrency dials in flight.
   let next = 0;
   const more = (): void => {

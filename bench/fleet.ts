@@ -17,19 +17,24 @@
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
  *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 30)
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
+ *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
+ *                             on other machines would; 0: the same priority as the relay)
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
+ *   BENCH_PROFILE             a directory: the last relay (the restarted one, or with BENCH_FLEET_STORM_SECONDS=0 the
+ *                             first) writes a V8 CPU profile there when it is stopped with SIGTERM at the end
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
 import { envInt } from './env.js';
 import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
+import { Timeline } from './fleet-timeline.js';
 import { cpuSeconds, settledRss } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -48,6 +53,7 @@ const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
 const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 30, 1);
 const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
+const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
 
@@ -74,7 +80,9 @@ function freePort(): Promise<number> {
 }
 
 async function startRelay(yaml: string, port: number): Promise<Child> {
-  const relay = spawnNode('relay', ['bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
+  // BENCH_PROFILE=<dir>: the relay writes a V8 CPU profile there when it exits (SIGTERM at the end; a SIGKILLed relay writes none).
+  const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const relay = spawnNode('relay', [...prof, 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
   const deadline = Date.now() + 30_000;
   while (!(await tcpOpen(port))) {
     relay.assertAlive();
@@ -92,13 +100,18 @@ interface AgentChild {
 
 function startAgents(url: string, from: number, count: number): AgentChild {
   const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
+  const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   killOnCleanup(proc);
-  const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0 }, signed: Promise.resolve() };
+  agentChildren.push(proc);
+  // In production every agent has its own machine; here the simulators share the relay's two cores. At a lower
+  // priority they take only what the relay leaves, as agents elsewhere would (BENCH_FLEET_AGENTS_NICE=0: same priority).
+  if (AGENTS_NICE && proc.pid !== undefined) setPriority(proc.pid, AGENTS_NICE);
+  const child: AgentChild = { proc, report: { ready: 0, dialling: 0, failures: 0, dials: 0, busy: 0, refused: 0, waiting: 0 }, signed: Promise.resolve() };
   child.signed = new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`agent child exited with ${code}`)));
     proc.on('message', (m: FleetAgentsReport & { tokens?: number }) => {
@@ -140,12 +153,25 @@ async function main(): Promise<void> {
   await Promise.all(children.map((c) => c.signed));
   const progress = (): string => `ready ${total(children, 'ready')}/${AGENTS}, dialling ${total(children, 'dialling')}, failures ${total(children, 'failures')}`;
 
+  const counts = () => ({
+    ready: total(children, 'ready'), dials: total(children, 'dials'), busy: total(children, 'busy'),
+    refused: total(children, 'refused'), waiting: total(children, 'waiting'),
+  });
+  const agentPids = children.map((c) => c.proc.pid!);
+  const timeline = (): Timeline => new Timeline(counts, () => (relay.alive ? relay.pid : undefined), agentPids);
+
   step('ramp-up');
   const cpu0 = cpuSeconds(relay.pid);
+  const agentsCpu0 = agentPids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const rampLine = timeline();
   const t0 = Date.now();
+  rampLine.start();
   for (const c of children) c.proc.send({ go: true });
   const t1 = await until(() => total(children, 'ready') === AGENTS, 300_000, 'ramp-up', progress);
   const rampCpu = cpuSeconds(relay.pid) - cpu0;
+  const rampAgentsCpu = agentPids.reduce((n, p) => n + cpuSeconds(p), 0) - agentsCpu0;
+  rampLine.stop();
+  step(`ramp-up, per second:\n${rampLine.format()}`);
   const admissionPerSecond = AGENTS / ((t1 - t0) / 1000);
   const rampFailures = total(children, 'failures');
   step(`all ${AGENTS} ready in ${((t1 - t0) / 1000).toFixed(1)} s`);
@@ -156,7 +182,10 @@ async function main(): Promise<void> {
   Object.assign(report, {
     agents: AGENTS,
     childProcesses: children.length,
-    admission: { seconds: (t1 - t0) / 1000, perSecond: Math.round(admissionPerSecond), relayCpuMsPerAgent: (rampCpu * 1000) / AGENTS, failedDials: rampFailures, loadavg1m: loadavg()[0] },
+    admission: {
+      seconds: (t1 - t0) / 1000, perSecond: Math.round(admissionPerSecond), relayCpuMsPerAgent: (rampCpu * 1000) / AGENTS,
+      simulatorsCpuMsPerAgent: (rampAgentsCpu * 1000) / AGENTS, failedDials: rampFailures, loadavg1m: loadavg()[0],
+    },
     relayRss: { beforeMiB: rssBefore, afterMiB: rssAfter, perAgentKiB: rssPerAgentKiB },
   });
 
@@ -177,11 +206,17 @@ async function main(): Promise<void> {
 
   if (STORM_SECONDS === 0) return;
   step('SIGKILL the relay, start it again');
+  const stormLine = timeline();
+  const stormAgents0 = agentPids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const before = counts();
   const killedAt = Date.now();
+  stormLine.start();
   relay.kill();
   await relay.exited;
   relay = await startRelay(yaml, port);
   const listeningAt = Date.now();
+  stormLine.zero = listeningAt;
+  const atListening = counts();
   const cpuStorm0 = cpuSeconds(relay.pid);
   let back: number | undefined;
   try {
@@ -189,17 +224,28 @@ async function main(): Promise<void> {
   } catch (err) {
     step((err as Error).message);
   }
+  const stormAgentsCpu = agentPids.reduce((n, p) => n + cpuSeconds(p), 0) - stormAgents0;
+  const end = counts();
+  stormLine.stop();
+  step(`reconnect storm, per second (t from the new relay listening):\n${stormLine.format()}`);
   report.restart = {
     relayDownSeconds: (listeningAt - killedAt) / 1000,
     allBackSecondsFromKill: back === undefined ? null : (back - killedAt) / 1000,
     allBackSecondsFromListening: back === undefined ? null : (back - listeningAt) / 1000,
     readyAtEnd: total(children, 'ready'),
     relayCpuSeconds: cpuSeconds(relay.pid) - cpuStorm0,
+    simulatorsCpuSeconds: stormAgentsCpu,
+    dialsWhileDown: atListening.dials - before.dials,
+    dialsAfterListening: end.dials - atListening.dials,
+    busyAnswers: end.busy - atListening.busy,
+    refusedAfterListening: end.refused - atListening.refused,
     loadavg1m: loadavg()[0],
+    timeline: stormLine.rows,
   };
 }
 
-const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR };
+const agentChildren: ChildProcess[] = [];
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, agentsNice: AGENTS_NICE };
 
 try {
   await main();
@@ -207,5 +253,11 @@ try {
   // Whatever was measured, even when a step failed.
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(report, null, 2));
+  if (process.env.BENCH_PROFILE) {
+    // The simulators exit on their own when the IPC channel closes, writing their profiles.
+    const exited = agentChildren.map((p) => new Promise((r) => p.once('exit', r)));
+    for (const p of agentChildren) if (p.connected) p.disconnect();
+    await Promise.race([Promise.all(exited), sleep(15_000)]);
+  }
   await cleanupAndWait();
 }

@@ -29,6 +29,7 @@ import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessa
 import { type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
 import { expiryCheckDelayMs } from '../src/agent-auth.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
+import { HandshakeGate, type HandshakeGateOptions } from './handshake-gate.js';
 import { publicCloseReason, refuseHandshake, verifiedTokenCloseReason } from './handshake-refusal.js';
 
 export interface AgentEndpointOptions {
@@ -41,18 +42,25 @@ export interface AgentEndpointOptions {
   onAgentExchange?: (exchange: Exchange, agent: ConnectedAgent) => void;
   /** In a cluster: this node's id and the nodes agents may connect to (told in ready and on change). */
   nodes?: () => { node: string; nodes: string[] };
+  /** The handshake gate's bounds (tests); default MAX_HANDSHAKES, MAX_WAITING_HANDSHAKES, MAX_HANDSHAKE_WAIT_MS. */
+  gate?: Partial<HandshakeGateOptions>;
 }
 
 const MAX_HELLO_TUNNELS = 1000;
 /**
- * Agent connections between the upgrade and `ready` (or their end) at once.
- * After a relay restart every agent reconnects within seconds; past this
- * many, a connection is answered 503 CTB_RELAY_BUSY before any token check,
- * at next to no cost, and the agent retries with its jittered backoff. The
- * admitted ones then finish in well under their timeouts instead of all of
- * them queueing until they time out (and retrying: a collapse).
+ * Agent connections between the upgrade and `ready` at once
+ * (relay/handshake-gate.ts). After a relay restart every agent reconnects
+ * within seconds; the admitted ones finish in well under their timeouts
+ * instead of all of them queueing until they time out (and retrying: a
+ * collapse).
  */
-export const MAX_HANDSHAKES = 256;
+export const MAX_HANDSHAKES = 1024;
+/** The public listener's accept queue in the kernel (Linux caps it at net.core.somaxconn, 4096 by default since 5.4). */
+export const PUBLIC_LISTEN_BACKLOG = 4096;
+/** Agent connections waiting for a turn; past this many the next is answered 503 CTB_RELAY_BUSY before any token check. */
+export const MAX_WAITING_HANDSHAKES = 10_000;
+/** A waiting connection older than this is turned away when its turn comes (the agent gives up after `timeouts.connect`, 10 s by default). */
+export const MAX_HANDSHAKE_WAIT_MS = 5000;
 
 /** The hello's fields if they have the right types, else which one is wrong. */
 function checkHello(msg: Record<string, unknown>): { hello: HelloMessage } | { problem: string } {
@@ -79,37 +87,58 @@ export class AgentEndpoint {
   private readonly sessions = new Set<MuxSession>();
   private readonly expiryTimers = new Map<ConnectedAgent, NodeJS.Timeout>();
   private leaving = false;
-  /** Connections between the upgrade and ready (MAX_HANDSHAKES). */
-  private handshakes = 0;
+  /** Connections between the upgrade and ready, and those waiting for a turn. */
+  private readonly gate: HandshakeGate;
   private turnedAway = 0;
   private turnedAwayLog: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: AgentEndpointOptions) {}
+  constructor(private readonly opts: AgentEndpointOptions) {
+    this.gate = new HandshakeGate({ limit: MAX_HANDSHAKES, maxWaiting: MAX_WAITING_HANDSHAKES, maxWaitMs: MAX_HANDSHAKE_WAIT_MS, ...opts.gate });
+  }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.leaving) {
       // A node that is shutting down takes no new agents: they connect again and land on another node.
-      const requestId = refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
-      this.opts.log.info({ requestId, remote: peerAddress(req.socket), code: 'CTB_SHUTTING_DOWN' }, 'agent refused: this relay node is shutting down; it connects again elsewhere');
+      this.refuseLeaving(req, socket);
       return;
     }
-    if (this.handshakes >= MAX_HANDSHAKES) {
-      this.turnedAway++;
-      refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'));
-      this.logTurnedAway();
-      return;
-    }
-    this.handshakes++;
-    let admitted = false;
+    this.gate.enter(socket, () => this.upgrade(req, socket, head), () => this.turnAway(socket));
+  }
+
+  /** The gate let this connection through: the WebSocket upgrade, then the token check and hello. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    let finished = false;
     const done = (): void => {
-      if (admitted) return;
-      admitted = true;
-      this.handshakes--;
+      if (finished) return;
+      finished = true;
+      this.gate.done();
     };
     socket.once('close', done);
+    if (socket.destroyed) {
+      done();
+      return;
+    }
+    if (this.leaving) {
+      // It waited its turn while the node began shutting down.
+      this.refuseLeaving(req, socket);
+      done();
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.onConnection(ws, req, done);
     });
+  }
+
+  private refuseLeaving(req: IncomingMessage, socket: Duplex): void {
+    const requestId = refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
+    this.opts.log.info({ requestId, remote: peerAddress(req.socket), code: 'CTB_SHUTTING_DOWN' }, 'agent refused: this relay node is shutting down; it connects again elsewhere');
+  }
+
+  /** 503 CTB_RELAY_BUSY with a Retry-After that spreads the turned-away agents over the time the relay needs. */
+  private turnAway(socket: Duplex): void {
+    this.turnedAway++;
+    refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'), this.gate.retryAfterSeconds());
+    this.logTurnedAway();
   }
 
   /** One log line per second at most while agents are turned away (a storm is thousands). */
@@ -117,7 +146,10 @@ export class AgentEndpoint {
     if (this.turnedAwayLog) return;
     this.turnedAwayLog = setTimeout(() => {
       this.turnedAwayLog = null;
-      this.opts.log.warn({ turnedAway: this.turnedAway, limit: MAX_HANDSHAKES }, 'agents turned away: too many connecting at once (CTB_RELAY_BUSY); they retry with backoff');
+      this.opts.log.warn(
+        { turnedAway: this.turnedAway, limit: this.gate.limit, waiting: this.gate.queued, admittedPerSecond: Math.round(this.gate.ratePerSecond()) },
+        'agents turned away: too many connecting at once (CTB_RELAY_BUSY); they retry after the Retry-After asked',
+      );
       this.turnedAway = 0;
     }, 1000);
     this.turnedAwayLog.unref();

@@ -26,17 +26,16 @@ import { nextRequestId } from '../src/request-id.js';
 import type { TokenError } from '../src/token.js';
 import { rawHead } from './raw-response.js';
 
-/** Seconds an agent turned away by CTB_RELAY_BUSY is asked to wait (docs/operating.md, reconnect storms). */
-export const BUSY_RETRY_AFTER_S = 2;
-
 /** WebSocket close reasons are limited to 123 bytes of UTF-8. */
 const MAX_CLOSE_REASON = 123;
 
 /**
  * Answers a refused upgrade with the code, the public sentence and a request
  * id (the caller logs the error's message with it); returns that id.
+ * `retryAfterS`: for CTB_RELAY_BUSY, the seconds the agent is asked to wait
+ * (relay/handshake-gate.ts computes them from the relay's admission rate).
  */
-export function refuseHandshake(socket: Duplex, err: CtbridgeError, requestId: string = nextRequestId()): string {
+export function refuseHandshake(socket: Duplex, err: CtbridgeError, retryAfterS?: number, requestId: string = nextRequestId()): string {
   if (socket.destroyed) return requestId;
   if (!socket.writable) {
     socket.destroy();
@@ -53,7 +52,7 @@ export function refuseHandshake(socket: Duplex, err: CtbridgeError, requestId: s
   ];
   if (err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
   // A reconnect storm: the agent waits about this long (it adds its own jitter), not its growing backoff.
-  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(BUSY_RETRY_AFTER_S));
+  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(retryAfterS ?? 1));
   socket.end(rawHead(err.status, undefined, headers) + body);
   return requestId;
 }

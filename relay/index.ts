@@ -22,7 +22,7 @@ import type { Logger } from '../src/log.js';
 import { CloseCode } from '../src/protocol.js';
 import { configureRedaction } from '../src/redact.js';
 import { Admission } from './admission.js';
-import { AgentEndpoint } from './agent-endpoint.js';
+import { AgentEndpoint, PUBLIC_LISTEN_BACKLOG } from './agent-endpoint.js';
 import { AgentRegistry } from './agent-registry.js';
 import { relayAdminRoutes } from './admin.js';
 import { Cluster, clusterRestartOnly } from './cluster/index.js';
@@ -141,7 +141,9 @@ export async function startRelay(config: RelayConfig, log: Logger): Promise<Rela
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  const addr = await listenOrExplain(server, config.listen, { file: config.file, key: 'listen' });
+  // A reconnect storm is thousands of agents dialing within a second; a connection the kernel drops
+  // because the accept queue is full waits for a SYN-ACK retransmission (1 s, 3 s, 7 s...) while the relay idles.
+  const addr = await listenOrExplain(server, config.listen, { file: config.file, key: 'listen' }, PUBLIC_LISTEN_BACKLOG);
   const address = { host: addr.address, port: addr.port };
   // listen port 0 (tests, demo fallback): the default public URL names the port actually bound.
   if (config.listen.port === 0) publicUrl = publicUrl.replace(/:0$/, `:${addr.port}`);

@@ -53,16 +53,18 @@ export function explainListenError(err: NodeJS.ErrnoException, key: string): { w
  * `server.listen(port, host)`, resolving with the bound address once
  * listening, or rejecting with a ListenError: "relay.yaml: listen: cannot
  * listen on 127.0.0.1:8080: the address is already in use", hint "stop the
- * other process using it or choose another port in listen:".
+ * other process using it or choose another port in listen:". `backlog`:
+ * connections the kernel holds before they are accepted (Node's default
+ * 511; Linux caps it at net.core.somaxconn).
  */
-export function listenOrExplain(server: Server, hostPort: HostPort, where: ListenWhere): Promise<AddressInfo> {
+export function listenOrExplain(server: Server, hostPort: HostPort, where: ListenWhere, backlog?: number): Promise<AddressInfo> {
   return new Promise<AddressInfo>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const { why, hint } = explainListenError(err, where.key);
       reject(new ListenError(`${where.file}: ${where.key}: cannot listen on ${formatHostPort(hostPort)}: ${why}`, hint, err));
     };
     server.once('error', onError);
-    server.listen(hostPort.port, hostPort.host, () => {
+    server.listen({ port: hostPort.port, host: hostPort.host, ...(backlog ? { backlog } : {}) }, () => {
       server.off('error', onError);
       resolve(server.address() as AddressInfo);
     });

@@ -137,6 +137,28 @@ describe('agent relay connection', () => {
     expect(line).toMatchObject({ level: 40, code: 'CTB_RELAY_BUSY', status: 503, requestId: '0a1b2c3d0000002b', reason: expect.stringMatching(/^The relay is admitting/), hint: expect.stringMatching(/^nothing to do/) });
   });
 
+  it('comes back after a busy relay\'s Retry-After, jittered, and that does not grow its backoff (503 CTB_RELAY_BUSY)', async () => {
+    // The backoff's jitter at its top: a grown backoff would show as a longer delay after the refusals.
+    vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    cleanups.push(async () => void vi.restoreAllMocks());
+    let dials = 0;
+    const server = http.createServer();
+    server.on('upgrade', (_req, socket) => {
+      socket.on('error', () => undefined);
+      if (++dials > 2) return socket.destroy(); // then a dial that fails without an answer
+      const body = JSON.stringify({ error: { code: 'CTB_RELAY_BUSY', message: 'this relay node is admitting many agents at once; connect again shortly' } });
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nX-Ctbridge-Error: CTB_RELAY_BUSY\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    const { logs } = await agentFor(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await logs.waitFor('reconnecting', (l) => l.attempt === 4);
+    const delays = logs.lines.filter((l) => l.msg === 'reconnecting').map((l) => l.delayMs);
+    // Retry-After: 1 spread over [0.5, 1.5) s, twice; then the first step of the backoff (initialDelay 10 ms), not the third.
+    expect(delays).toEqual([1499, 1499, 10]);
+  });
+
   it('warns when the token expires soon', async () => {
     const r = await relay();
     const logs = new LogCapture();

@@ -7,9 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { AgentEndpoint, MAX_HANDSHAKES } from '../../../relay/agent-endpoint.js';
+import { AgentEndpoint } from '../../../relay/agent-endpoint.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
-import { BUSY_RETRY_AFTER_S } from '../../../relay/handshake-refusal.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
 import { MuxSession } from '../../../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
@@ -25,6 +24,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+const GATE = { limit: 4, maxWaiting: 2, maxWaitMs: 5000 };
+
 async function endpoint(verify: { revoked?: RevocationList; keyId?: string } = {}) {
   const config = relayConfig({ tunnels: { cioc: { kind: 'clienttracker', clientTracker: { rpcUrl: 'http://127.0.0.1:9/' } } } });
   const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
@@ -39,13 +40,17 @@ async function endpoint(verify: { revoked?: RevocationList; keyId?: string } = {
     registry,
     log,
     publicUrlFor: (t) => `https://relay.example/t/${t}/`,
+    gate: GATE,
     onAgentExchange: (ex, agent) => {
       egress.push({ ex, agent });
       ex.respond({ status: 200, headers: [] }, true);
     },
   });
   const server = http.createServer();
-  server.on('upgrade', (req, socket, h) => ep.handleUpgrade(req, socket, h));
+  server.on('upgrade', (req, socket, h) => {
+    socket.on('error', () => socket.destroy()); // as relay/index.ts does: a waiting connection may be reset
+    ep.handleUpgrade(req, socket, h);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/_ctbridge/agent`;
@@ -57,11 +62,20 @@ async function endpoint(verify: { revoked?: RevocationList; keyId?: string } = {
 
   /** An agent connection: a real agent-role session, not yet said hello. */
   const connect = async (protocols: string[] = [SUBPROTOCOL], given?: string) => {
+    const ws = await dial(protocols, given);
+    await once(ws, 'open');
+    return session(ws);
+  };
+  /** A WebSocket dial with a valid token (or the one given), not yet open. */
+  const dial = async (protocols: string[] = [SUBPROTOCOL], given?: string) => {
     const token = given ?? await signAgentToken({ agentId: 'acme-1', tunnels: ['cioc'], ttlMs: 3600_000, key: { secret: SECRET, ...(verify.keyId ? { id: verify.keyId } : {}) } });
     const ws = new WebSocket(url, protocols, { headers: { authorization: `Bearer ${token}` } });
-    await once(ws, 'open');
-    const session = new MuxSession(ws, { ...TEST_SESSION_OPTIONS, role: 'agent' });
+    ws.on('error', () => undefined); // a refused dial: the test reads the answer
     cleanups.push(async () => ws.terminate());
+    return ws;
+  };
+  const session = (ws: WebSocket) => {
+    const session = new MuxSession(ws, { ...TEST_SESSION_OPTIONS, role: 'agent' });
     const closed = once(session, 'close') as Promise<[number, string]>;
     const hello = async (): Promise<Record<string, unknown>> => {
       const message: HelloMessage = { type: 'hello', version: PROTOCOL_VERSION, tunnels: ['cioc'], software: 'test', hostname: 'h', window: 256 * 1024 };
@@ -71,7 +85,7 @@ async function endpoint(verify: { revoked?: RevocationList; keyId?: string } = {
     };
     return { session, closed, hello };
   };
-  return { registry, egress, lines, connect, url, ep, live };
+  return { ep, registry, egress, lines, connect, dial, session, url, live };
 }
 
 describe('AgentEndpoint', () => {
@@ -124,25 +138,60 @@ describe('AgentEndpoint', () => {
     expect(reason).toBe(`agent speaks tunnel protocol ctbridge.1, this relay speaks ${SUBPROTOCOL}; run the same ctbridge version on both`);
   });
 
-  it('turns agents away with 503 CTB_RELAY_BUSY while MAX_HANDSHAKES connections are between upgrade and ready, and admits again once they are', async () => {
-    const { connect, url, lines } = await endpoint();
-    const pending = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, () => connect()));
-    // One more: refused before any token check, with the code in a JSON body.
-    const refused = new WebSocket(url, [SUBPROTOCOL]);
-    refused.on('error', () => undefined); // terminate() below, after the answer
+  it('lets agents past the handshake limit wait their turn in order, turns away those past the queue with 503 CTB_RELAY_BUSY and a Retry-After, and admits the waiting ones as room frees', async () => {
+    const { connect, dial, session, lines } = await endpoint();
+    const pending = await Promise.all(Array.from({ length: GATE.limit }, () => connect()));
+    // Two more wait: their upgrade is not answered yet.
+    const waiting = await Promise.all(Array.from({ length: GATE.maxWaiting }, () => dial()));
+    const upgraded = waiting.map((ws) => once(ws, 'open'));
+    // One more: refused at once, before any token check, with the code in a JSON body.
+    const refused = await dial();
     const [, res] = (await once(refused, 'unexpected-response')) as [unknown, http.IncomingMessage];
     let body = '';
     for await (const chunk of res) body += String(chunk);
     expect(res.statusCode).toBe(503);
-    expect(res.headers['retry-after']).toBe(String(BUSY_RETRY_AFTER_S));
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(30);
     expect(JSON.parse(body)).toMatchObject({ error: { code: 'CTB_RELAY_BUSY' } });
-    refused.terminate();
-    // The pending ones finish their handshake: there is room again.
+    expect(waiting.every((ws) => ws.readyState === WebSocket.CONNECTING)).toBe(true);
+    // Two pending ones finish their handshake: the waiting ones are upgraded, and finish theirs.
     expect((await pending[0].hello()).type).toBe('ready');
-    const next = await connect();
-    expect((await next.hello()).type).toBe('ready');
+    expect((await pending[1].hello()).type).toBe('ready');
+    await Promise.all(upgraded);
+    for (const ws of waiting) expect((await session(ws).hello()).type).toBe('ready');
     const line = await until(() => lines.find((l) => l.msg?.startsWith('agents turned away')), 'the turned-away log line', 5000);
-    expect(line).toMatchObject({ turnedAway: 1, limit: MAX_HANDSHAKES });
+    expect(line).toMatchObject({ turnedAway: 1, limit: GATE.limit });
+  });
+
+  it('does not let a waiting connection that closed hold up the ones behind it', async () => {
+    const { connect, dial, session } = await endpoint();
+    const pending = await Promise.all(Array.from({ length: GATE.limit }, () => connect()));
+    const gone = await dial();
+    const next = await dial();
+    const upgraded = once(next, 'open');
+    // Wait until the relay has it queued: a third dial is refused only once both wait.
+    const probe = await dial();
+    await once(probe, 'unexpected-response');
+    gone.terminate();
+    expect((await pending[0].hello()).type).toBe('ready');
+    await upgraded;
+    expect((await session(next).hello()).type).toBe('ready');
+  });
+
+  it('turns a connection that waited its turn away with 503 CTB_SHUTTING_DOWN once the node is shutting down', async () => {
+    const { ep, connect, dial } = await endpoint();
+    const pending = await Promise.all(Array.from({ length: GATE.limit }, () => connect()));
+    const waiting = await dial();
+    const answered = once(waiting, 'unexpected-response') as Promise<[unknown, http.IncomingMessage]>;
+    await dial();
+    // The relay has both queued once a dial past the queue is refused.
+    await dial().then((ws) => once(ws, 'unexpected-response'));
+    ep.goawayAll('test');
+    // A handshake under way ends (its answer is not read: goaway may come first), and the next in line has its turn.
+    void pending[0].hello();
+    const [, res] = await answered;
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['x-ctbridge-error']).toBe('CTB_SHUTTING_DOWN');
   });
 
   // Regression (review): the close reason carried the token error's message, which names relay.yaml's keys

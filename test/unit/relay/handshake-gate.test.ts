@@ -1,0 +1,118 @@
+/**
+ * The relay's admission of agent handshakes in a reconnect storm
+ * (relay/handshake-gate.ts): a few under way, the next ones waiting in
+ * order, the rest turned away with a Retry-After computed from the
+ * measured rate. Pure: a fake clock and fake sockets.
+ */
+import type { Duplex } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { HandshakeGate, MIN_RATE_PER_S } from '../../../relay/handshake-gate.js';
+
+function setup(opts: { limit?: number; maxWaiting?: number; maxWaitMs?: number } = {}) {
+  let now = 0;
+  const gate = new HandshakeGate({ limit: 2, maxWaiting: 3, maxWaitMs: 5000, ...opts, now: () => now });
+  const started: number[] = [];
+  const busy: number[] = [];
+  const sockets: { destroyed: boolean }[] = [];
+  const enter = (i: number): void => {
+    sockets[i] = { destroyed: false };
+    gate.enter(sockets[i] as Duplex, () => started.push(i), () => busy.push(i));
+  };
+  return { gate, started, busy, sockets, enter, advance: (ms: number) => (now += ms) };
+}
+
+describe('HandshakeGate', () => {
+  it('starts up to the limit at once, queues the next ones in arrival order, and starts them as handshakes finish', () => {
+    const { gate, started, busy, enter } = setup();
+    for (let i = 0; i < 5; i++) enter(i);
+    expect(started).toEqual([0, 1]);
+    expect(gate.queued).toBe(3);
+    expect(busy).toEqual([]);
+    gate.done();
+    expect(started).toEqual([0, 1, 2]);
+    gate.done();
+    gate.done();
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(gate.underWay).toBe(2);
+    expect(gate.queued).toBe(0);
+  });
+
+  it('turns a connection away at once when maxWaiting are already waiting', () => {
+    const { gate, started, busy, enter } = setup();
+    for (let i = 0; i < 6; i++) enter(i);
+    expect(started).toEqual([0, 1]);
+    expect(busy).toEqual([5]);
+    expect(gate.queued).toBe(3);
+  });
+
+  it('skips a connection that closed while it waited', () => {
+    const { gate, started, sockets, enter } = setup();
+    for (let i = 0; i < 4; i++) enter(i);
+    sockets[2].destroyed = true;
+    gate.done();
+    expect(started).toEqual([0, 1, 3]);
+    expect(gate.queued).toBe(0);
+  });
+
+  it('turns away a connection that waited longer than maxWaitMs when its turn comes (its agent is about to give up)', () => {
+    const { gate, started, busy, enter, advance } = setup();
+    for (let i = 0; i < 3; i++) enter(i);
+    advance(5001);
+    enter(3);
+    gate.done();
+    expect(busy).toEqual([2]);
+    expect(started).toEqual([0, 1, 3]);
+  });
+
+  it('measures the rate of finished handshakes; an idle stretch does not lower it', () => {
+    const { gate, enter, advance } = setup({ limit: 1000, maxWaiting: 10_000 });
+    expect(gate.ratePerSecond()).toBe(MIN_RATE_PER_S);
+    for (let i = 0; i < 1000; i++) enter(i);
+    // 2,000 per second for two seconds.
+    for (let ms = 0; ms < 2000; ms += 10) {
+      advance(10);
+      for (let k = 0; k < 20; k++) {
+        gate.done();
+        enter(0);
+      }
+    }
+    expect(gate.ratePerSecond()).toBeGreaterThan(1900);
+    expect(gate.ratePerSecond()).toBeLessThan(2100);
+    advance(60_000);
+    expect(gate.ratePerSecond()).toBeGreaterThan(1900);
+  });
+
+  it('asks a turned-away agent to come back after the handshakes ahead of it, at the rate measured', () => {
+    const { gate, enter, advance } = setup({ limit: 100, maxWaiting: 8000, maxWaitMs: 10_000 });
+    for (let i = 0; i < 100; i++) enter(i);
+    // 2,000 per second measured.
+    for (let ms = 0; ms < 2000; ms += 10) {
+      advance(10);
+      for (let k = 0; k < 20; k++) {
+        gate.done();
+        enter(0);
+      }
+    }
+    const rate = gate.ratePerSecond();
+    expect(rate).toBeGreaterThan(1900);
+    expect(rate).toBeLessThan(2200);
+    // 100 under way: the next second.
+    expect(gate.retryAfterSeconds()).toBe(1);
+    // 8,000 more waiting: about 4 s.
+    for (let i = 0; i < 8000; i++) enter(1000 + i);
+    expect(gate.queued).toBe(8000);
+    expect(gate.retryAfterSeconds()).toBe(Math.ceil(8100 / rate));
+  });
+
+  it('leans early while the rate is unknown or low: at least MIN_RATE_PER_S', () => {
+    const { gate, enter } = setup({ limit: 10, maxWaiting: 5000, maxWaitMs: 10_000 });
+    for (let i = 0; i < 5010; i++) enter(i);
+    expect(gate.retryAfterSeconds()).toBe(Math.ceil(5010 / MIN_RATE_PER_S));
+  });
+
+  it('never asks for more than maxWaitMs: turned-away agents come back while the queue still has work', () => {
+    const { gate, enter } = setup({ limit: 1, maxWaiting: 100_000, maxWaitMs: 5000 });
+    for (let i = 0; i < 100_000; i++) enter(i);
+    expect(gate.retryAfterSeconds()).toBe(5);
+  });
+});
