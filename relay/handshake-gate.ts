@@ -7,11 +7,15 @@
  * while agents sleep in backoff. Past that, and for a connection that
  * waited longer than `maxWaitMs` (its agent gives up at `timeouts.connect`,
  * 10 s by default), the caller answers 503 CTB_RELAY_BUSY with
- * `retryAfterSeconds()`: the time the relay needs for the handshakes ahead
- * at the rate it measures, at most `maxWaitMs`, so the agents come back
- * about when there is room (each spreads it over 0.5-1.5 times). It leans
- * early: an agent back too early is turned away once more (cheap, and told
- * again), one back too late leaves the relay idle.
+ * `retryAfterSeconds()`: about when the queue has room for this agent,
+ * at the rate the relay measures: the agents turned away before it in this
+ * burst, and what the queue holds beyond what the relay serves within
+ * `maxWaitMs`; at least 1 s, at most `maxWaitMs`. Each agent spreads it over
+ * 0.5-1.5 times. It leans early: an agent back too early is turned away once
+ * more (cheap, and told again), one back too late leaves the relay idle
+ * (measured: asking every turned-away agent for the time the whole queue
+ * needs, 5 s, left the relay at a quarter of a core for the last 4 s of a
+ * 15,000-agent storm, docs/performance.md).
  */
 import type { Duplex } from 'node:stream';
 
@@ -53,6 +57,8 @@ export class HandshakeGate {
   private firstDoneAt = 0;
   private lastDoneAt = 0;
   private rate = MIN_RATE_PER_S;
+  /** Agents turned away since the queue last had room (they come back in that order, spread by their Retry-After). */
+  private turnedAway = 0;
 
   constructor(private readonly opts: HandshakeGateOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -87,9 +93,11 @@ export class HandshakeGate {
       return;
     }
     if (this.queued >= this.opts.maxWaiting) {
+      this.turnedAway++;
       busy();
       return;
     }
+    this.turnedAway = 0;
     this.waiting.push({ socket, since: this.now(), start, busy });
   }
 
@@ -109,6 +117,7 @@ export class HandshakeGate {
       }
       if (w.socket.destroyed) continue;
       if (this.now() - w.since > this.opts.maxWaitMs) {
+        this.turnedAway++;
         w.busy();
         continue;
       }
@@ -148,13 +157,16 @@ export class HandshakeGate {
   }
 
   /**
-   * The Retry-After, in whole seconds, for an agent turned away now: the
-   * handshakes ahead at the rate measured, at most maxWaitMs (what a
-   * connection arriving now would wait at most if there were room: asked
-   * back within that, turned-away agents keep the queue fed).
+   * The Retry-After, in whole seconds, for the agent being turned away now:
+   * the agents turned away before it since the queue last had room, plus
+   * what is ahead beyond what the relay serves within maxWaitMs (those
+   * would wait too long), at the rate measured; 1 s to maxWaitMs.
    */
   retryAfterSeconds(): number {
+    const rate = this.ratePerSecond();
     const ahead = this.active + this.queued;
-    return Math.min(Math.ceil(this.opts.maxWaitMs / 1000), Math.max(1, Math.ceil(ahead / this.ratePerSecond())));
+    const servedInTime = Math.min(this.opts.limit + this.opts.maxWaiting, (rate * this.opts.maxWaitMs) / 1000);
+    const seconds = (Math.max(0, ahead - servedInTime) + this.turnedAway) / rate;
+    return Math.min(Math.ceil(this.opts.maxWaitMs / 1000), Math.max(1, Math.ceil(seconds)));
   }
 }

@@ -82,8 +82,8 @@ describe('HandshakeGate', () => {
     expect(gate.ratePerSecond()).toBeGreaterThan(1900);
   });
 
-  it('asks a turned-away agent to come back after the handshakes ahead of it, at the rate measured', () => {
-    const { gate, enter, advance } = setup({ limit: 100, maxWaiting: 8000, maxWaitMs: 10_000 });
+  it('asks turned-away agents back in the order they were turned away, at the rate measured', () => {
+    const { gate, enter, advance, busy } = setup({ limit: 100, maxWaiting: 4000, maxWaitMs: 5000 });
     for (let i = 0; i < 100; i++) enter(i);
     // 2,000 per second measured.
     for (let ms = 0; ms < 2000; ms += 10) {
@@ -96,18 +96,42 @@ describe('HandshakeGate', () => {
     const rate = gate.ratePerSecond();
     expect(rate).toBeGreaterThan(1900);
     expect(rate).toBeLessThan(2200);
-    // 100 under way: the next second.
-    expect(gate.retryAfterSeconds()).toBe(1);
-    // 8,000 more waiting: about 4 s.
-    for (let i = 0; i < 8000; i++) enter(1000 + i);
-    expect(gate.queued).toBe(8000);
-    expect(gate.retryAfterSeconds()).toBe(Math.ceil(8100 / rate));
+    // The queue fills (4,000: the relay serves them within 5 s), then 5,000 are turned away.
+    for (let i = 0; i < 4000; i++) enter(1000 + i);
+    const asked: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      enter(10_000 + i);
+      asked.push(gate.retryAfterSeconds());
+    }
+    expect(busy).toHaveLength(5000);
+    // The first ones the next second; the k-th after k / rate seconds: spread, not all at the time the whole queue needs.
+    expect(asked[0]).toBe(1);
+    expect(asked[4999]).toBe(Math.ceil(5000 / rate));
+    expect(asked.filter((s) => s === 1).length).toBeGreaterThan(1800);
+    // Room again: the count starts over.
+    for (let i = 0; i < 10; i++) gate.done();
+    enter(20_000);
+    enter(20_001);
+    expect(busy).toHaveLength(5000);
   });
 
-  it('leans early while the rate is unknown or low: at least MIN_RATE_PER_S', () => {
+  // Regression (issue 13, reconnect storm): every turned-away agent was asked for the time the whole queue needed
+  // at the rate measured while the relay was still starting (5 s), and the relay idled at a quarter of a core for
+  // the last 4 s of a 15,000-agent storm while they slept.
+  it('leans early while the rate is unknown or low: at least MIN_RATE_PER_S, and only the agents turned away count', () => {
     const { gate, enter } = setup({ limit: 10, maxWaiting: 5000, maxWaitMs: 10_000 });
     for (let i = 0; i < 5010; i++) enter(i);
-    expect(gate.retryAfterSeconds()).toBe(Math.ceil(5010 / MIN_RATE_PER_S));
+    enter(6000);
+    expect(gate.retryAfterSeconds()).toBe(1);
+    for (let i = 0; i < 1500; i++) enter(7000 + i);
+    expect(gate.retryAfterSeconds()).toBe(Math.ceil(1501 / MIN_RATE_PER_S));
+  });
+
+  it('asks for the time beyond maxWaitMs when the queue holds more than the relay serves within it', () => {
+    const { gate, enter } = setup({ limit: 10, maxWaiting: 20_000, maxWaitMs: 5000 });
+    // 8,010 ahead at 1,000 per second: 3,010 of them would wait longer than 5 s.
+    for (let i = 0; i < 8010; i++) enter(i);
+    expect(gate.retryAfterSeconds()).toBe(Math.ceil(3010 / MIN_RATE_PER_S));
   });
 
   it('never asks for more than maxWaitMs: turned-away agents come back while the queue still has work', () => {
