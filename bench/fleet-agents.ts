@@ -11,6 +11,7 @@
  */
 import { WebSocket } from 'ws';
 import { Backoff } from '../src/backoff.js';
+import { HEARTBEAT_DEFAULTS } from '../src/config/common.js';
 import { retryAfterDelayMs } from '../src/http/retry-after.js';
 import { MuxSession } from '../src/mux/session.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL } from '../src/protocol.js';
@@ -40,7 +41,8 @@ export interface FleetAgentsReport {
 }
 
 const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
-const HEARTBEAT = { interval: 20_000, timeout: 45_000 };
+// The agent's defaults (agent.yaml without heartbeat:).
+const HEARTBEAT = HEARTBEAT_DEFAULTS;
 
 let ready = 0;
 let dialling = 0;

@@ -36,8 +36,14 @@ function statFields(pid: number | 'self', numbers: number[]): number[] {
 
 /** utime + stime of a process, all threads, in seconds (/proc/<pid>/stat fields 14 and 15). */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** CPU seconds of a process in user space and in the kernel (on loopback the kernel's share includes delivering what it writes to the peer). */
+export function cpuSplit(pid: number): { user: number; system: number } {
   const [utime, stime] = statFields(pid, [14, 15]);
-  return (utime + stime) / clockTicks();
+  return { user: utime / clockTicks(), system: stime / clockTicks() };
 }
 
 /**

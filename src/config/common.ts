@@ -117,10 +117,13 @@ export function parseLog(root: Section): LogConfig {
   };
 }
 
+/** Heartbeat defaults: docs/performance.md, "Fleet scale", says what they cost and why. */
+export const HEARTBEAT_DEFAULTS: HeartbeatConfig = Object.freeze({ interval: 20_000, timeout: 45_000 });
+
 export function parseHeartbeat(root: Section): HeartbeatConfig {
   const s = root.section('heartbeat', ['interval', 'timeout']);
-  const interval = s.get('interval', duration(), 20_000);
-  const timeout = s.get('timeout', duration(), 45_000);
+  const interval = s.get('interval', duration(), HEARTBEAT_DEFAULTS.interval);
+  const timeout = s.get('timeout', duration(), HEARTBEAT_DEFAULTS.timeout);
   if (timeout <= interval) {
     s.fail('timeout', `expected a duration longer than heartbeat.interval (${formatDuration(interval)}), got ${formatDuration(timeout)}`);
   }
