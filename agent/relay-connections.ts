@@ -67,7 +67,8 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     const next: Link[] = [];
     const old = new Map(this.links.map((l) => [l.key, l]));
     let started = 0;
-    const trust = relayTrust(config);
+    // Read only when a link is made: with `trust: [system]` it reads the whole OS store.
+    let trust: ReturnType<typeof relayTrust> | undefined;
     for (const relay of config.relays) {
       const key = linkKey(config, relay);
       const kept = old.get(key);
@@ -79,6 +80,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
         continue;
       }
       const one: AgentConfig = { ...config, relay };
+      trust ??= relayTrust(config);
       const dial = createRelayDial(one, process.env, trust, this.log);
       const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels, tokenExpiresAt: token.tokenExpiresAt };
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
@@ -89,7 +91,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       next.push({ key, connection, dial });
       started++;
     }
-    if (started > 0) {
+    if (trust) {
       this.log.info({ trust: trust.sources }, 'TLS trust for the relay');
       if (trust.warning) this.log.warn({ hint: trust.warning }, 'system certificate store unavailable');
     }

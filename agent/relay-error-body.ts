@@ -5,38 +5,11 @@
  * log line says why. The agent reads a little of it for its log line, and
  * `ctbridge agent verify --connect` for its report.
  */
-import type { IncomingMessage } from 'node:http';
 import { isErrorCode } from '../src/errors.js';
-import { parseErrorBody, type RefusalBody } from '../src/http/error-response.js';
+import type { RefusalBody } from '../src/http/error-response.js';
 import type { RelayProblem } from './relay-problem.js';
-import { ERROR_BODY_MS } from './relay-timeouts.js';
 
-export type { RefusalBody } from '../src/http/error-response.js';
-
-const MAX_ERROR_BODY = 4096;
-
-/** The code, sentence and request id of a JSON error body, if the response has one (at most 4 KiB read, for at most ERROR_BODY_MS). */
-export function readErrorReason(res: IncomingMessage, done: (refusal: RefusalBody | undefined) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    res.destroy();
-    done(parseErrorBody(Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY).toString('utf8')));
-  };
-  const timer = setTimeout(finish, ERROR_BODY_MS);
-  res.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= MAX_ERROR_BODY) finish();
-  });
-  res.once('end', finish);
-  res.once('error', finish);
-  res.once('close', finish);
-}
+export { readErrorReason, type RefusalBody } from '../src/http/error-response.js';
 
 /**
  * Adds the relay's own words to a problem: its sentence as `reason`, its

@@ -34,8 +34,7 @@ export interface RelayConnectionStatus {
 /** `linkOpen`: the session has not started closing (a connection closing its link is no longer shown as connected). */
 export function statusName(state: RelayConnectionState, linkOpen: boolean): StatusState {
   if (isServing(state) && linkOpen) return 'connected';
-  if (state === 'leaving') return 'stopped';
-  if (state === 'stopped') return 'stopped';
+  if (state === 'leaving' || state === 'stopped') return 'stopped';
   if (state === 'waiting') return 'waiting to reconnect';
   return 'connecting';
 }

@@ -167,7 +167,6 @@ export class TunnelRequests {
     return this.idleWaiters.wait(this.active === 0, ms);
   }
 
-
   /** Cuts whatever is left and closes the target connection pools. */
   async destroy(): Promise<void> {
     await Promise.all([...this.targets.values()].map((t) => t.pool.destroy(new CtbridgeError('CTB_SHUTTING_DOWN', 'the agent shut down'))));

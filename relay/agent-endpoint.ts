@@ -90,6 +90,7 @@ export class AgentEndpoint {
   /** Connections between the upgrade and ready, and those waiting for a turn. */
   private readonly gate: HandshakeGate;
   private turnedAway = 0;
+  private turnedAwayIds: string[] = [];
   private turnedAwayLog: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: AgentEndpointOptions) {
@@ -137,7 +138,10 @@ export class AgentEndpoint {
   /** 503 CTB_RELAY_BUSY with a Retry-After that spreads the turned-away agents over the time the relay needs. */
   private turnAway(socket: Duplex): void {
     this.turnedAway++;
-    refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'), this.gate.retryAfterSeconds());
+    const requestId = refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'), this.gate.retryAfterSeconds());
+    // The agent shows its request id: the once-a-second line names the first and last it covers.
+    this.turnedAwayIds[0] ??= requestId;
+    this.turnedAwayIds[1] = requestId;
     this.logTurnedAway();
   }
 
@@ -147,10 +151,11 @@ export class AgentEndpoint {
     this.turnedAwayLog = setTimeout(() => {
       this.turnedAwayLog = null;
       this.opts.log.warn(
-        { turnedAway: this.turnedAway, limit: this.gate.limit, waiting: this.gate.queued, admittedPerSecond: Math.round(this.gate.ratePerSecond()) },
+        { turnedAway: this.turnedAway, firstRequestId: this.turnedAwayIds[0], lastRequestId: this.turnedAwayIds[1], limit: this.gate.limit, waiting: this.gate.queued, admittedPerSecond: Math.round(this.gate.ratePerSecond()) },
         'agents turned away: too many connecting at once (CTB_RELAY_BUSY); they retry after the Retry-After asked',
       );
       this.turnedAway = 0;
+      this.turnedAwayIds = [];
     }, 1000);
     this.turnedAwayLog.unref();
   }
@@ -166,6 +171,8 @@ export class AgentEndpoint {
    */
   goawayAll(reason: string): void {
     this.leaving = true;
+    // Agents waiting their turn are answered at once: they connect again and land on another node.
+    this.gate.startAll();
     for (const s of this.sessions) s.sendControl({ type: 'goaway', reason });
   }
 

@@ -59,6 +59,8 @@ export class HandshakeGate {
   private rate = MIN_RATE_PER_S;
   /** Agents turned away since the queue last had room (they come back in that order, spread by their Retry-After). */
   private turnedAway = 0;
+  /** next() is running (see there). */
+  private running = false;
 
   constructor(private readonly opts: HandshakeGateOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -108,8 +110,32 @@ export class HandshakeGate {
     this.next();
   }
 
-  private next(): void {
-    while (this.active < this.opts.limit && this.head < this.waiting.length) {
+  /**
+   * Starts every waiting connection now, past the limit: the node is
+   * shutting down, and each start answers its connection at once
+   * (CTB_SHUTTING_DOWN) instead of waiting for a handshake ahead to end.
+   */
+  startAll(): void {
+    this.next(Infinity);
+  }
+
+  /**
+   * Not reentrant: a start that ends at once (a refusal) calls done(), which
+   * lands here again; the loop already running takes the next one, so the
+   * stack does not grow with the queue.
+   */
+  private next(limit = this.opts.limit): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      this.startWaiting(limit);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private startWaiting(limit: number): void {
+    while (this.active < limit && this.head < this.waiting.length) {
       const w = this.waiting[this.head++];
       if (this.head > 1024 && this.head * 2 > this.waiting.length) {
         this.waiting = this.waiting.slice(this.head);

@@ -19,7 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CtbridgeError } from '../src/errors.js';
-import { errorBody, parseErrorBody, refusalText } from '../src/http/error-response.js';
+import { errorBody, readErrorReason, REFUSAL_BODY_MS, refusalText } from '../src/http/error-response.js';
 import { publicMessage } from '../src/http/public-message.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../src/protocol.js';
 import { nextRequestId } from '../src/request-id.js';
@@ -94,34 +94,10 @@ export function verifiedTokenCloseReason(err: Pick<TokenError, 'code' | 'params'
   }
 }
 
-/** How long the dialing side reads a refusal's body (a hostile peer may never end it). */
-export const REFUSAL_BODY_MS = 1000;
-
 /**
  * The other side's reading of such a refusal: `CODE: sentence (request id X)`,
- * cleaned for a log line (undefined if none). Reads at most 4 KiB for at most
- * `ms`, then gives up on the body.
+ * cleaned for a log line (undefined if none); at most 4 KiB for at most `ms`.
  */
 export function readRefusal(res: IncomingMessage, ms = REFUSAL_BODY_MS): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    let body = '';
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const parsed = parseErrorBody(body);
-      resolve(parsed ? refusalText(parsed) : undefined);
-      res.destroy();
-    };
-    const timer = setTimeout(finish, ms);
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      if (body.length < 4096) body += chunk;
-      if (body.length >= 4096) finish();
-    });
-    res.once('error', finish);
-    res.once('end', finish);
-    res.once('close', finish);
-  });
+  return new Promise((resolve) => readErrorReason(res, (body) => resolve(body ? refusalText(body) : undefined), ms));
 }

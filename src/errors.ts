@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   CTB_PROXY_AUTH: { status: 502, summary: 'The corporate forward proxy refused the agent (HTTP 407: wrong or missing proxy credentials).' },
   CTB_RELAY_UNREACHABLE: { status: 502, summary: 'The agent could not reach the relay (DNS, refused, TLS, proxy).' },
   CTB_NODE_REFUSED: { status: 403, summary: "A relay node's cluster listener refused a connection: its address is not in cluster.peers, or it is not a node link (path, protocol version)." },
-  CTB_RELAY_BUSY: { status: 503, summary: 'The relay node is admitting as many agent connections at once as it takes (a reconnect storm); the agent retries with its backoff.' },
+  CTB_RELAY_BUSY: { status: 503, summary: 'The relay node is admitting as many agent connections at once as it takes (a reconnect storm); the agent connects again after the Retry-After delay it is sent.' },
 } as const satisfies Record<string, ErrorInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -158,7 +158,6 @@ export class EgressServer {
     return this.idleWaiters.wait(this.active === 0, ms);
   }
 
-
   /** Closes the listener and every connection, in flight or not. */
   async close(): Promise<void> {
     this.beginShutdown();

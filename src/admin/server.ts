@@ -78,7 +78,9 @@ export async function startAdminServer(admin: AdminConfig, file: string, log: Lo
     const path = (req.url ?? '/').split('?')[0];
     // Who may call at all first (an address outside allowFrom learns nothing more), then whether it names this listener.
     if (!(routes.allowFrom?.() ?? admin.allowFrom).contains(from)) {
-      json(res, 403, { error: 'this address may not use the admin listener; see admin.allowFrom' });
+      log.warn({ from, method: req.method, path: untrusted(path, 100) }, 'admin request refused: the address is not in admin.allowFrom');
+      req.resume();
+      json(res, 403, { error: 'this address may not use this listener' });
       return;
     }
     const wrongHost = hostRefusal(req.headers.host, routes.hosts?.() ?? admin.hosts);

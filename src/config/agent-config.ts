@@ -20,7 +20,7 @@ import {
   type ParseConfigOptions,
 } from './common.js';
 import { parseInspect, type InspectConfig } from './inspect.js';
-import { parseProxyAuth, parseTrust, proxy, type AgentProxyConfig, type ProxyAuthConfig, type TrustSource } from './agent-network.js';
+import { httpUrl, parseProxyAuth, parseTrust, proxy, type AgentProxyConfig, type ProxyAuthConfig, type TrustSource } from './agent-network.js';
 import { caBundle, readText, type LoadedText } from './files.js';
 import { typeName, type Section } from './schema-check.js';
 import { CidrList, ValueError, formatDuration, formatValue, parseHostPort, type HostPort } from './units.js';
@@ -102,7 +102,6 @@ const ROOT_KEYS = [
 const TUNNEL_KEYS = ['target', 'hostHeader', 'ca', 'tlsVerify', 'allowPaths', 'timeouts'];
 const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
 
-const httpUrl = url({ protocols: ['http:', 'https:'], credentials: true });
 const wsUrl = url({ protocols: ['ws:', 'wss:'] });
 
 function relayUrl(v: unknown): string {

@@ -38,7 +38,8 @@ export interface ProxyAuthConfig {
 export type TrustSource = 'bundled' | 'system';
 export const DEFAULT_TRUST: readonly TrustSource[] = ['bundled', 'system'];
 
-const httpUrl = url({ protocols: ['http:', 'https:'], credentials: true });
+/** An http:// or https:// URL, credentials allowed (a proxy's, a tunnel target's). */
+export const httpUrl = url({ protocols: ['http:', 'https:'], credentials: true });
 const pacHttpUrl = url({ protocols: ['http:', 'https:'] });
 
 /** An http(s):// URL (no credentials, query or fragment) or an absolute file:// URL. */

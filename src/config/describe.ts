@@ -2,7 +2,8 @@
  * Short human summaries of a loaded config for `verify` commands. Secrets
  * (JWT secret, agent token, proxy and target credentials) are masked.
  */
-import type { AgentConfig, AgentTunnelConfig } from './agent-config.js';
+import { AGENT_TOKEN_ENV, type AgentConfig, type AgentTunnelConfig } from './agent-config.js';
+import { PROXY_PASSWORD_ENV } from './agent-network.js';
 import { JWT_SECRET_ENV, signingKeyOf, type RelayAuthConfig, type RelayAuthKey } from './relay-auth.js';
 import type { RelayConfig } from './relay-config.js';
 import type { RelayTunnelConfig } from './relay-tunnels.js';
@@ -91,9 +92,9 @@ export function describeAgentConfig(cfg: AgentConfig): string {
   const lines = [
     `agent config ${cfg.file}`,
     `relay: ${cfg.relays.join(", ")}`,
-    `token: ${MASK}${cfg.tokenSource === 'env' ? ' (from CTBRIDGE_AGENT_TOKEN)' : ''}`,
+    `token: ${MASK}${cfg.tokenSource === 'env' ? ` (from ${AGENT_TOKEN_ENV})` : ''}`,
     `proxy: ${proxy}`,
-    ...(cfg.proxyAuth ? [`proxyAuth: ${cfg.proxyAuth.scheme}, user ${cfg.proxyAuth.domain ? `${cfg.proxyAuth.domain}\\` : ''}${cfg.proxyAuth.username}, password ${MASK} (from ${cfg.proxyAuth.passwordSource === 'env' ? 'CTBRIDGE_PROXY_PASSWORD' : 'passwordFile'})`] : []),
+    ...(cfg.proxyAuth ? [`proxyAuth: ${cfg.proxyAuth.scheme}, user ${cfg.proxyAuth.domain ? `${cfg.proxyAuth.domain}\\` : ''}${cfg.proxyAuth.username}, password ${MASK} (from ${cfg.proxyAuth.passwordSource === 'env' ? PROXY_PASSWORD_ENV : 'passwordFile'})`] : []),
     `trust: ${cfg.trust.join(', ')}`,
     ...(cfg.ca ? [`ca: ${cfg.ca.file}`] : []),
     ...Object.values(cfg.tunnels).map(agentTunnel),

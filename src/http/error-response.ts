@@ -11,7 +11,7 @@
  * Origin: *`, no credentials), so a browser shows "the agent is not
  * connected" rather than "Failed to fetch".
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CtbridgeError, ERROR_CODES } from '../errors.js';
 import { untrusted } from '../log-text.js';
 import { ERROR_HEADER, REQUEST_ID_HEADER } from '../protocol.js';
@@ -95,4 +95,36 @@ export function parseErrorBody(text: string): RefusalBody | undefined {
 export function refusalText(body: RefusalBody): string {
   const head = [body.code, body.message].filter(Boolean).join(': ');
   return body.requestId ? `${head} (request id ${body.requestId})` : head;
+}
+
+/** How long the dialing side reads a refusal's body (a hostile peer may never end it), and how much of it. */
+export const REFUSAL_BODY_MS = 1000;
+const MAX_REFUSAL_BODY = 4096;
+
+/**
+ * The code, sentence and request id of a refusal's JSON error body, if it
+ * has one: what an agent dialing a relay, and a relay node dialing another,
+ * read of a refused upgrade. At most 4 KiB for at most `ms`; then the
+ * response is dropped.
+ */
+export function readErrorReason(res: IncomingMessage, done: (refusal: RefusalBody | undefined) => void, ms = REFUSAL_BODY_MS): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    res.destroy();
+    done(parseErrorBody(Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY).toString('utf8')));
+  };
+  const timer = setTimeout(finish, ms);
+  res.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_REFUSAL_BODY) finish();
+  });
+  res.once('end', finish);
+  res.once('error', finish);
+  res.once('close', finish);
 }

@@ -6,10 +6,12 @@
  * Only delta-seconds from 0 to 60 are taken; anything else (an HTTP date,
  * a proxy's odd value) leaves the agent's own backoff in charge.
  */
+import { firstValue } from './headers.js';
+
 const MAX_RETRY_AFTER_S = 60;
 
 export function retryAfterDelayMs(value: string | string[] | undefined, random: () => number = Math.random): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
+  const text = firstValue(value);
   if (text === undefined || !/^\s*\d{1,3}\s*$/.test(text)) return undefined;
   const seconds = Number(text);
   if (seconds > MAX_RETRY_AFTER_S) return undefined;

@@ -44,7 +44,8 @@ export class TimerWheel {
 
   /** (Re)schedules `timer` to fire at `at` (ms since the epoch). */
   schedule(timer: WheelTimer, at: number): void {
-    this.cancel(timer);
+    // Unlinked, not cancelled: a reschedule of the only timer must not stop and restart the interval.
+    this.unlink(timer);
     if (this.interval === null) this.start();
     const tick = Math.max(Math.ceil(at / this.tickMs), this.cursor + 1);
     const slot = tick % this.slots.length;
@@ -55,11 +56,15 @@ export class TimerWheel {
   }
 
   cancel(timer: WheelTimer): void {
+    this.unlink(timer);
+    if (this.count === 0) this.stop();
+  }
+
+  private unlink(timer: WheelTimer): void {
     if (timer.slot < 0) return;
     if (this.slots[timer.slot].delete(timer)) this.count--;
     timer.slot = -1;
     timer.at = 0;
-    if (this.count === 0) this.stop();
   }
 
   private start(): void {

@@ -62,6 +62,22 @@ describe('TimerWheel', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  // Regression (review): rescheduling the only timer (an agent's one heartbeat, on every idle-to-busy change)
+  // cancelled it first, which stopped the interval, and then started a new one.
+  it('rescheduling the only timer keeps the interval it has', () => {
+    const wheel = new TimerWheel(100, 8);
+    const t = wheelTimer(() => undefined);
+    const setInterval = vi.spyOn(globalThis, 'setInterval');
+    const clearInterval = vi.spyOn(globalThis, 'clearInterval');
+    wheel.schedule(t, Date.now() + 500);
+    for (let i = 1; i <= 10; i++) wheel.schedule(t, Date.now() + 500 - i * 10);
+    expect(setInterval).toHaveBeenCalledTimes(1);
+    expect(clearInterval).not.toHaveBeenCalled();
+    expect(wheel.size).toBe(1);
+    setInterval.mockRestore();
+    clearInterval.mockRestore();
+  });
+
   it('a callback that throws does not stop the others', () => {
     const wheel = new TimerWheel(100, 8);
     const ok = vi.fn();

@@ -134,6 +134,35 @@ describe('HandshakeGate', () => {
     expect(gate.retryAfterSeconds()).toBe(Math.ceil(3010 / MIN_RATE_PER_S));
   });
 
+  // Regression (review): when the node began shutting down, each queued connection was refused inside the start of the
+  // one before it (start -> refusal -> done -> next -> start ...), so the stack grew with the queue (up to 10,000).
+  it('starts a queue whose starts end at once without growing the stack, and startAll() answers every waiter', () => {
+    let now = 0;
+    const gate = new HandshakeGate({ limit: 1, maxWaiting: 200_000, maxWaitMs: 5000, now: () => now });
+    let started = 0;
+    let endAtOnce = false;
+    const enter = (): void => gate.enter({ destroyed: false } as Duplex, () => {
+      started++;
+      if (endAtOnce) gate.done();
+    }, () => undefined);
+    for (let i = 0; i < 100_001; i++) enter();
+    expect(started).toBe(1);
+    endAtOnce = true;
+    gate.done();
+    expect(started).toBe(100_001);
+    expect(gate.queued).toBe(0);
+    expect(gate.underWay).toBe(0);
+    // startAll: past the limit, every waiter at once.
+    endAtOnce = false;
+    for (let i = 0; i < 5; i++) enter();
+    expect(gate.underWay).toBe(1);
+    endAtOnce = true;
+    gate.startAll();
+    expect(started).toBe(100_006);
+    expect(gate.queued).toBe(0);
+    expect(gate.underWay).toBe(1);
+  });
+
   it('never asks for more than maxWaitMs: turned-away agents come back while the queue still has work', () => {
     const { gate, enter } = setup({ limit: 1, maxWaiting: 100_000, maxWaitMs: 5000 });
     for (let i = 0; i < 100_000; i++) enter(i);
