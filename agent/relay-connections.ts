@@ -14,13 +14,12 @@ import type { Logger } from '../src/log.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
-import { decodeTokenUnverified } from '../src/token.js';
 import { createRelayDial, type RelayDial } from './forward-proxy.js';
 import { relayTrust } from './trust.js';
 import type { ReadyInfo } from './relay-messages.js';
 import type { RelayConnectionStatus } from './relay-status.js';
 import { RelayGroup } from './relay-group.js';
-import type { RelayContext } from './relay-errors.js';
+import { relayContext } from './relay-problem.js';
 import { CLOSE_HANDSHAKE_MS, DRAIN_CONFIRM_MS } from './relay-timeouts.js';
 
 export interface RelayConnectionsEvents {
@@ -63,7 +62,6 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
 
   /** Connects to every relay of `config`, keeping connections that `config` does not change. */
   apply(config: AgentConfig): { started: number; kept: number; retired: number } {
-    const token = tokenContext(config, this.log);
     const next: Link[] = [];
     const old = new Map(this.links.map((l) => [l.key, l]));
     let started = 0;
@@ -82,7 +80,7 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       const one: AgentConfig = { ...config, relay };
       trust ??= relayTrust(config);
       const dial = createRelayDial(one, process.env, trust, this.log);
-      const ctx: RelayContext = { relayUrl: relay, dial, connectTimeout: config.timeouts.connect, agentId: token.agentId, tunnels: token.tunnels, tokenExpiresAt: token.tokenExpiresAt };
+      const ctx = relayContext(config, relay, dial, this.log);
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
       const connection = new RelayGroup(one, log, dial, ctx, this.onExchange);
@@ -140,17 +138,5 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
       retire();
     };
     for (const s of successors) s.once('ready', onReady);
-  }
-}
-
-/** What the token carries (unverified: only the relay can check it), for log lines and hints. */
-function tokenContext(config: AgentConfig, log: Logger): { agentId: string | undefined; tunnels: string[]; tokenExpiresAt?: Date } {
-  const configured = Object.keys(config.tunnels);
-  try {
-    const claims = decodeTokenUnverified(config.token);
-    return { agentId: claims.agentId, tunnels: [...new Set([...claims.tunnels, ...configured])], tokenExpiresAt: claims.expiresAt };
-  } catch (err) {
-    log.debug({ err }, 'agent token cannot be read');
-    return { agentId: undefined, tunnels: configured };
   }
 }

@@ -7,7 +7,7 @@
  * described from its status and, from a ctbridge relay, the reason in its
  * JSON error body (relay-error-body.ts).
  */
-import type { IncomingMessage } from 'node:http';
+import type { Agent, IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import type { AgentConfig } from '../src/config/index.js';
 import type { Logger } from '../src/log.js';
@@ -33,18 +33,7 @@ export interface DialOutcome {
 export function dialRelay(config: AgentConfig, dial: RelayDial, ctx: RelayContext, log: Logger, attempt: number, planned: boolean, outcome: DialOutcome): WebSocket {
   // A planned dial (a recycle: it follows a deliberate close) is routine: debug.
   log[planned ? 'debug' : 'info']({ relay: redactUrl(config.relay), via: dial.proxy ? dial.proxy.display : dial.pac ? `PAC file ${dial.pac}` : 'direct', attempt }, 'connecting to relay');
-  const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
-    perMessageDeflate: false,
-    // A zero mask: ws then skips masking here and unmasking on the relay. Masking
-    // protects browsers' peers from cache poisoning; this client is not a browser.
-    generateMask: leaveMaskZero,
-    maxPayload: MAX_PAYLOAD,
-    handshakeTimeout: config.timeouts.connect,
-    followRedirects: false,
-    headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
-    ...(dial.agent ? { agent: dial.agent } : {}),
-    ...(dial.ca ? { ca: dial.ca } : {}),
-  });
+  const ws = relayWebSocket(config, dial.agent, dial.ca);
   let problem: RelayProblem | undefined;
   let opened = false;
   // handshakeTimeout starts only once a socket exists; through a proxy that is after CONNECT. Bound the whole dial.
@@ -77,6 +66,27 @@ export function dialRelay(config: AgentConfig, dial: RelayDial, ctx: RelayContex
     outcome.failed(problem ?? describeConnectError(new Error('connection closed during the handshake'), ctx));
   });
   return ws;
+}
+
+/**
+ * The WebSocket to the relay as every dial opens it (the agent's, and
+ * `agent verify --connect`'s): the subprotocol, the token, no redirects, no
+ * compression, bounded by `timeouts.connect`; through `agent` (the route to
+ * the relay: forward-proxy.ts) and trusting `ca`.
+ */
+export function relayWebSocket(config: AgentConfig, agent: Agent | undefined, ca: string[] | undefined): WebSocket {
+  return new WebSocket(config.relay, [SUBPROTOCOL], {
+    perMessageDeflate: false,
+    // A zero mask: ws then skips masking here and unmasking on the relay. Masking
+    // protects browsers' peers from cache poisoning; this client is not a browser.
+    generateMask: leaveMaskZero,
+    maxPayload: MAX_PAYLOAD,
+    handshakeTimeout: config.timeouts.connect,
+    followRedirects: false,
+    headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
+    ...(agent ? { agent } : {}),
+    ...(ca ? { ca } : {}),
+  });
 }
 
 function leaveMaskZero(): void {}

@@ -166,6 +166,12 @@ export function describeClose(code: number, reason: string, ctx: RelayContext): 
           hint: `add the tunnel to the token (${tokenHint(ctx)}) or remove it from tunnels: in agent.yaml`,
         },
       };
+    case CloseCode.NO_TUNNELS_OFFERED:
+      return {
+        level: 'error',
+        msg: 'relay accepted the token, but the agent offered no tunnels',
+        fields: { code: 'CTB_CONFIG_INVALID', closeCode: code, reason: untrusted(reason), hint: 'list the tunnels to serve under tunnels: in agent.yaml' },
+      };
     case CloseCode.VERSION_MISMATCH:
     case CloseCode.BAD_HELLO:
       return {

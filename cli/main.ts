@@ -31,6 +31,9 @@ async function sideCommand(action: 'reload' | 'status', role: 'relay' | 'agent',
   }
 }
 
+/** Bad usage found by a check: printed as yargs prints its own, exit code 2. */
+class UsageError extends Error {}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('ctbridge')
@@ -55,6 +58,11 @@ async function main(): Promise<void> {
             default: false,
             describe: 'with verify: also reach the relay (proxy, proxy authentication, TLS, WebSocket handshake) and print each step with ✓/✗, without starting the agent',
           })
+          // Without verify, --connect would be ignored (and `agent --connect` would start the agent): say so instead.
+          .check((a) => {
+            if (a.connect && a.action !== 'verify') throw new UsageError(`--connect belongs to \`ctbridge agent verify --connect --config ${a.config ?? 'agent.yaml'}\`; it does nothing ${a.action ? `with \`agent ${a.action}\`` : 'without verify'}`);
+            return true;
+          }, false)
           .command(
           'service <action>',
           'install, uninstall, start, stop or show the agent as a service (Windows: WinSW; Linux: systemd)',
@@ -159,7 +167,7 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command: relay, agent, token, status, reload, tail, replay, check, demo')
     .strict()
     .fail((msg, err) => {
-      if (err) throw err;
+      if (err && !(err instanceof UsageError)) throw err;
       process.stderr.write(`ctbridge: ${msg}\nRun "ctbridge --help" for usage.\n`);
       process.exit(2);
     })

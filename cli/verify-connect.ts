@@ -7,23 +7,23 @@
  * what to do. Exit code 0 when every step passed.
  */
 import http from 'node:http';
-import { hostname } from 'node:os';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import WebSocket from 'ws';
 import { createRelayDial, describeProxy, type RelayDial } from '../agent/forward-proxy.js';
 import { ProxyRefusal } from '../agent/proxy-tunnel.js';
 import { ProxyProtocolError } from '../agent/proxy-response.js';
 import { describeClose, describeConnectError, describeHttpStatus, type RelayContext, type RelayProblem } from '../agent/relay-errors.js';
+import { relayWebSocket } from '../agent/relay-dial.js';
+import { helloMessage } from '../agent/relay-messages.js';
+import { relayContext } from '../agent/relay-problem.js';
 import { relayTrust } from '../agent/trust.js';
 import { openRoute, relayTls, type Hop } from '../agent/tunnel-agent.js';
 import { readErrorReason, withRefusal } from '../agent/relay-error-body.js';
 import type { AgentConfig } from '../src/config/index.js';
 import { formatDuration, loadAgentConfig } from '../src/config/index.js';
 import { encodeJson, FrameType } from '../src/mux/frame.js';
-import { CloseCode, PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL, type HelloMessage } from '../src/protocol.js';
+import { CloseCode, SUBPROTOCOL, type HelloMessage } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
-import { decodeTokenUnverified } from '../src/token.js';
 
 type Write = (line: string) => void;
 
@@ -91,18 +91,7 @@ export async function verifyConnect(file: string, write: Write = (l) => process.
 async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> {
   const trust = relayTrust(config);
   const dial: RelayDial = createRelayDial(config, process.env, trust);
-  let agentId: string | undefined;
-  let tokenTunnels: string[] = [];
-  let tokenExpiresAt: Date | undefined;
-  try {
-    const claims = decodeTokenUnverified(config.token);
-    agentId = claims.agentId;
-    tokenTunnels = claims.tunnels;
-    tokenExpiresAt = claims.expiresAt;
-  } catch {
-    // the relay will say so at the WebSocket step
-  }
-  const ctx: RelayContext = { relayUrl: config.relay, dial, connectTimeout: config.timeouts.connect, agentId, tunnels: [...new Set([...tokenTunnels, ...Object.keys(config.tunnels)])], tokenExpiresAt };
+  const ctx = relayContext(config, config.relay, dial);
   const relayUrl = new URL(config.relay);
   const secure = relayUrl.protocol === 'wss:';
   write(`  relay       ${redactUrl(config.relay)}`);
@@ -185,13 +174,8 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     }
 
     // 5. The WebSocket handshake, with the token.
-    const ws = new WebSocket(config.relay, [SUBPROTOCOL], {
-      agent: new OneSocketAgent(stream, secure),
-      headers: { authorization: `Bearer ${config.token}`, 'user-agent': SOFTWARE_VERSION },
-      handshakeTimeout: connectMs,
-      followRedirects: false,
-      perMessageDeflate: false,
-    });
+    // The agent's own WebSocket options and headers (relay-dial.ts), over the connection made above.
+    const ws = relayWebSocket(config, new OneSocketAgent(stream, secure), undefined);
     ws.on('error', () => undefined); // after the first, which the wait below reads
     const closed = new Promise<[number, Buffer]>((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve([code, reason])));
     const upgraded = new Promise<RelayProblem | undefined>((resolve) => {
@@ -210,16 +194,15 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     }
     // The relay checks the token after the upgrade. A hello offering no tunnels gets the verdict without
     // registering this process as the agent (which would take traffic from a running agent): the relay
-    // then closes with 4401 for a bad token, or with "agent offered no tunnels" once the token passed.
-    const hello: HelloMessage = { type: 'hello', version: PROTOCOL_VERSION, tunnels: [], software: SOFTWARE_VERSION, hostname: hostname(), window: config.streamWindow };
+    // then closes with 4401 for a bad token, or with 4204 (NO_TUNNELS_OFFERED) once the token passed.
+    const hello: HelloMessage = { ...helloMessage(config), tunnels: [] };
     ws.send(Buffer.concat(encodeJson(FrameType.CONTROL, 0, 0, hello)));
     const [code, reasonBuf] = await bounded(closed, connectMs, () => {
       ws.terminate();
       return fail('websocket', waitedFor("the relay's verdict on the token (its answer to the hello)", connectMs, ctx));
     });
-    const reason = reasonBuf.toString('utf8');
-    if (code !== CloseCode.TUNNEL_NOT_ALLOWED || !/offered no tunnels/.test(reason)) fail('websocket', describeClose(code, reason, ctx));
-    write(`✓ websocket   the relay accepted the token (agent ${agentId ?? '?'}) and the tunnel protocol ${SUBPROTOCOL}`);
+    if (code !== CloseCode.NO_TUNNELS_OFFERED) fail('websocket', describeClose(code, reasonBuf.toString('utf8'), ctx));
+    write(`✓ websocket   the relay accepted the token (agent ${ctx.agentId ?? '?'}) and the tunnel protocol ${SUBPROTOCOL}`);
     return true;
   } catch (err) {
     if (err instanceof StepFailed) return false;

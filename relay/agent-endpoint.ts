@@ -338,12 +338,15 @@ export class AgentEndpoint {
       return undefined;
     }
     const tunnels = hello.tunnels;
+    if (tunnels.length === 0) {
+      // `agent verify --connect` checks its token this way: accepted, nothing registered, no traffic taken from a running agent.
+      clog.info({ agentId, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname) }, 'agent token checked: the hello offered no tunnels (agent verify --connect)');
+      session.close(CloseCode.NO_TUNNELS_OFFERED, 'token accepted; agent offered no tunnels');
+      return undefined;
+    }
     const extra = tunnels.filter((t) => !allowed.includes(t));
-    if (tunnels.length === 0 || extra.length > 0) {
-      const reason =
-        tunnels.length === 0
-          ? 'agent offered no tunnels'
-          : `tunnel ${extra.map((t) => `'${t}'`).join(', ')} not in token for agent '${agentId}' (token allows: ${allowed.join(', ')})`;
+    if (extra.length > 0) {
+      const reason = `tunnel ${extra.map((t) => `'${t}'`).join(', ')} not in token for agent '${agentId}' (token allows: ${allowed.join(', ')})`;
       clog.warn({ agentId, offered: tunnels, allowed }, `agent refused: ${reason}`);
       session.close(CloseCode.TUNNEL_NOT_ALLOWED, reason);
       return undefined;

@@ -7,7 +7,8 @@
  *   ── WebSocket upgrade to agentPath ──────▶  Authorization: Bearer <JWT>,
  *                                              Sec-WebSocket-Protocol: ctbridge.2
  *   ── CONTROL hello ──────────────────────▶  checks token + tunnels
- *   ◀────────────────────── CONTROL ready ──  (or close 4401/4403/4426 with a reason)
+ *   ◀────────────────────── CONTROL ready ──  (or close 4401/4403/4426 with a reason; 4204 to a
+ *                                              hello with no tunnels: token good)
  *   ◀──── OPEN {kind:'http', tunnel, ...} ──  a public request for <tunnel> (an exchange)
  *   ── OPEN {kind:'egress', tunnel, ...} ──▶  provider → Client Tracker message
  *   ── CONTROL drain ──────────────────────▶  agent leaving: open no more exchanges to me
@@ -144,11 +145,17 @@ export const CloseCode = {
   BAD_HELLO: 4400,
   TOKEN_INVALID: 4401,
   TUNNEL_NOT_ALLOWED: 4403,
+  /**
+   * The hello offered no tunnels: the token was accepted, nothing was
+   * registered (what `ctbridge agent verify --connect` asks for, to check the
+   * token without taking traffic from a running agent).
+   */
+  NO_TUNNELS_OFFERED: 4204,
   HANDSHAKE_TIMEOUT: 4408,
   VERSION_MISMATCH: 4426,
 } as const;
 
 /** Close codes after which retrying with the same token and config cannot succeed. */
-export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.TOKEN_INVALID, CloseCode.TUNNEL_NOT_ALLOWED, CloseCode.VERSION_MISMATCH]);
+export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.TOKEN_INVALID, CloseCode.TUNNEL_NOT_ALLOWED, CloseCode.NO_TUNNELS_OFFERED, CloseCode.VERSION_MISMATCH]);
 
 export const SOFTWARE_VERSION = `ctbridge/${VERSION}`;

@@ -76,6 +76,15 @@ describe('ctbridge CLI', () => {
     expect(r.code).toBe(0);
   });
 
+  // Regression (review): `agent --connect` ignored the flag and started the agent.
+  it('--connect without verify is an error naming the flag and the command it belongs to', async () => {
+    for (const args of [['agent', '--connect'], ['agent', 'status', '--connect']]) {
+      const r = await runToEnd([...args, '--config', 'agent.yaml']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('--connect belongs to `ctbridge agent verify --connect --config agent.yaml`');
+    }
+  });
+
   it('relay verify accepts a good config and describes it without secrets', async () => {
     const dir = tempDir();
     const file = writeYaml(dir, 'relay.yaml', { listen: '127.0.0.1:8080', auth: { secret: TEST_SECRET }, tunnels: { ucws: {} } });

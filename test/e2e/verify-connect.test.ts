@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { SUBPROTOCOL } from '../../src/protocol.js';
+import { CloseCode, SUBPROTOCOL } from '../../src/protocol.js';
 import { stopAll, runToEnd, tempDir, writeYaml } from '../helpers/processes.js';
 import { startSquid } from '../helpers/squid.js';
 import { needs } from '../helpers/system.js';
@@ -139,6 +139,28 @@ describe('agent verify --connect', () => {
     wss.close();
     expect(r.failed, r.stdout).toBe('websocket');
     expect(r.stdout).toContain("waited 1s (timeouts.connect) for the relay's verdict on the token");
+  });
+
+  // Regression (review): the verdict was read from the wording of a 4403 close reason ("offered no tunnels").
+  it('the token verdict is read from the close code: 4204 passes whatever its reason, a 4403 that reads "offered no tunnels" fails', async () => {
+    const judged = async (code: number, reason: string) => {
+      const server = http.createServer();
+      const wss = new WebSocketServer({ server, handleProtocols: () => SUBPROTOCOL });
+      wss.on('connection', (ws) => {
+        ws.on('error', () => undefined);
+        ws.once('message', () => ws.close(code, reason));
+      });
+      const url = await listen(server);
+      const r = await verify(url, { proxy: 'none' });
+      wss.close();
+      return r;
+    };
+    const passed = await judged(CloseCode.NO_TUNNELS_OFFERED, 'fine');
+    expect(passed.failed, passed.stdout).toBeUndefined();
+    expect(passed.stdout).toMatch(/✓ websocket\s+the relay accepted the token/);
+    const refused = await judged(CloseCode.TUNNEL_NOT_ALLOWED, 'agent offered no tunnels');
+    expect(refused.failed, refused.stdout).toBe('websocket');
+    expect(refused.stdout).toContain('relay refused a tunnel (CTB_TUNNEL_NOT_ALLOWED)');
   });
 
   it('a PAC that names a proxy that is down, then DIRECT: the next entry is tried, as the agent does', async () => {

@@ -11,7 +11,7 @@ import { AgentEndpoint } from '../../../relay/agent-endpoint.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
 import { MuxSession } from '../../../src/mux/session.js';
-import { PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
+import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, type DrainMessage, type HelloMessage } from '../../../src/protocol.js';
 import { createTokenVerifier, signAgentToken, type RevocationList } from '../../../src/token.js';
 import { exchange, until } from '../../helpers/exchange.js';
 import { TEST_SESSION_OPTIONS } from '../../helpers/ws-pair.js';
@@ -128,6 +128,17 @@ describe('AgentEndpoint', () => {
     // The connection stays up for the exchanges already under way.
     expect(session.isOpen).toBe(true);
     expect((await exchange(session, { kind: 'egress', tunnel: 'cioc', method: 'POST', target: '/add_resource' }, '<x/>')).status).toBe(200);
+  });
+
+  // Regression (review): `agent verify --connect` told "token good" from "refused" by the wording of a 4403 reason.
+  it('answers a hello that offers no tunnels with close code 4204 NO_TUNNELS_OFFERED and registers nothing', async () => {
+    const { connect, registry, lines } = await endpoint();
+    const { session, closed } = await connect();
+    session.sendControl({ type: 'hello', version: PROTOCOL_VERSION, tunnels: [], software: 'test', hostname: 'h', window: 256 * 1024 });
+    const [code] = await closed;
+    expect(code).toBe(CloseCode.NO_TUNNELS_OFFERED);
+    expect(registry.pick('cioc')).toEqual({ none: true });
+    expect(lines.find((l) => l.msg === 'agent token checked: the hello offered no tunnels (agent verify --connect)')).toMatchObject({ level: 30, agentId: 'acme-1' });
   });
 
   it('refuses an agent that offers no ctbridge.2 subprotocol with 4426 and the reason', async () => {
