@@ -11,7 +11,7 @@ import { CtbridgeError } from '../src/errors.js';
 import { redactUrl } from '../src/redact.js';
 import type { Logger } from '../src/log.js';
 import { untrusted } from '../src/log-text.js';
-import { compilePac, fetchPac, parsePacAnswer, PacError, WPAD_URL, type FindProxy } from './pac.js';
+import { PacError, PacFile, parsePacAnswer, WPAD_URL } from './pac.js';
 import { credentialsFor, type ProxyCredentials } from './proxy-tunnel.js';
 import { relayTrust, type Trust } from './trust.js';
 import { TunnelAgent, type Hop } from './tunnel-agent.js';
@@ -102,28 +102,24 @@ export function describeProxy(url: URL, auth: AgentConfig['proxyAuth'], credenti
   };
 }
 
-/** The hops for each connection from a PAC file (proxy: pac+..., or auto for WPAD): fetched once per dial, evaluated per connection. */
-function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined): { route: () => Promise<Hop[]>; refresh: () => void } {
-  let finder: Promise<FindProxy> | undefined;
+/** The PAC file `config.proxy` names (proxy: pac+... or auto for WPAD), or undefined. */
+export function pacUrlOf(config: AgentConfig): string | undefined {
+  return config.proxy.mode === 'pac' ? config.proxy.url : config.proxy.mode === 'auto' ? WPAD_URL : undefined;
+}
+
+/** The hops for each connection from a PAC file: the file fetched once (shared: PacFile), evaluated per connection. */
+function pacRoute(config: AgentConfig, pac: PacFile, log: Logger | undefined): { route: () => Promise<Hop[]>; refresh: () => void } {
   let lastAnswer: string | undefined;
   const target = httpEquivalent(config.relay).href;
   const route = async (): Promise<Hop[]> => {
-    finder ??= fetchPac(pacUrl, config.timeouts.connect).then((script) => compilePac(script, pacUrl));
-    let find: FindProxy;
-    try {
-      find = await finder;
-    } catch (err) {
-      finder = undefined; // fetch again on the next attempt
-      throw err;
-    }
-    const answer = await find(target);
+    const answer = await pac.find(target);
     const { hops, skipped } = parsePacAnswer(answer);
     if (answer !== lastAnswer) {
       lastAnswer = answer;
-      log?.info({ pac: redactUrl(pacUrl), relay: redactUrl(config.relay), answer: untrusted(answer, 300), ...(skipped.length ? { skipped } : {}) }, 'PAC answer for the relay');
+      log?.info({ pac: redactUrl(pac.url), relay: redactUrl(config.relay), answer: untrusted(answer, 300), ...(skipped.length ? { skipped } : {}) }, 'PAC answer for the relay');
     }
     if (hops.length === 0) {
-      throw new PacError(`the PAC file ${redactUrl(pacUrl)} answered ${JSON.stringify(untrusted(answer, 100))} for the relay: no DIRECT, PROXY or HTTPS entry ctbridge can use (SOCKS is not supported)`);
+      throw new PacError(`the PAC file ${redactUrl(pac.url)} answered ${JSON.stringify(untrusted(answer, 100))} for the relay: no DIRECT, PROXY or HTTPS entry ctbridge can use (SOCKS is not supported)`);
     }
     return hops.map((h): Hop => {
       if (h.kind === 'direct') return h;
@@ -131,10 +127,10 @@ function pacRoute(config: AgentConfig, pacUrl: string, log: Logger | undefined):
       return { kind: 'proxy', url, credentials: credentialsFor(url, config.proxyAuth) };
     });
   };
+  // After pac.refresh() (a reload): evaluate again now and log the answer (a failure is logged, not thrown).
   const refresh = () => {
-    finder = undefined;
     lastAnswer = undefined;
-    route().catch((err: Error) => log?.warn({ pac: redactUrl(pacUrl), detail: err.message }, 'proxy auto-configuration (PAC) failed'));
+    route().catch((err: Error) => log?.warn({ pac: redactUrl(pac.url), detail: err.message }, 'proxy auto-configuration (PAC) failed'));
   };
   return { route, refresh };
 }
@@ -165,43 +161,43 @@ function winHttpRoute(config: AgentConfig, log: Logger | undefined): () => Promi
   };
 }
 
-export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config), log?: Logger): RelayDial {
-  const relayUrl = new URL(config.relay);
-  const relay = hostPortOf(relayUrl);
-  const { ca } = trust;
-  // The configured value: with trust: [system] on a Node that cannot read the store, "add system to trust:" would be wrong.
-  const trustsSystem = config.trust.includes('system');
-  const { systemUnreadable } = trust;
-  const agentFor = (dial: RelayDial, route: () => Promise<Hop[]>) => {
-    dial.route = route;
-    return new TunnelAgent({
-      secure: relayUrl.protocol === 'wss:',
-      target: relay,
-      ca,
-      timeoutMs: config.timeouts.connect,
-      route,
-      onHop: (hop) => {
-        dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
-      },
-    });
-  };
-  if (config.proxy.mode === 'pac' || config.proxy.mode === 'auto') {
-    const pacUrl = config.proxy.mode === 'pac' ? config.proxy.url : WPAD_URL;
-    const pac = pacRoute(config, pacUrl, log);
-    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined, pac: redactUrl(pacUrl), refresh: pac.refresh };
-    dial.agent = agentFor(dial, pac.route);
-    return dial;
+/** How this relay URL is reached: the hops for each connection (none: direct), and for messages the proxy or PAC file. */
+function wayToRelay(config: AgentConfig, env: NodeJS.ProcessEnv, log: Logger | undefined, pacFile: PacFile | undefined): Pick<RelayDial, 'proxy' | 'pac' | 'route' | 'refresh'> {
+  const pacUrl = pacUrlOf(config);
+  if (pacUrl) {
+    const { route, refresh } = pacRoute(config, pacFile ?? new PacFile(pacUrl, config.timeouts.connect), log);
+    return { proxy: undefined, pac: redactUrl(pacUrl), route, refresh };
   }
-  if (config.proxy.mode === 'system' && process.platform === 'win32') {
-    const dial: RelayDial = { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined };
-    dial.agent = agentFor(dial, winHttpRoute(config, log));
-    return dial;
-  }
+  if (config.proxy.mode === 'system' && process.platform === 'win32') return { proxy: undefined, route: winHttpRoute(config, log) };
   const proxyUrl = resolveProxyUrl(config, env);
-  if (!proxyUrl) return { relay, proxy: undefined, ca, trustsSystem, systemUnreadable, agent: undefined };
+  if (!proxyUrl) return { proxy: undefined };
   const parsed = new URL(proxyUrl);
   const credentials = credentialsFor(parsed, config.proxyAuth);
-  const dial: RelayDial = { relay, proxy: describeProxy(parsed, config.proxyAuth, credentials), ca, trustsSystem, systemUnreadable, agent: undefined };
-  dial.agent = agentFor(dial, async () => [{ kind: 'proxy', url: parsed, credentials }]);
+  return { proxy: describeProxy(parsed, config.proxyAuth, credentials), route: async () => [{ kind: 'proxy', url: parsed, credentials }] };
+}
+
+/**
+ * The dial to `config.relay`, built once for every connection to it: the
+ * way there (wayToRelay) and, unless direct, the http.Agent that takes it.
+ * `pacFile`: the PAC file shared with the other relay URLs' dials (one
+ * fetch for all); without it, the dial fetches its own.
+ */
+export function createRelayDial(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, trust: Trust = relayTrust(config), log?: Logger, pacFile?: PacFile): RelayDial {
+  const relayUrl = new URL(config.relay);
+  const relay = hostPortOf(relayUrl);
+  const { ca, systemUnreadable } = trust;
+  // The configured value: with trust: [system] on a Node that cannot read the store, "add system to trust:" would be wrong.
+  const dial: RelayDial = { relay, ca, trustsSystem: config.trust.includes('system'), systemUnreadable, agent: undefined, ...wayToRelay(config, env, log, pacFile) };
+  if (!dial.route) return dial;
+  dial.agent = new TunnelAgent({
+    secure: relayUrl.protocol === 'wss:',
+    target: relay,
+    ca,
+    timeoutMs: config.timeouts.connect,
+    route: dial.route,
+    onHop: (hop) => {
+      dial.proxy = hop.kind === 'direct' ? undefined : describeProxy(hop.url, config.proxyAuth, hop.credentials);
+    },
+  });
   return dial;
 }

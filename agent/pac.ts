@@ -110,3 +110,36 @@ export async function compilePac(script: string, url: string): Promise<FindProxy
     }
   };
 }
+
+/**
+ * One PAC file as the agent uses it: fetched and compiled once, shared by
+ * the dials to every relay URL (so two relays cost one fetch), and kept
+ * until `refresh()` (a reload) or a failed fetch; each connection asks it
+ * for the relay's hops with `find()`.
+ */
+export class PacFile {
+  private finder: Promise<FindProxy> | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** FindProxyForURL(`target`), fetching and compiling the file first when it is not yet (or no longer) at hand. */
+  async find(target: string): Promise<string> {
+    const finder = (this.finder ??= fetchPac(this.url, this.timeoutMs).then((script) => compilePac(script, this.url)));
+    let find: FindProxy;
+    try {
+      find = await finder;
+    } catch (err) {
+      if (this.finder === finder) this.finder = undefined; // fetch again on the next attempt
+      throw err;
+    }
+    return find(target);
+  }
+
+  /** Forgets the file: the next find() fetches it again. */
+  refresh(): void {
+    this.finder = undefined;
+  }
+}

@@ -14,7 +14,8 @@ import type { Logger } from '../src/log.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import type { MuxSession } from '../src/mux/session.js';
 import { redactUrl } from '../src/redact.js';
-import { createRelayDial, type RelayDial } from './forward-proxy.js';
+import { createRelayDial, pacUrlOf, type RelayDial } from './forward-proxy.js';
+import { PacFile } from './pac.js';
 import { relayTrust } from './trust.js';
 import type { ReadyInfo } from './relay-messages.js';
 import type { RelayConnectionStatus } from './relay-status.js';
@@ -37,6 +38,8 @@ function linkKey(config: AgentConfig, relay: string): string {
 
 export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
   private links: Link[] = [];
+  /** The PAC file of proxy: pac+... or auto, shared by every relay URL's dial: one fetch per start or reload. */
+  private pacFile: PacFile | undefined;
   private readonly retiring = new Set<RelayGroup>();
 
   constructor(
@@ -67,19 +70,20 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     let started = 0;
     // Read only when a link is made: with `trust: [system]` it reads the whole OS store.
     let trust: ReturnType<typeof relayTrust> | undefined;
+    const pacFile = this.sharedPacFile(config);
     for (const relay of config.relays) {
       const key = linkKey(config, relay);
       const kept = old.get(key);
       if (kept) {
         old.delete(key);
         next.push(kept);
-        // A PAC file may have changed with no change to agent.yaml: fetch it again for the next connection, and log its answer.
+        // A PAC file may have changed with no change to agent.yaml: fetched again (once, sharedPacFile), its answer logged.
         kept.dial.refresh?.();
         continue;
       }
       const one: AgentConfig = { ...config, relay };
       trust ??= relayTrust(config);
-      const dial = createRelayDial(one, process.env, trust, this.log);
+      const dial = createRelayDial(one, process.env, trust, this.log, pacFile);
       const ctx = relayContext(config, relay, dial, this.log);
       // `relayUrl`, not `relay`: RelayConnection's own lines have a `relay` field, and a line must not repeat a key.
       const log = config.relays.length > 1 ? this.log.child({ relayUrl: redactUrl(relay) }) : this.log;
@@ -100,6 +104,15 @@ export class RelayConnections extends EventEmitter<RelayConnectionsEvents> {
     for (const c of successors) c.start();
     for (const c of replaced) this.retireWhenReplaced(c, successors, config.timeouts.shutdownGrace);
     return { started, kept: next.length - started, retired: replaced.length };
+  }
+
+  /** The PAC file for `config`: the one already fetched forgotten (a reload fetches it again, once for every relay URL). */
+  private sharedPacFile(config: AgentConfig): PacFile | undefined {
+    const url = pacUrlOf(config);
+    if (!url) return (this.pacFile = undefined);
+    if (this.pacFile?.url === url && this.pacFile.timeoutMs === config.timeouts.connect) this.pacFile.refresh();
+    else this.pacFile = new PacFile(url, config.timeouts.connect);
+    return this.pacFile;
   }
 
   /** Stops every connection from reconnecting (shutdown). */

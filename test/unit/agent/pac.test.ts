@@ -1,7 +1,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
 import { compilePac, fetchPac, parsePacAnswer, PacError } from '../../../agent/pac.js';
+import { RelayConnections } from '../../../agent/relay-connections.js';
+import { FakeRelay, LogCapture, testConfig } from './helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
 describe('PAC files', () => {
   it('reads lists of proxies with DIRECT fallback, skipping what ctbridge cannot use', () => {
@@ -57,5 +65,32 @@ describe('PAC files', () => {
       server.closeAllConnections();
       server.close();
     }
+  });
+
+  // Regression (review): every relay URL's dial fetched the PAC file itself, at start and again at each reload.
+  it('two relay URLs share one PAC fetch at start, and one more at a reload', async () => {
+    let fetches = 0;
+    const pacServer = http.createServer((_req, res) => {
+      fetches++;
+      res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig' }).end('function FindProxyForURL() { return "DIRECT"; }');
+    });
+    pacServer.listen(0, '127.0.0.1');
+    await once(pacServer, 'listening');
+    cleanups.push(() => new Promise((resolve) => pacServer.close(() => resolve())));
+    const relays = [await FakeRelay.start(), await FakeRelay.start()];
+    for (const r of relays) cleanups.push(() => r.close());
+    const config = { ...(await testConfig(relays[0]!.url, { t1: { target: 'http://127.0.0.1:9' } }, { proxy: `pac+http://127.0.0.1:${(pacServer.address() as AddressInfo).port}/proxy.pac` })), relays: relays.map((r) => r.url) };
+    const logs = new LogCapture();
+    const connections = new RelayConnections(logs.logger, () => undefined);
+    cleanups.push(() => connections.closeAll('test over'));
+    connections.apply(config);
+    await Promise.all(relays.map((r) => r.connection(0)));
+    expect(logs.lines.filter((l) => l.msg === 'PAC answer for the relay')).toHaveLength(2);
+    expect(fetches).toBe(1);
+    // A reload keeps both links; the PAC file is fetched again once, and each relay's answer logged again.
+    const answers = (n: number) => logs.waitFor('PAC answer for the relay', () => logs.lines.filter((l) => l.msg === 'PAC answer for the relay').length >= n);
+    connections.apply(config);
+    await answers(4);
+    expect(fetches).toBe(2);
   });
 });
