@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import type { ProxyAuthConfig } from '../src/config/index.js';
 import { untrusted } from '../src/log-text.js';
 import { ntlmAuthenticate, ntlmNegotiate } from './ntlm.js';
+import { whenConnected } from './socket-connect.js';
 import { bodyLength, ntlmChallenge, offeredSchemes, ProxyProtocolError, SocketReader, type ProxyResponse } from './proxy-response.js';
 
 export interface ProxyCredentials {
@@ -54,25 +55,13 @@ function refusal(res: ProxyResponse, tried: ProxyCredentials['scheme'] | undefin
   return new ProxyRefusal(res.status, untrusted(res.statusText, 60) ?? '', offeredSchemes(res).slice(0, 8), first('via'), first('server'), tried, stage, detail);
 }
 
-async function connectToProxy(proxyUrl: URL, ca: string[] | undefined, signal: AbortSignal): Promise<net.Socket> {
+function connectToProxy(proxyUrl: URL, ca: string[] | undefined, signal: AbortSignal): Promise<net.Socket> {
   const port = Number(proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80));
   const host = proxyUrl.hostname.replace(/^\[|\]$/g, '');
   const socket = proxyUrl.protocol === 'https:'
     ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...(ca ? { ca } : {}) })
     : net.connect({ host, port });
-  const onAbort = () => socket.destroy(signal.reason as Error);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once(proxyUrl.protocol === 'https:' ? 'secureConnect' : 'connect', resolve);
-      socket.once('error', reject);
-      socket.once('close', () => reject(signal.reason ?? new Error('connection closed')));
-    });
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  socket.removeAllListeners('close');
-  return socket;
+  return whenConnected(socket, proxyUrl.protocol === 'https:' ? 'secureConnect' : 'connect', signal);
 }
 
 function connectRequest(target: string, authorization: string | undefined): string {

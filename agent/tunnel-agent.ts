@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { openTunnel, ProxyRefusal, type ProxyCredentials } from './proxy-tunnel.js';
+import { whenConnected } from './socket-connect.js';
 
 export type Hop = { kind: 'direct' } | { kind: 'proxy'; url: URL; credentials: ProxyCredentials | undefined };
 
@@ -104,15 +105,5 @@ export async function openRoute(hops: readonly Hop[], target: string, o: RouteOp
 export async function direct(target: string, signal: AbortSignal): Promise<net.Socket> {
   const colon = target.lastIndexOf(':');
   const socket = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
-  const onAbort = () => socket.destroy(signal.reason as Error);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  return socket;
+  return whenConnected(socket, 'connect', signal);
 }

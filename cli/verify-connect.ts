@@ -16,6 +16,7 @@ import { describeClose, describeConnectError, describeHttpStatus, type RelayCont
 import { relayWebSocket } from '../agent/relay-dial.js';
 import { helloMessage } from '../agent/relay-messages.js';
 import { relayContext } from '../agent/relay-problem.js';
+import { whenConnected } from '../agent/socket-connect.js';
 import { relayTrust } from '../agent/trust.js';
 import { openRoute, relayTls, type Hop } from '../agent/tunnel-agent.js';
 import { readErrorReason, withRefusal } from '../agent/relay-error-body.js';
@@ -152,18 +153,10 @@ async function verifyRelay(config: AgentConfig, write: Write): Promise<boolean> 
     let stream: Duplex = raw;
     if (secure) {
       const socket = relayTls(raw, relayUrl.hostname, trust.ca ? { ca: trust.ca } : {});
-      const handshake = new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', resolve);
-        socket.once('error', reject);
-        socket.once('close', () => reject(new Error('the connection closed during the TLS handshake')));
-      });
       try {
-        await bounded(handshake, connectMs, () => {
-          socket.destroy();
-          return fail('tls', waitedFor(`the TLS handshake with relay ${dial.relay}`, connectMs, ctx));
-        });
+        await whenConnected(socket, 'secureConnect', AbortSignal.timeout(connectMs));
       } catch (err) {
-        if (err instanceof StepFailed) throw err;
+        if (isTimeout(err)) fail('tls', waitedFor(`the TLS handshake with relay ${dial.relay}`, connectMs, ctx));
         fail('tls', describeConnectError(err, ctx));
       }
       const peer = socket.getPeerCertificate();
