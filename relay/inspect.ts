@@ -48,9 +48,11 @@ export class RelayInspect extends Inspector {
    * Watches one admitted request until its response is done; `facts` is
    * asked then. Nothing is copied or redacted on the way: the entry holds
    * the request's header list as received and the agent's response head
-   * (the ring redacts when someone looks).
+   * (the ring redacts when someone looks). A `refused` request (answered
+   * before any exchange) keeps no request body: the relay does not read
+   * what it turned down, so tapping it would pull the upload in.
    */
-  watch(req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, facts: () => RelayExchangeFacts): void {
+  watch(req: IncomingMessage, res: ServerResponse, ctx: ExchangeContext, facts: () => RelayExchangeFacts, refused = false): void {
     if (!this.config.enabled) return;
     const start = performance.now();
     const startedAt = Date.now();
@@ -58,8 +60,10 @@ export class RelayInspect extends Inspector {
     let reqTap: BodyTap | undefined;
     let resTap: BodyTap | undefined;
     if (limit > 0) {
-      reqTap = new BodyTap(limit);
-      req.on('data', reqTap.add);
+      if (!refused) {
+        reqTap = new BodyTap(limit);
+        req.on('data', reqTap.add);
+      }
       resTap = new BodyTap(limit);
       const tap = resTap;
       const write = res.write;

@@ -78,7 +78,7 @@ export class PublicRequests {
     res.once('close', () => metrics?.request(known, res.statusCode, 0, { code: err.code }));
     const ctx: ExchangeContext = { requestId, tunnel: tunnel ?? '', method: req.method ?? 'GET', url: req.url ?? '' };
     // The inspector keeps refusals too ("no agent connected" is the first thing to look for), for known tunnels only.
-    if (known) this.opts.inspect?.watch(req, res, ctx, () => ({ response: undefined, agentId: undefined, node: undefined, bytesIn: 0, bytesOut: 0 }));
+    if (known) this.opts.inspect?.watch(req, res, ctx, () => ({ response: undefined, agentId: undefined, node: undefined, bytesIn: 0, bytesOut: 0 }), true);
     // The body was not read: do not keep a connection whose next bytes are an unread upload.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
     answerError(res, err, ctx, kindOf(tunnel ?? ''));

@@ -14,6 +14,8 @@ import { Admission } from '../../../relay/admission.js';
 import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
 import { createKindHandlers } from '../../../relay/clienttracker/index.js';
 import { httpKind } from '../../../relay/http-kind.js';
+import { RelayInspect } from '../../../relay/inspect.js';
+import type { InspectEntry } from '../../../src/inspect/entry.js';
 import { PublicRequests } from '../../../relay/public-requests.js';
 import type { KindHandler } from '../../../relay/tunnel-kind.js';
 import { parseAgentConfig } from '../../../src/config/index.js';
@@ -252,5 +254,35 @@ describe('PublicRequests with the http kind', () => {
     expect(res.headers['x-ctbridge-error']).toBe('CTB_SHUTTING_DOWN');
     expect(res.headers['retry-after']).toBe('1');
     expect(atAgent).toHaveLength(0);
+  });
+});
+
+// Regression (review): with inspect.bodies the inspector tapped the request body of a refused request,
+// which put it in flowing mode: the relay read the whole upload it had turned down.
+describe('PublicRequests with inspect.bodies', () => {
+  it('does not read the body of a request it refused (no agent): the inspector keeps the refusal without a request body', async () => {
+    const config = relayConfig({ tunnels: { web: { kind: 'http' } } });
+    const { log } = captureLog();
+    const inspect = new RelayInspect({ enabled: true, entries: 10, maxBytes: 1 << 20, bodies: 1024 });
+    const requests = new PublicRequests({ admission: new Admission({ config }, new AgentRegistry(config.limits.maxStreamsPerAgent), false), log, kindOf: () => httpKind, inspect });
+    // Right after the relay answered, before Node discards what is left of the request at the response's end.
+    const seen: { tapped: number; flowing: boolean | null }[] = [];
+    const front = await listen((req, res) => {
+      requests.handle(req, res);
+      seen.push({ tapped: req.listenerCount('data'), flowing: req.readableFlowing });
+    });
+    cleanups.push(() => front.close());
+    const socket = net.connect(front.port, '127.0.0.1');
+    cleanups.push(async () => void socket.destroy());
+    const recorded = new Promise<InspectEntry>((resolve) => inspect.ring.subscribe(resolve));
+    socket.write('POST /t/web/upload HTTP/1.1\r\nHost: relay\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\nthe first bytes of an upload');
+    let answer = '';
+    socket.setEncoding('utf8');
+    await new Promise<void>((resolve) => socket.on('data', (c: string) => (answer += c).includes('\r\n\r\n') && resolve()));
+    expect(answer).toMatch(/^HTTP\/1\.1 50[23] /);
+    expect(seen).toEqual([{ tapped: 0, flowing: null }]);
+    const entry = await recorded;
+    expect(entry).toMatchObject({ tunnel: 'web', method: 'POST', code: 'CTB_AGENT_NOT_CONNECTED' });
+    expect(entry.requestBody).toBeUndefined();
   });
 });
