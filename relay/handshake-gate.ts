@@ -44,12 +44,17 @@ interface Waiter {
   since: number;
   start: () => void;
   busy: () => void;
+  /** The socket closed while it waited: it no longer counts toward maxWaiting. */
+  gone: boolean;
+  onClose: () => void;
 }
 
 export class HandshakeGate {
   private active = 0;
   private waiting: Waiter[] = [];
   private head = 0;
+  /** Waiters past `head` whose socket is still open. */
+  private live = 0;
   private readonly now: () => number;
   /** Handshakes finished in the current bucket, and the smoothed rate (per second) of the buckets before. */
   private bucketStart: number;
@@ -77,16 +82,16 @@ export class HandshakeGate {
     return this.active;
   }
 
-  /** Connections waiting for a turn (some may have closed meanwhile). */
+  /** Connections waiting for a turn (those that closed meanwhile no longer count). */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.live;
   }
 
   /**
    * Runs `start` now or once a handshake ahead finishes (each started one
    * must call `done()` exactly once); calls `busy` instead when the queue is
    * full or the connection waited too long. A connection that closes while
-   * it waits is dropped from the queue.
+   * it waits is dropped from the queue and no longer counts toward its bound.
    */
   enter(socket: Duplex, start: () => void, busy: () => void): void {
     if (this.active < this.opts.limit && this.queued === 0) {
@@ -100,7 +105,21 @@ export class HandshakeGate {
       return;
     }
     this.turnedAway = 0;
-    this.waiting.push({ socket, since: this.now(), start, busy });
+    const w: Waiter = {
+      socket, since: this.now(), start, busy, gone: false,
+      onClose: () => {
+        w.gone = true;
+        this.live--;
+      },
+    };
+    socket.once('close', w.onClose);
+    this.live++;
+    this.waiting.push(w);
+    // Closed waiters are skipped when their turn comes; many of them (agents giving up) are dropped now.
+    if (this.waiting.length - this.head > 2 * this.opts.maxWaiting + 1024) {
+      this.waiting = this.waiting.slice(this.head).filter((x) => !x.gone);
+      this.head = 0;
+    }
   }
 
   /** A handshake ended (ready, refused or closed): the next waiting connection starts. */
@@ -141,6 +160,9 @@ export class HandshakeGate {
         this.waiting = this.waiting.slice(this.head);
         this.head = 0;
       }
+      if (w.gone) continue;
+      w.socket.off('close', w.onClose);
+      this.live--;
       if (w.socket.destroyed) continue;
       if (this.now() - w.since > this.opts.maxWaitMs) {
         this.turnedAway++;

@@ -4,19 +4,29 @@
  * order, the rest turned away with a Retry-After computed from the
  * measured rate. Pure: a fake clock and fake sockets.
  */
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { HandshakeGate, MIN_RATE_PER_S } from '../../../relay/handshake-gate.js';
+
+/** What the gate uses of a socket: 'close', and destroyed. */
+class FakeSocket extends EventEmitter {
+  destroyed = false;
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
 
 function setup(opts: { limit?: number; maxWaiting?: number; maxWaitMs?: number } = {}) {
   let now = 0;
   const gate = new HandshakeGate({ limit: 2, maxWaiting: 3, maxWaitMs: 5000, ...opts, now: () => now });
   const started: number[] = [];
   const busy: number[] = [];
-  const sockets: { destroyed: boolean }[] = [];
+  const sockets: FakeSocket[] = [];
   const enter = (i: number): void => {
-    sockets[i] = { destroyed: false };
-    gate.enter(sockets[i] as Duplex, () => started.push(i), () => busy.push(i));
+    sockets[i] = new FakeSocket();
+    gate.enter(sockets[i] as unknown as Duplex, () => started.push(i), () => busy.push(i));
   };
   return { gate, started, busy, sockets, enter, advance: (ms: number) => (now += ms) };
 }
@@ -48,10 +58,43 @@ describe('HandshakeGate', () => {
   it('skips a connection that closed while it waited', () => {
     const { gate, started, sockets, enter } = setup();
     for (let i = 0; i < 4; i++) enter(i);
-    sockets[2].destroyed = true;
+    sockets[2].destroy();
     gate.done();
     expect(started).toEqual([0, 1, 3]);
     expect(gate.queued).toBe(0);
+  });
+
+  // Regression (review): sockets that closed while queued still counted toward maxWaiting (10,000), so agents that
+  // gave up (timeouts.connect) kept live ones turned away with CTB_RELAY_BUSY while the queue was in fact empty.
+  it('drops a connection that closed while it waited from the count: the room it held takes a new one', () => {
+    const { gate, started, busy, sockets, enter } = setup();
+    for (let i = 0; i < 5; i++) enter(i); // 0, 1 under way; 2, 3, 4 waiting: the queue is full
+    sockets[3].destroy();
+    sockets[4].destroy();
+    expect(gate.queued).toBe(1);
+    enter(5);
+    enter(6);
+    expect(busy).toEqual([]);
+    expect(gate.queued).toBe(3);
+    enter(7);
+    expect(busy).toEqual([7]);
+    // Its close listener goes with it: a waiter that started no longer hears its socket.
+    gate.done();
+    gate.done();
+    expect(started).toEqual([0, 1, 2, 5]);
+    expect(sockets[2]!.listenerCount('close')).toBe(0);
+    expect(sockets[6]!.listenerCount('close')).toBe(1);
+  });
+
+  it('does not hold on to many connections that closed while they waited', () => {
+    const { gate, sockets, enter } = setup({ limit: 1, maxWaiting: 10 });
+    enter(0);
+    for (let i = 1; i <= 5000; i++) {
+      enter(i);
+      sockets[i]!.destroy();
+    }
+    expect(gate.queued).toBe(0);
+    expect((gate as unknown as { waiting: unknown[]; head: number }).waiting.length).toBeLessThan(2 * 10 + 1024 + 2);
   });
 
   it('turns away a connection that waited longer than maxWaitMs when its turn comes (its agent is about to give up)', () => {
@@ -141,7 +184,7 @@ describe('HandshakeGate', () => {
     const gate = new HandshakeGate({ limit: 1, maxWaiting: 200_000, maxWaitMs: 5000, now: () => now });
     let started = 0;
     let endAtOnce = false;
-    const enter = (): void => gate.enter({ destroyed: false } as Duplex, () => {
+    const enter = (): void => gate.enter(new FakeSocket() as unknown as Duplex, () => {
       started++;
       if (endAtOnce) gate.done();
     }, () => undefined);
