@@ -39,6 +39,8 @@ export class Cluster extends EventEmitter<{ change: [] }> {
   private readonly endpoint: PeerEndpoint;
   private timer: NodeJS.Timeout | undefined;
   private resolvedOnce = false;
+  /** `synced` when last looked at (noteSynced). */
+  private wasSynced = false;
   private cursor = 0;
   private listenAddress = '';
   private stopped = false;
@@ -104,6 +106,19 @@ export class Cluster extends EventEmitter<{ change: [] }> {
    */
   get synced(): boolean {
     return this.resolvedOnce && [...this.links.values()].every((l) => l.tried);
+  }
+
+  /** Logs when this node becomes ready in the cluster (synced), and when it stops being (a new node to try). */
+  private noteSynced(): void {
+    const synced = this.synced;
+    if (synced === this.wasSynced) return;
+    this.wasSynced = synced;
+    const { known, connected } = this.peerCount();
+    if (synced) this.opts.log.info({ nodeId: this.nodeId, nodes: this.nodes(), peers: { known, connected } }, 'cluster node ready');
+    else {
+      const waitingFor = [...this.links.values()].filter((l) => !l.tried).map((l) => l.address);
+      this.opts.log.info({ nodeId: this.nodeId, waitingFor, peers: { known, connected } }, 'cluster node not ready: linking to nodes not tried yet');
+    }
   }
 
   /** A node (other than `avoid`) that serves `tunnel` and takes exchanges, round robin; undefined when none. */
@@ -177,11 +192,16 @@ export class Cluster extends EventEmitter<{ change: [] }> {
         nodeId: this.nodeId, secrets: () => clusterSecrets(this.config), tls: this.config.tls,
         window: this.opts.window(), heartbeat: this.opts.heartbeat(), connectTimeout: this.opts.connectTimeout,
       }, this.opts.log);
-      link.on('change', () => this.emit('change'));
+      link.on('change', () => {
+        this.emit('change');
+        this.noteSynced();
+      });
+      link.once('tried', () => this.noteSynced());
       link.once('self', () => {
         this.selfAddresses.add(address);
         this.links.delete(address);
         this.emit('change');
+        this.noteSynced();
       });
       this.links.set(address, link);
       link.start();
@@ -193,6 +213,7 @@ export class Cluster extends EventEmitter<{ change: [] }> {
       this.emit('change');
     }
     this.resolvedOnce = true;
+    this.noteSynced();
     if (this.stopped) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.refresh(), peers.refresh);

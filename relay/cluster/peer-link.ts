@@ -54,6 +54,8 @@ export interface PeerLinkEvents {
   change: [];
   /** The address turned out to be this node itself. */
   self: [];
+  /** The first attempt to link failed: the node has been tried (see `tried`). */
+  tried: [];
 }
 
 type State = 'connecting' | 'challenge' | 'announce' | 'ready';
@@ -286,7 +288,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   }
 
   private retry(): void {
-    this.failures++;
+    if (++this.failures === 1) this.emit('tried');
     if (this.stopped) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {

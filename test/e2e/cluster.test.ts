@@ -46,15 +46,9 @@ async function startNode(n: Node): Promise<RelayInfo> {
   return n.relay;
 }
 
-/** Resolves once the node's /readyz answers 200 (the load balancer sends it traffic from then on). */
+/** Resolves once the node is ready in the cluster (its /readyz answers 200 and the load balancer sends it traffic from then on). */
 async function ready(n: Node): Promise<void> {
-  await n.relay!.proc.waitForLog((l) => l.msg === 'cluster listening');
-  for (let i = 0; i < 200; i++) {
-    const r = await fetch(`http://127.0.0.1:${n.adminPort}/readyz`).catch(() => undefined);
-    if (r?.status === 200) return;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`${n.name} never became ready`);
+  await n.relay!.proc.waitForLog('cluster node ready');
 }
 
 /** Resolves once `agentId` has a connection on node `n`. */
