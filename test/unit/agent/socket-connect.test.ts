@@ -6,7 +6,10 @@
  * the socket they handed on (and one removed every 'close' listener).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { whenConnected } from '../../../agent/socket-connect.js';
 import { direct } from '../../../agent/tunnel-agent.js';
@@ -45,6 +48,24 @@ describe('whenConnected: connect helpers leave no listeners on the socket', () =
     cleanups.push(() => viaDirect.destroy());
     expect(viaDirect.listenerCount('error')).toBe(0);
     expect(viaDirect.listenerCount('connect')).toBe(0);
+  });
+
+  it("after a TLS handshake (an https:// proxy): 'secureConnect' awaited, nothing left behind", async () => {
+    const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`../../fixtures/config/tls/${name}`, import.meta.url)), 'utf8');
+    const cert = fixture('relay.crt');
+    const srv = tls.createServer({ cert, key: fixture('relay.key') }, (c) => c.on('error', () => undefined));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanups.push(() => srv.close());
+    const socket = tls.connect({ host: '127.0.0.1', port: (srv.address() as AddressInfo).port, servername: 'localhost', ca: [cert] });
+    cleanups.push(() => socket.destroy());
+    const before = counts(socket);
+    expect(await whenConnected(socket, 'secureConnect', AbortSignal.timeout(10_000))).toBe(socket);
+    expect(socket.authorized).toBe(true);
+    // Node's own once('connect') fired meanwhile: no count grew, none of ours is left.
+    const after = counts(socket);
+    for (const e of EVENTS) expect(after[e], e).toBeLessThanOrEqual(before[e]!);
+    expect(socket.listenerCount('secureConnect')).toBe(0);
   });
 
   it('after a timeout: rejects with the signal\'s reason, destroys the socket, leaves nothing behind', async () => {
