@@ -4,13 +4,11 @@
  * page (relay connections, tunnels and their targets, recent target
  * failures), and the metrics.
  */
-import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
-import { recentExchangesSection } from '../src/admin/exchanges-page.js';
+import { processStatus, statusPage, statusRoutes, type ProcessStatus } from '../src/admin/status-routes.js';
 import type { InspectEntry } from '../src/inspect/entry.js';
-import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
+import { ago, bytes, expiryText, expiryTone, table } from '../src/admin/page.js';
 import type { AgentConfig } from '../src/config/index.js';
-import { SOFTWARE_VERSION } from '../src/protocol.js';
 import { redactUrl } from '../src/redact.js';
 import type { AgentMetrics } from './metrics.js';
 import type { RelayConnectionStatus } from './relay-status.js';
@@ -25,14 +23,8 @@ export interface AgentStatusTunnel {
   open: number;
 }
 
-export interface AgentStatus {
+export interface AgentStatus extends ProcessStatus {
   role: 'agent';
-  software: string;
-  config: string;
-  startedAt: string;
-  uptimeSeconds: number;
-  ready: boolean;
-  readiness: string;
   agentId: string | undefined;
   tokenId: string | undefined;
   tokenExpiresAt: string | undefined;
@@ -61,16 +53,9 @@ export function agentStatus(d: AgentAdminDeps): AgentStatus {
   const token = d.token();
   const counts = d.counts();
   const urls = d.publicUrls();
-  const r = d.ready();
   return {
     role: 'agent',
-    software: SOFTWARE_VERSION,
-    // Absolute: `ctbridge status --config` finds this process by it (admin.listen not set, on a fallback port).
-    config: resolve(config.file),
-    startedAt: d.started.toISOString(),
-    uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
-    ready: r.ready,
-    readiness: r.reason,
+    ...processStatus(config.file, d.started, d.ready()),
     agentId: token.agentId,
     tokenId: token.tokenId,
     tokenExpiresAt: token.expiresAt?.toISOString(),
@@ -90,15 +75,11 @@ export function agentStatus(d: AgentAdminDeps): AgentStatus {
 function agentPage(s: AgentStatus, recent: readonly InspectEntry[] | undefined): string {
   const now = new Date();
   const up = s.relays.filter((r) => r.state === 'connected').length;
-  return page(`ctbridge agent ${s.agentId ?? ''}`.trim(), { ready: s.ready, reason: s.readiness }, [
-    ['Agent', facts([
-      ['agent id', s.agentId ?? 'unknown: the token cannot be read'],
-      ['token', s.tokenId ? `${s.tokenId}, expires ${expiryText(s.tokenExpiresAt, now)}` : expiryText(s.tokenExpiresAt, now), expiryTone(s.tokenExpiresAt, now)],
-      ['relay connections', `${up} of ${s.relays.length} connected`, up === 0 ? 'bad' : up < s.relays.length ? 'warn' : undefined],
-      ['config', s.config],
-      ['software', s.software],
-      ['up', ago(new Date(s.startedAt), now)],
-    ])],
+  return statusPage('agent', `ctbridge agent ${s.agentId ?? ''}`.trim(), s, [
+    ['agent id', s.agentId ?? 'unknown: the token cannot be read'],
+    ['token', s.tokenId ? `${s.tokenId}, expires ${expiryText(s.tokenExpiresAt, now)}` : expiryText(s.tokenExpiresAt, now), expiryTone(s.tokenExpiresAt, now)],
+    ['relay connections', `${up} of ${s.relays.length} connected`, up === 0 ? 'bad' : up < s.relays.length ? 'warn' : undefined],
+  ], [
     ['Relay connections', table(s.relays, [
       { title: 'relay', cell: (r) => r.relay },
       { title: 'state', cell: (r) => r.state, tone: (r) => (r.state === 'connected' ? 'good' : r.state === 'stopped' ? 'warn' : 'bad') },
@@ -124,18 +105,16 @@ function agentPage(s: AgentStatus, recent: readonly InspectEntry[] | undefined):
       { title: 'code', cell: (f) => f.code },
       { title: 'what happened', cell: (f) => f.message },
     ], 'None since the agent started.')],
-    ['Recent exchanges', recentExchangesSection('agent', recent)],
-  ]);
+  ], recent, now);
 }
 
 export function agentAdminRoutes(d: AgentAdminDeps): AdminRoutes {
-  return {
+  return statusRoutes({
     ready: d.ready,
-    status: () => agentStatus(d),
-    page: () => agentPage(agentStatus(d), d.recentExchanges?.()),
-    metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
-    allowFrom: () => d.config().admin.allowFrom,
-    hosts: () => d.config().admin.hosts,
-  };
+    status: () => agentStatus(d),
+    page: (s) => agentPage(s, d.recentExchanges?.()),
+    metrics: d.metrics.registry,
+    admin: () => d.config().admin,
+  });
 }

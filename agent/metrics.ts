@@ -4,7 +4,7 @@
  * agent.yaml, status codes and ctbridge error codes: a bounded set.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isErrorCode } from '../src/errors.js';
+import { DURATION_BUCKETS, codeLabel } from '../src/metrics.js';
 
 export interface AgentMetricsSource {
   /** Relay connections that are up, by relay URL (redacted). */
@@ -72,7 +72,7 @@ export class AgentMetrics {
       name: 'ctbridge_agent_target_duration_seconds',
       help: 'Time from the exchange arriving to its end, by tunnel (target latency plus the transfer).',
       labelNames: ['tunnel'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+      buckets: [...DURATION_BUCKETS],
       registers,
     });
   }
@@ -83,6 +83,6 @@ export class AgentMetrics {
     this.latency.observe({ tunnel }, seconds);
     if (bytes.in) this.bytes.inc({ tunnel, direction: 'in' }, bytes.in);
     if (bytes.out) this.bytes.inc({ tunnel, direction: 'out' }, bytes.out);
-    if (code) this.errors.inc({ tunnel, code: isErrorCode(code) ? code : 'other' });
+    if (code) this.errors.inc({ tunnel, code: codeLabel(code) });
   }
 }

@@ -4,13 +4,11 @@
  * the Prometheus metrics. Everything here is read from the live state when
  * asked; nothing is kept for it.
  */
-import { resolve } from 'node:path';
 import type { AdminRoutes, Readiness, ReloadResult } from '../src/admin/server.js';
-import { recentExchangesSection } from '../src/admin/exchanges-page.js';
+import { processStatus, statusPage, statusRoutes, type ProcessStatus } from '../src/admin/status-routes.js';
 import type { InspectEntry } from '../src/inspect/entry.js';
-import { ago, bytes, expiryText, expiryTone, facts, page, table } from '../src/admin/page.js';
+import { ago, bytes, expiryText, expiryTone, table } from '../src/admin/page.js';
 import { formatHostPort } from '../src/config/index.js';
-import { SOFTWARE_VERSION } from '../src/protocol.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
 import type { ClusterStatus } from './cluster/index.js';
 import type { LiveConfig } from './live-config.js';
@@ -43,14 +41,8 @@ export interface RelayStatusTunnel {
   state: 'serving' | 'no agent' | 'draining' | 'not served';
 }
 
-export interface RelayStatus {
+export interface RelayStatus extends ProcessStatus {
   role: 'relay';
-  software: string;
-  config: string;
-  startedAt: string;
-  uptimeSeconds: number;
-  ready: boolean;
-  readiness: string;
   listen: string;
   publicUrl: string;
   agents: RelayStatusAgent[];
@@ -107,16 +99,9 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
       state: config.requireDeclaredTunnels && !Object.hasOwn(config.tunnels, name) ? 'not served' : up > 0 ? 'serving' : serving.length > 0 ? 'draining' : 'no agent',
     };
   });
-  const r = d.ready();
   return {
     role: 'relay',
-    software: SOFTWARE_VERSION,
-    // Absolute: `ctbridge status --config` finds this process by it (admin.listen not set, on a fallback port).
-    config: resolve(config.file),
-    startedAt: d.started.toISOString(),
-    uptimeSeconds: Math.round((Date.now() - d.started.getTime()) / 1000),
-    ready: r.ready,
-    readiness: r.reason,
+    ...processStatus(config.file, d.started, d.ready()),
     listen: formatHostPort(d.address),
     publicUrl: d.publicUrl(),
     agents: agents.map(agentStatus),
@@ -128,15 +113,11 @@ export function relayStatus(d: RelayAdminDeps): RelayStatus {
 function relayPage(s: RelayStatus, recent: readonly InspectEntry[] | undefined): string {
   const now = new Date();
   const idle = s.tunnels.filter((t) => t.state !== 'serving').map((t) => t.name);
-  return page(`ctbridge relay ${s.listen}`, { ready: s.ready, reason: s.readiness }, [
-    ['Relay', facts([
-      ['public URL', s.publicUrl],
-      ['agents connected', s.agents.length],
-      ['tunnels', `${s.tunnels.length}${idle.length ? `; without an agent: ${idle.join(', ')}` : ''}`],
-      ['config', s.config],
-      ['software', s.software],
-      ['up', ago(new Date(s.startedAt), now)],
-    ])],
+  return statusPage('relay', `ctbridge relay ${s.listen}`, s, [
+    ['public URL', s.publicUrl],
+    ['agents connected', s.agents.length],
+    ['tunnels', `${s.tunnels.length}${idle.length ? `; without an agent: ${idle.join(', ')}` : ''}`],
+  ], [
     ['Tunnels', table(s.tunnels, [
       { title: 'tunnel', cell: (t) => t.name },
       { title: 'kind', cell: (t) => t.kind },
@@ -165,18 +146,16 @@ function relayPage(s: RelayStatus, recent: readonly InspectEntry[] | undefined):
       { title: 'token expires', cell: (a) => expiryText(a.tokenExpiresAt, now), tone: (a) => expiryTone(a.tokenExpiresAt, now) },
       { title: 'state', cell: (a) => (a.draining ? 'leaving' : 'serving'), tone: (a) => (a.draining ? 'warn' : 'good') },
     ], 'No agent is connected.')],
-    ['Recent exchanges', recentExchangesSection('relay', recent)],
-  ]);
+  ], recent, now);
 }
 
 export function relayAdminRoutes(d: RelayAdminDeps): AdminRoutes {
-  return {
+  return statusRoutes({
     ready: d.ready,
-    status: () => relayStatus(d),
-    page: () => relayPage(relayStatus(d), d.recentExchanges?.()),
-    metrics: async () => ({ contentType: d.metrics.registry.contentType, text: await d.metrics.registry.metrics() }),
     reload: d.reload,
-    allowFrom: () => d.live.config.admin.allowFrom,
-    hosts: () => d.live.config.admin.hosts,
-  };
+    status: () => relayStatus(d),
+    page: (s) => relayPage(s, d.recentExchanges?.()),
+    metrics: d.metrics.registry,
+    admin: () => d.live.config.admin,
+  });
 }

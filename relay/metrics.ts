@@ -6,7 +6,7 @@
  * ours. A path never becomes a label.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isErrorCode } from '../src/errors.js';
+import { DURATION_BUCKETS, codeLabel } from '../src/metrics.js';
 import type { AgentRegistry } from './agent-registry.js';
 import { CT_METRICS, type ClientTrackerMetrics } from './clienttracker/metrics.js';
 import type { ResendReason } from './resend.js';
@@ -20,9 +20,6 @@ export interface RequestTotals {
   /** The ctbridge error code the relay answered or logged, if any. */
   code?: string | undefined;
 }
-
-/** The `code` label: a ctbridge error code, never a string from elsewhere. */
-export const codeLabel = (code: string): string => (isErrorCode(code) ? code : 'other');
 
 export class RelayMetrics implements ClientTrackerMetrics {
   readonly registry = new Registry();
@@ -56,7 +53,7 @@ export class RelayMetrics implements ClientTrackerMetrics {
       name: 'ctbridge_request_duration_seconds',
       help: 'Time from request arrival to the end of the response, by tunnel.',
       labelNames: ['tunnel'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+      buckets: [...DURATION_BUCKETS],
       registers,
     });
     this.bytes = new Counter({
