@@ -1,6 +1,6 @@
 /**
  * Talking to a running relay's or agent's admin listener from the command
- * line (`ctbridge status`, `ctbridge reload`): where it is (from the
+ * line (`ctbridge status`, `reload`, `tail`, `replay`): where it is (from the
  * config's `admin.listen`, or `--admin`), and one request to it, with a
  * message that says what to check when it cannot be reached.
  *
@@ -19,6 +19,13 @@ import { ADMIN_HEADER } from '../src/admin/guard.js';
 import { ConfigError } from '../src/errors.js';
 
 export type Role = 'relay' | 'agent';
+
+/** The options every admin command takes to find the process to ask. */
+export interface AdminTargetOptions {
+  config?: string | undefined;
+  admin?: string | undefined;
+  role?: Role | undefined;
+}
 
 export interface AdminTarget {
   /** Base URL, no trailing slash: http://127.0.0.1:9090 */
@@ -196,7 +203,7 @@ export interface FoundTarget {
  * config file (its /api/status names the file). None does (not running,
  * or an older version that does not say): the default port, as before.
  */
-export async function findAdminTarget(opts: { config?: string | undefined; admin?: string | undefined; role?: Role | undefined }): Promise<FoundTarget> {
+export async function findAdminTarget(opts: AdminTargetOptions): Promise<FoundTarget> {
   const target = adminTarget(opts);
   if (!target.file || !target.fallbacks?.length) return { target, others: [] };
   const urls = [target.url, ...target.fallbacks];
@@ -213,7 +220,7 @@ export function othersNote(found: FoundTarget): string {
 }
 
 /** The target from the command's options; `--admin` wins over `--config`. */
-export function adminTarget(opts: { config?: string | undefined; admin?: string | undefined; role?: Role | undefined }): AdminTarget {
+export function adminTarget(opts: AdminTargetOptions): AdminTarget {
   if (opts.admin) return adminTargetFromOption(opts.admin, opts.role);
   if (opts.config) return adminTargetFromConfig(opts.config, opts.role);
   throw new ConfigError('--config', '', 'give the relay.yaml or agent.yaml of the process to ask (--config), or its admin listener (--admin http://host:port)');

@@ -6,19 +6,10 @@
  * Exit codes: 0 reloaded, 1 refused (invalid config, shutting down) or the
  * admin listener cannot be reached, 2 bad usage or config.
  */
-import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, whose, type Role } from './admin-client.js';
-import type { Output } from './status.js';
+import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, whose, type AdminTargetOptions } from './admin-client.js';
+import { processOutput, type Output } from './output.js';
 
-export interface ReloadOptions {
-  config?: string | undefined;
-  admin?: string | undefined;
-  role?: Role | undefined;
-}
-
-const processOutput: Output = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
+export type ReloadOptions = AdminTargetOptions;
 
 /** The `{ ok, message }` a /reload answer holds, if it is one. */
 function reloadResult(body: string): { ok: boolean; message: string } | undefined {

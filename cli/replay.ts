@@ -10,21 +10,14 @@
  */
 import http from 'node:http';
 import type { InspectEntry } from '../src/inspect/entry.js';
-import { AdminUnreachable, adminTarget, unexpectedAnswer, type Role } from './admin-client.js';
-import { cell, renderTable, type Output } from './status.js';
+import { AdminUnreachable, adminTarget, unexpectedAnswer, type AdminTargetOptions } from './admin-client.js';
+import { processOutput, type Output } from './output.js';
+import { cell, renderTable } from './status.js';
 
-export interface ReplayOptions {
+export interface ReplayOptions extends AdminTargetOptions {
   requestId: string;
-  config?: string | undefined;
-  admin?: string | undefined;
-  role?: Role | undefined;
   json?: boolean | undefined;
 }
-
-const processOutput: Output = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
 
 function post(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -15,7 +15,8 @@ import { ago, bytes, expiryText } from '../src/admin/page.js';
 import { untrusted } from '../src/log-text.js';
 import type { AgentStatus } from '../agent/admin.js';
 import type { RelayStatus } from '../relay/admin.js';
-import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, type Role } from './admin-client.js';
+import { AdminUnreachable, adminRequest, findAdminTarget, othersNote, unexpectedAnswer, type AdminTargetOptions } from './admin-client.js';
+import { processOutput, type Output } from './output.js';
 
 /** How many recent target failures the agent's table shows (the JSON has them all). */
 export const FAILURES_SHOWN = 10;
@@ -65,6 +66,20 @@ function uptime(seconds: number | undefined): string {
 
 const readyWord = (ready: boolean): string => (ready ? 'ready' : 'NOT READY');
 
+/** The facts both roles report, after their own. */
+function processFacts(s: RelayStatus | AgentStatus): [string, unknown][] {
+  return [
+    ['uptime', uptime(s.uptimeSeconds)],
+    ['software', s.software],
+    ['config', s.config],
+  ];
+}
+
+/** A table of `rows`, or the sentence `empty` when there is none. */
+function tableOr(empty: string, headers: readonly string[], rows: readonly (readonly unknown[])[], numeric: readonly boolean[]): string {
+  return rows.length === 0 ? empty : renderTable(headers, rows, numeric);
+}
+
 /** The relay's status as text: a header, its tunnels, its connected agents. */
 export function formatRelayStatus(s: RelayStatus, now = new Date()): string {
   const tunnels = s.tunnels ?? [];
@@ -74,37 +89,33 @@ export function formatRelayStatus(s: RelayStatus, now = new Date()): string {
     factLines([
       ['public URL', s.publicUrl],
       ['listen', s.listen],
-      ['uptime', uptime(s.uptimeSeconds)],
-      ['software', s.software],
-      ['config', s.config],
+      ...processFacts(s),
     ]),
     '',
-    tunnels.length === 0
-      ? 'No tunnel is configured and no agent is connected.'
-      : renderTable(
-          ['TUNNEL', 'KIND', 'STATE', 'AGENTS', 'IN RELAY.YAML'],
-          tunnels.map((t) => [t.name, t.kind, t.state, t.agents, t.configured ? 'yes' : 'no']),
-          [false, false, false, true, false],
-        ),
+    tableOr(
+      'No tunnel is configured and no agent is connected.',
+      ['TUNNEL', 'KIND', 'STATE', 'AGENTS', 'IN RELAY.YAML'],
+      tunnels.map((t) => [t.name, t.kind, t.state, t.agents, t.configured ? 'yes' : 'no']),
+      [false, false, false, true, false],
+    ),
     '',
-    agents.length === 0
-      ? 'No agent is connected.'
-      : renderTable(
-          ['AGENT', 'HOST', 'TUNNELS', 'FROM', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'KEY', 'TOKEN EXPIRES'],
-          agents.map((a) => [
-            a.draining ? `${cell(a.agentId, 100)} (leaving)` : a.agentId,
-            a.hostname,
-            a.tunnels.join(','),
-            a.remoteAddress,
-            since(a.since, now),
-            a.openExchanges,
-            bytes(a.bytesIn),
-            bytes(a.bytesOut),
-            a.keyId ?? '-',
-            expiryText(a.tokenExpiresAt, now),
-          ]),
-          [false, false, false, false, false, true, true, true, false, false],
-        ),
+    tableOr(
+      'No agent is connected.',
+      ['AGENT', 'HOST', 'TUNNELS', 'FROM', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'KEY', 'TOKEN EXPIRES'],
+      agents.map((a) => [
+        a.draining ? `${cell(a.agentId, 100)} (leaving)` : a.agentId,
+        a.hostname,
+        a.tunnels.join(','),
+        a.remoteAddress,
+        since(a.since, now),
+        a.openExchanges,
+        bytes(a.bytesIn),
+        bytes(a.bytesOut),
+        a.keyId ?? '-',
+        expiryText(a.tokenExpiresAt, now),
+      ]),
+      [false, false, false, false, false, true, true, true, false, false],
+    ),
     ...clusterLines(s, now),
   ];
   return `${out.join('\n')}\n`;
@@ -118,13 +129,12 @@ function clusterLines(s: RelayStatus, _now: Date): string[] {
   return [
     '',
     `cluster: node ${cell(c.nodeId)}, listening on ${cell(c.listen)}${c.synced ? '' : ' (still asking the other nodes which tunnels they serve)'}`,
-    peers.length === 0
-      ? 'No other node is known (check cluster.peers).'
-      : renderTable(
-          ['NODE', 'ADDRESS', 'STATE', 'TUNNELS', 'LAST PROBLEM'],
-          peers.map((p) => [p.nodeId ?? '?', p.address, p.state, p.tunnels.join(','), cell(p.lastProblem ?? '', 200)]),
-          [false, false, false, false, false],
-        ),
+    tableOr(
+      'No other node is known (check cluster.peers).',
+      ['NODE', 'ADDRESS', 'STATE', 'TUNNELS', 'LAST PROBLEM'],
+      peers.map((p) => [p.nodeId ?? '?', p.address, p.state, p.tunnels.join(','), cell(p.lastProblem ?? '', 200)]),
+      [false, false, false, false, false],
+    ),
   ];
 }
 
@@ -138,35 +148,31 @@ export function formatAgentStatus(s: AgentStatus, now = new Date()): string {
     `agent ${cell(s.agentId) || '(token unreadable)'}: ${readyWord(s.ready)} (${cell(s.readiness, 500)})`,
     factLines([
       ['token', token],
-      ['uptime', uptime(s.uptimeSeconds)],
-      ['software', s.software],
-      ['config', s.config],
+      ...processFacts(s),
     ]),
     '',
-    relays.length === 0
-      ? 'No relay is configured.'
-      : renderTable(
-          ['RELAY', 'STATE', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'RECONNECTS', 'LAST PROBLEM'],
-          relays.map((r) => [
-            r.relay,
-            r.state,
-            since(r.connectedSince, now),
-            r.openExchanges,
-            bytes(r.bytesIn),
-            bytes(r.bytesOut),
-            r.reconnects,
-            r.lastProblem ? `${cell(r.lastProblem.message, 300)} (${since(r.lastProblem.at, now)} ago)` : '',
-          ]),
-          [false, false, false, true, true, true, true, false],
-        ),
+    tableOr(
+      'No relay is configured.',
+      ['RELAY', 'STATE', 'CONNECTED', 'OPEN', 'IN', 'OUT', 'RECONNECTS', 'LAST PROBLEM'],
+      relays.map((r) => [
+        r.relay,
+        r.state,
+        since(r.connectedSince, now),
+        r.openExchanges,
+        bytes(r.bytesIn),
+        bytes(r.bytesOut),
+        r.reconnects,
+        r.lastProblem ? `${cell(r.lastProblem.message, 300)} (${since(r.lastProblem.at, now)} ago)` : '',
+      ]),
+      [false, false, false, true, true, true, true, false],
+    ),
     '',
-    tunnels.length === 0
-      ? 'No tunnel is configured.'
-      : renderTable(
-          ['TUNNEL', 'TARGET', 'PUBLIC URL', 'REQUESTS', 'FAILED', 'OPEN'],
-          tunnels.map((t) => [t.name, t.target, t.publicUrl ?? '(not connected yet)', t.requests, t.failures, t.open]),
-          [false, false, false, true, true, true],
-        ),
+    tableOr(
+      'No tunnel is configured.',
+      ['TUNNEL', 'TARGET', 'PUBLIC URL', 'REQUESTS', 'FAILED', 'OPEN'],
+      tunnels.map((t) => [t.name, t.target, t.publicUrl ?? '(not connected yet)', t.requests, t.failures, t.open]),
+      [false, false, false, true, true, true],
+    ),
     '',
   ];
   if (failures.length === 0) {
@@ -189,22 +195,9 @@ export function formatStatus(s: RelayStatus | AgentStatus, now = new Date()): st
   return s.role === 'agent' ? formatAgentStatus(s, now) : formatRelayStatus(s, now);
 }
 
-export interface StatusOptions {
-  config?: string | undefined;
-  admin?: string | undefined;
+export interface StatusOptions extends AdminTargetOptions {
   json?: boolean | undefined;
-  role?: Role | undefined;
 }
-
-export interface Output {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processOutput: Output = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
 
 function isStatus(v: unknown): v is RelayStatus | AgentStatus {
   const o = v as { role?: unknown; ready?: unknown } | null;

@@ -7,24 +7,17 @@
  */
 import http from 'node:http';
 import type { InspectEntry } from '../src/inspect/entry.js';
-import { AdminUnreachable, adminTarget, unexpectedAnswer, whose, type AdminTarget, type Role } from './admin-client.js';
-import { cell, type Output } from './status.js';
+import { AdminUnreachable, adminTarget, unexpectedAnswer, whose, type AdminTarget, type AdminTargetOptions } from './admin-client.js';
+import { processOutput, type Output } from './output.js';
+import { cell } from './status.js';
 
-export interface TailOptions {
-  config?: string | undefined;
-  admin?: string | undefined;
-  role?: Role | undefined;
+export interface TailOptions extends AdminTargetOptions {
   tunnel?: string | undefined;
   status?: string | undefined;
   code?: string | undefined;
   requestId?: string | undefined;
   json?: boolean | undefined;
 }
-
-const processOutput: Output = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
 
 /** One entry as a line for people. */
 export function tailLine(e: InspectEntry): string {

@@ -19,12 +19,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CtbridgeError } from '../src/errors.js';
-import { errorBody, readErrorReason, REFUSAL_BODY_MS, refusalText } from '../src/http/error-response.js';
+import { readErrorReason, REFUSAL_BODY_MS, refusalText } from '../src/http/error-response.js';
 import { publicMessage } from '../src/http/public-message.js';
-import { ERROR_HEADER, REQUEST_ID_HEADER } from '../src/protocol.js';
 import { nextRequestId } from '../src/request-id.js';
 import type { TokenError } from '../src/token.js';
-import { rawHead } from './raw-response.js';
+import { endWithRawError } from './raw-response.js';
 
 /** WebSocket close reasons are limited to 123 bytes of UTF-8. */
 const MAX_CLOSE_REASON = 123;
@@ -36,24 +35,9 @@ const MAX_CLOSE_REASON = 123;
  * (relay/handshake-gate.ts computes them from the relay's admission rate).
  */
 export function refuseHandshake(socket: Duplex, err: CtbridgeError, retryAfterS?: number, requestId: string = nextRequestId()): string {
-  if (socket.destroyed) return requestId;
-  if (!socket.writable) {
-    socket.destroy();
-    return requestId;
-  }
-  const body = JSON.stringify(errorBody(err, requestId));
-  const headers = [
-    'Connection', 'close',
-    'Content-Type', 'application/json; charset=utf-8',
-    'Content-Length', String(Buffer.byteLength(body)),
-    'Cache-Control', 'no-store',
-    ERROR_HEADER, err.code,
-    REQUEST_ID_HEADER, requestId,
-  ];
-  if (err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
   // A reconnect storm: the agent waits about this long (it adds its own jitter), not its growing backoff.
-  if (err.code === 'CTB_RELAY_BUSY') headers.push('Retry-After', String(retryAfterS ?? 1));
-  socket.end(rawHead(err.status, undefined, headers) + body);
+  const retryAfter = err.code === 'CTB_SHUTTING_DOWN' ? 1 : err.code === 'CTB_RELAY_BUSY' ? (retryAfterS ?? 1) : undefined;
+  endWithRawError(socket, err, requestId, { cors: false, retryAfterS: retryAfter });
   return requestId;
 }
 

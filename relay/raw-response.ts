@@ -17,8 +17,19 @@ export function rawHead(status: number, statusText: string | undefined, pairs: r
   return `${head}\r\n`;
 }
 
-/** Answers a refused upgrade with the JSON error body and closes the connection. */
-export function writeRawError(socket: Duplex, err: CtbridgeError, requestId: string): void {
+export interface RawErrorOptions {
+  /** The CORS headers of public answers (a browser page may read the error). */
+  cors: boolean;
+  /** Seconds for `Retry-After`, when the caller is asked to come back. */
+  retryAfterS?: number | undefined;
+}
+
+/**
+ * Answers a refused upgrade with the JSON error body (the public sentence
+ * and the request id) and closes the connection; a connection that can no
+ * longer be written is destroyed.
+ */
+export function endWithRawError(socket: Duplex, err: CtbridgeError, requestId: string, opts: RawErrorOptions): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
     socket.destroy();
@@ -30,10 +41,16 @@ export function writeRawError(socket: Duplex, err: CtbridgeError, requestId: str
     'Content-Type', 'application/json; charset=utf-8',
     'Content-Length', String(Buffer.byteLength(body)),
     'Cache-Control', 'no-store',
-    ...Object.entries(PUBLIC_ERROR_CORS).flat(),
+    ...(opts.cors ? Object.entries(PUBLIC_ERROR_CORS).flat() : []),
     ERROR_HEADER, err.code,
     REQUEST_ID_HEADER, requestId,
   ];
-  if (err.code === 'CTB_AGENT_BUSY' || err.code === 'CTB_SHUTTING_DOWN') headers.push('Retry-After', '1');
+  if (opts.retryAfterS !== undefined) headers.push('Retry-After', String(opts.retryAfterS));
   socket.end(rawHead(err.status, undefined, headers) + body);
+}
+
+/** Answers a public caller's refused upgrade (CORS headers; `Retry-After: 1` when the agent is busy or the relay shuts down). */
+export function writeRawError(socket: Duplex, err: CtbridgeError, requestId: string): void {
+  const retryAfterS = err.code === 'CTB_AGENT_BUSY' || err.code === 'CTB_SHUTTING_DOWN' ? 1 : undefined;
+  endWithRawError(socket, err, requestId, { cors: true, retryAfterS });
 }

@@ -10,6 +10,7 @@ import { isCtbridgeError } from '../../src/errors.js';
 import { formatJson, formatText } from './report.js';
 import { CheckUsageError, buildReport } from './run-check.js';
 import type { CheckOptions, CheckReport } from './types.js';
+import { processOutput, type Output } from '../output.js';
 
 export { CheckUsageError } from './run-check.js';
 export { createFetchText, fetchText, FetchTextError, DEFAULT_TIMEOUT_MS } from './fetch-text.js';
@@ -32,19 +33,12 @@ export interface CheckArgv {
   json?: boolean | undefined;
 }
 
-export interface CheckIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
+export interface CheckIo extends Output {
   fetchText?: CheckOptions['fetchText'];
 }
 
-const processIo: CheckIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
-};
-
 /** Prints the report (text or JSON) and returns the exit code. */
-export async function checkCommand(argv: CheckArgv, io: CheckIo = processIo): Promise<number> {
+export async function checkCommand(argv: CheckArgv, io: CheckIo = processOutput): Promise<number> {
   const options: CheckOptions = { registrationUrl: String(argv.registrationUrl ?? '') };
   if (argv.id !== undefined) options.id = String(argv.id);
   if (argv.taxonomyIds !== undefined) {

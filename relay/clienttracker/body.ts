@@ -15,37 +15,71 @@ export type BodyResult =
   | { ok: false; tooLarge: false; error: Error };
 
 /**
+ * A body gathered in memory up to `limit` bytes (0 = no limit), reported to
+ * `done` once; `settle` runs first (the caller's listeners come off).
+ */
+class Gathered {
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
+  private finished = false;
+
+  constructor(
+    private readonly limit: number,
+    private readonly done: (result: BodyResult) => void,
+    private readonly settle: () => void = () => undefined,
+  ) {}
+
+  /** Keeps `chunk` and returns true; over the limit it reports `tooLarge` instead. Once finished it keeps nothing. */
+  add(chunk: Buffer): boolean {
+    if (this.finished) return false;
+    this.length += chunk.length;
+    if (this.limit > 0 && this.length > this.limit) {
+      this.finish({ ok: false, tooLarge: true });
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  end(): void {
+    this.finish({ ok: true, body: this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length) });
+  }
+
+  fail(error: Error): void {
+    this.finish({ ok: false, tooLarge: false, error });
+  }
+
+  private finish(result: BodyResult): void {
+    if (this.stop()) this.done(result);
+  }
+
+  /** Stops without reporting; false if it had finished already. */
+  stop(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.settle();
+    return true;
+  }
+}
+
+/**
  * Collects the rest of an exchange's body up to `limit` bytes. Credit is
  * granted as bytes arrive (the buffer is bounded by `limit`). Over the limit
  * it reports `tooLarge` at once (the caller resets the exchange); a reset
  * reports the error.
  */
 export function collectExchange(ex: Exchange, limit: number, done: (result: BodyResult) => void): void {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  let finished = false;
-  const finish = (result: BodyResult): void => {
-    if (finished) return;
-    finished = true;
-    done(result);
-  };
+  const body = new Gathered(limit, done);
   // An OPEN (or REPLY) that carried END has no body and no 'end' event to come.
   if (ex.peerEnded) {
-    finish({ ok: true, body: Buffer.alloc(0) });
+    body.end();
     return;
   }
   ex.on('data', (chunk) => {
-    if (finished) return;
-    length += chunk.length;
-    if (limit > 0 && length > limit) {
-      finish({ ok: false, tooLarge: true });
-      return;
-    }
-    chunks.push(chunk);
-    ex.consumed(chunk.length);
+    if (body.add(chunk)) ex.consumed(chunk.length);
   });
-  ex.once('end', () => finish({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) }));
-  ex.once('reset', (err: CtbridgeError) => finish({ ok: false, tooLarge: false, error: err }));
+  ex.once('end', () => body.end());
+  ex.once('reset', (err: CtbridgeError) => body.fail(err));
 }
 
 /**
@@ -55,54 +89,31 @@ export function collectExchange(ex: Exchange, limit: number, done: (result: Body
  * collecting without calling `done`.
  */
 export function collectBody(src: IncomingMessage, limit: number, done: (result: BodyResult) => void): () => void {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  let finished = false;
-  const finish = (result: BodyResult): void => {
-    if (finished) return;
-    finished = true;
-    cleanup();
-    done(result);
-  };
-  const onData = (chunk: Buffer): void => {
-    if (finished) return;
-    length += chunk.length;
-    if (limit > 0 && length > limit) {
-      finish({ ok: false, tooLarge: true });
-      return;
-    }
-    chunks.push(chunk);
-  };
-  const onEnd = (): void => finish({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) });
-  const onError = (err: Error): void => finish({ ok: false, tooLarge: false, error: err });
-  const onClose = (): void => {
-    if (!src.complete) finish({ ok: false, tooLarge: false, error: new Error('the answer was cut off before it was complete') });
-  };
-  const cleanup = (): void => {
+  const declared = declaredLength(firstValue(src.headers['content-length']));
+  if (limit > 0 && declared !== undefined && declared > limit) {
+    src.on('error', ignore);
+    queueMicrotask(() => done({ ok: false, tooLarge: true, declared }));
+    return () => undefined;
+  }
+  const body = new Gathered(limit, done, () => {
     src.off('data', onData);
     src.off('end', onEnd);
     src.off('close', onClose);
     src.off('error', onError);
     // Late errors (e.g. from destroying the source) must not go unhandled.
     src.on('error', ignore);
+  });
+  const onData = (chunk: Buffer): void => void body.add(chunk);
+  const onEnd = (): void => body.end();
+  const onError = (err: Error): void => body.fail(err);
+  const onClose = (): void => {
+    if (!src.complete) body.fail(new Error('the answer was cut off before it was complete'));
   };
-
-  const declared = declaredLength(firstValue(src.headers['content-length']));
-  if (limit > 0 && declared !== undefined && declared > limit) {
-    finished = true;
-    src.on('error', ignore);
-    queueMicrotask(() => done({ ok: false, tooLarge: true, declared }));
-    return () => undefined;
-  }
   src.on('data', onData);
   src.on('end', onEnd);
   src.on('close', onClose);
   src.on('error', onError);
-  return () => {
-    if (finished) return;
-    finished = true;
-    cleanup();
-  };
+  return () => void body.stop();
 }
 
 function ignore(): void {}
