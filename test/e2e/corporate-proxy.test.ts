@@ -4,25 +4,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backend.js';
+import { expect, it } from 'vitest';
+import { startBackend } from '../helpers/backend.js';
+import { cleanUpAfterEach } from '../helpers/cleanup.js';
 import { statusOf } from '../helpers/http.js';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import { startSquid } from '../helpers/squid.js';
 import { needs } from '../helpers/system.js';
-import type { ForwardProxy } from '../helpers/tinyproxy.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
-let proxy: ForwardProxy | undefined;
-let backend: Backend | undefined;
-afterEach(async () => {
-  await stopAll();
-  await proxy?.close();
-  await backend?.close();
-  proxy = undefined;
-  backend = undefined;
-});
-
+const closeAfter = cleanUpAfterEach();
 
 function passwordFile(password: string): string {
   const file = join(tempDir(), 'proxy-password');
@@ -37,10 +28,9 @@ const squidPackage = needs('squid', 'the corporate proxy that asks for NTLM or B
 
 squidPackage.describe('agent through Squid with NTLM or Basic proxy authentication', () => {
   it('completes the NTLM handshake with Squid and serves through the tunnel; the password is never logged', async () => {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    const squid = await startSquid({ auth: ['ntlm', 'basic'], connectPorts: [relayPort(relay.url)] }, squidPackage.path);
-    proxy = squid;
+    const squid = closeAfter(await startSquid({ auth: ['ntlm', 'basic'], connectPorts: [relayPort(relay.url)] }, squidPackage.path));
     const agent = await startAgentProcess({
       relayUrl: relay.url,
       tunnels: { ucws: { target: backend.url } },
@@ -54,8 +44,7 @@ squidPackage.describe('agent through Squid with NTLM or Basic proxy authenticati
 
   it('without credentials: names the schemes Squid asks for, who answered, and how to set NTLM', async () => {
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    const squid = await startSquid({ auth: ['ntlm', 'basic'], connectPorts: [relayPort(relay.url)] }, squidPackage.path);
-    proxy = squid;
+    const squid = closeAfter(await startSquid({ auth: ['ntlm', 'basic'], connectPorts: [relayPort(relay.url)] }, squidPackage.path));
     const agent = await startAgentProcess({ relayUrl: relay.url, tunnels: { ucws: { target: 'http://127.0.0.1:9' } }, extra: { proxy: squid.url }, waitReady: false });
     const line = await agent.waitForLog((l) => l.code === 'CTB_PROXY_AUTH');
     expect(line).toMatchObject({ status: 407, proxyOffers: 'NTLM, Basic', detail: 'the agent sent no proxy credentials; the proxy asks for NTLM or Basic' });
@@ -66,8 +55,7 @@ squidPackage.describe('agent through Squid with NTLM or Basic proxy authenticati
 
   it('wrong scheme: Basic credentials to a Squid that only asks for NTLM say which scheme to use', async () => {
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    const squid = await startSquid({ auth: ['ntlm'], connectPorts: [relayPort(relay.url)] }, squidPackage.path);
-    proxy = squid;
+    const squid = closeAfter(await startSquid({ auth: ['ntlm'], connectPorts: [relayPort(relay.url)] }, squidPackage.path));
     const agent = await startAgentProcess({
       relayUrl: relay.url,
       tunnels: { ucws: { target: 'http://127.0.0.1:9' } },
@@ -81,10 +69,9 @@ squidPackage.describe('agent through Squid with NTLM or Basic proxy authenticati
   });
 
   it('Basic through Squid works (proxyAuth with CTBRIDGE_PROXY_PASSWORD), and a wrong password says the credentials were rejected', async () => {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    const squid = await startSquid({ auth: ['basic'], basic: { user: 'corp', pass: 'B4sic-pass' }, connectPorts: [relayPort(relay.url)] }, squidPackage.path);
-    proxy = squid;
+    const squid = closeAfter(await startSquid({ auth: ['basic'], basic: { user: 'corp', pass: 'B4sic-pass' }, connectPorts: [relayPort(relay.url)] }, squidPackage.path));
     const good = await startAgentProcess({
       relayUrl: relay.url,
       tunnels: { ucws: { target: backend.url } },

@@ -6,32 +6,24 @@
  * code), healed (the agent comes back), and reset in the middle of large
  * transfers (never reported complete to the caller).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backend.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { startBackend } from '../helpers/backend.js';
+import { cleanUpAfterEach } from '../helpers/cleanup.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { attempt } from '../helpers/http.js';
 import { failures, load } from '../helpers/load.js';
-import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess, tokenFor } from '../helpers/tunnel.js';
 
 /** No request may wait longer than this on a blackholed link (issue 13's target; detection is ~5 s). */
 const WAIT_BOUND_MS = 12_000;
 
-let backend: Backend | undefined;
-let proxy: FaultProxy | undefined;
-afterEach(async () => {
-  await stopAll();
-  await proxy?.close();
-  await backend?.close();
-  backend = undefined;
-  proxy = undefined;
-});
+const closeAfter = cleanUpAfterEach();
 
 describe('a dead link between agent and relay', () => {
   it('blackholed under load: no GET fails or waits over 12 s, POSTs on it fail with CTB_AGENT_DISCONNECTED, and the agent is back within 30 s of healing', async () => {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    proxy = await startFaultProxy(relay.port);
+    const proxy = closeAfter(await startFaultProxy(relay.port));
     await startAgentProcess({ relayUrl: relay.url, token: await tokenFor(['ucws'], 'site-a'), tunnels: { ucws: { target: backend.url } } });
     const viaProxy = await startAgentProcess({ relayUrl: proxy.url, token: await tokenFor(['ucws'], 'site-b'), tunnels: { ucws: { target: backend.url } } });
 
@@ -81,11 +73,11 @@ describe('a link reset in the middle of a 48 MiB transfer', () => {
   const SIZE = 48 * 1024 * 1024;
 
   async function oneAgentThroughProxy() {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} }, limits: { maxRequestBody: '64MiB' } });
-    proxy = await startFaultProxy(relay.port);
+    const proxy = closeAfter(await startFaultProxy(relay.port));
     await startAgentProcess({ relayUrl: proxy.url, tunnels: { ucws: { target: backend.url } } });
-    return { relay, proxy };
+    return { relay, proxy, backend };
   }
 
   it.each([
@@ -102,7 +94,7 @@ describe('a link reset in the middle of a 48 MiB transfer', () => {
   });
 
   it('an upload is never reported complete to the caller', async () => {
-    const { relay, proxy: p } = await oneAgentThroughProxy();
+    const { relay, proxy: p, backend } = await oneAgentThroughProxy();
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     let sent = 0;
     const pending = attempt(`${relay.url}/t/ucws/upload`, {
@@ -128,6 +120,6 @@ describe('a link reset in the middle of a 48 MiB transfer', () => {
     // Either the relay's error answer (the request had not been answered) or a cut connection: never a 200.
     expect(r.status).not.toBe(200);
     if (r.status !== 0) expect(r).toMatchObject({ status: 502, code: 'CTB_AGENT_DISCONNECTED' });
-    expect(backend!.seen.some((s) => s.url === '/upload')).toBe(true);
+    expect(backend.seen.some((s) => s.url === '/upload')).toBe(true);
   });
 });

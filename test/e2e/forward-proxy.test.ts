@@ -2,28 +2,22 @@
  * The agent on a corporate network: it reaches the relay only through an
  * HTTP forward proxy that wants Basic credentials.
  */
-import { afterEach, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backend.js';
+import { expect, it } from 'vitest';
+import { startBackend } from '../helpers/backend.js';
+import { cleanUpAfterEach } from '../helpers/cleanup.js';
 import { statusOf } from '../helpers/http.js';
-import { stopAll } from '../helpers/processes.js';
 import { needs } from '../helpers/system.js';
-import { startTinyproxy, type ForwardProxy } from '../helpers/tinyproxy.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
-let proxy: ForwardProxy | undefined;
-let backend: Backend | undefined;
-afterEach(async () => {
-  await stopAll();
-  await proxy?.close();
-  await backend?.close();
-});
+const closeAfter = cleanUpAfterEach();
 
 const tinyproxy = needs('tinyproxy', 'the corporate forward proxy the agent goes through');
 
 tinyproxy.describe('agent through a forward proxy', () => {
   it('connects through the proxy with Basic credentials from HTTPS_PROXY and serves', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
-    backend = await startBackend();
+    const proxy = closeAfter(await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path));
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const proxyUrl = `http://corp:pr0xy-pass@127.0.0.1:${proxy.port}`;
     const agent = await startAgentProcess({
@@ -37,8 +31,8 @@ tinyproxy.describe('agent through a forward proxy', () => {
   });
 
   it('connects through the proxy named in agent.yaml', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
-    backend = await startBackend();
+    const proxy = closeAfter(await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path));
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     await startAgentProcess({
       relayUrl: relay.url,
@@ -49,7 +43,7 @@ tinyproxy.describe('agent through a forward proxy', () => {
   });
 
   it('wrong proxy credentials give a log line that says so, without the password', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
+    const proxy = closeAfter(await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path));
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const agent = await startAgentProcess({
       relayUrl: relay.url,

@@ -3,27 +3,20 @@
  * a dead NAT entry, a VPN flap; test/helpers/fault-proxy.ts) is found by both sides within the bound of
  * docs/wire-protocol.md ("Liveness"), not after the 30 s heartbeat timeout.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backend.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { startBackend } from '../helpers/backend.js';
+import { cleanUpAfterEach } from '../helpers/cleanup.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { attempt, request } from '../helpers/http.js';
-import { stopAll } from '../helpers/processes.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
-let backend: Backend | undefined;
-let proxy: FaultProxy | undefined;
-afterEach(async () => {
-  await stopAll();
-  await proxy?.close();
-  await backend?.close();
-  backend = proxy = undefined;
-});
+const closeAfter = cleanUpAfterEach();
 
 describe('dead-link detection on one agent link', () => {
   it('a request waiting on a blackholed link fails with CTB_AGENT_DISCONNECTED within 12 s; both sides drop the link and the agent comes back once the path heals', async () => {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
-    proxy = await startFaultProxy(relay.port);
+    const proxy = closeAfter(await startFaultProxy(relay.port));
     // Default heartbeat settings (10 s / 30 s): only the dead-link probe can be this fast.
     const agent = await startAgentProcess({ relayUrl: proxy.url, tunnels: { ucws: { target: backend.url } } });
     const pending = attempt(`${relay.url}/t/ucws/longpoll?ms=60000`);
@@ -47,10 +40,10 @@ describe('dead-link detection on one agent link', () => {
   });
 
   it('an idle blackholed link is dropped by both sides within heartbeat.timeout', async () => {
-    backend = await startBackend();
+    const backend = closeAfter(await startBackend());
     const heartbeat = { interval: '1s', timeout: '3s' };
     const relay = await startRelayProcess({ tunnels: { ucws: {} }, heartbeat });
-    proxy = await startFaultProxy(relay.port);
+    const proxy = closeAfter(await startFaultProxy(relay.port));
     const agent = await startAgentProcess({ relayUrl: proxy.url, tunnels: { ucws: { target: backend.url } }, extra: { heartbeat } });
     proxy.blackhole();
     const since = Date.now();

@@ -9,35 +9,28 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startBackend, type Backend } from '../helpers/backend.js';
+import { expect, it } from 'vitest';
+import { startBackend } from '../helpers/backend.js';
+import { cleanUpAfterEach } from '../helpers/cleanup.js';
 import { statusOf } from '../helpers/http.js';
 import { freePorts } from '../helpers/ports.js';
-import { stopAll, tempDir } from '../helpers/processes.js';
+import { tempDir } from '../helpers/processes.js';
 import { needs } from '../helpers/system.js';
-import { startTinyproxy, type ForwardProxy } from '../helpers/tinyproxy.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
 import { startAgentProcess, startRelayProcess } from '../helpers/tunnel.js';
 
-let proxy: ForwardProxy | undefined;
-let backend: Backend | undefined;
-let pacServer: http.Server | undefined;
-afterEach(async () => {
-  await stopAll();
-  await proxy?.close();
-  await backend?.close();
-  proxy = undefined;
-  backend = undefined;
-  if (pacServer) {
-    pacServer.closeAllConnections();
-    await new Promise((r) => pacServer!.close(r));
-    pacServer = undefined;
-  }
-});
+const closeAfter = cleanUpAfterEach();
 
 let pacScript = '';
 async function servePac(script: string): Promise<string> {
   pacScript = script;
-  pacServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig' }).end(pacScript));
+  const pacServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/x-ns-proxy-autoconfig' }).end(pacScript));
+  closeAfter({
+    close: () => {
+      pacServer.closeAllConnections();
+      return new Promise((r) => pacServer.close(r));
+    },
+  });
   pacServer.listen(0, '127.0.0.1');
   await once(pacServer, 'listening');
   return `http://127.0.0.1:${(pacServer.address() as AddressInfo).port}/proxy.pac`;
@@ -51,8 +44,8 @@ const tinyproxy = needs('tinyproxy', 'the proxy a PAC file names');
 
 tinyproxy.describe('agent with a PAC file', () => {
   it('a served PAC sends the relay host through the proxy (everything else DIRECT); its answer is logged', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
-    backend = await startBackend();
+    const proxy = closeAfter(await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path));
+    const backend = closeAfter(await startBackend());
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const pac = await servePac(`function FindProxyForURL(url, host) {
       if (host === "127.0.0.1" && url.indexOf(":${relay.port}/") > 0) return "PROXY 127.0.0.1:${proxy.port}";
@@ -82,8 +75,8 @@ tinyproxy.describe('agent with a PAC file', () => {
   });
 
   it('pac+file://: two proxies, the first down: the agent falls back to the second', async () => {
-    proxy = await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path);
-    backend = await startBackend();
+    const proxy = closeAfter(await startTinyproxy('corp', 'pr0xy-pass', tinyproxy.path));
+    const backend = closeAfter(await startBackend());
     const [down] = await freePorts(1);
     const relay = await startRelayProcess({ tunnels: { ucws: {} } });
     const file = join(tempDir(), 'proxy.pac');

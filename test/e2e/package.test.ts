@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleProvider, type SampleProvider } from '../../cli/demo/sample-provider.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { runCli, runToEnd as runCliToEnd, stopAll, tempDir, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
+import { relayAndAgent } from '../helpers/built-ctbridge.js';
 import { TEST_SECRET } from '../helpers/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -134,24 +135,13 @@ describe('installed package (npm pack, npm install --omit=dev)', () => {
       expect(token.code).toBe(0);
       expect(token.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
-      const relay = run('relay', ['relay', '--config', relayYaml]);
-      const listening = await relay.waitForLog('relay listening');
-      const relayUrl = `http://127.0.0.1:${String(listening.listen).split(':').pop()}`;
-
-      const agentYaml = writeYaml(dir, 'agent.yaml', {
-        relay: relayUrl.replace(/^http/, 'ws'),
+      const { relay, agent, relayUrl, readyMs } = await relayAndAgent({ run, runToEnd }, {
+        dir,
+        relayYaml,
         token: token.stdout.trim(),
-        admin: { listen: '127.0.0.1:0' },
-        tunnels: { web: { target: backend.url } },
+        target: backend.url,
+        agent: { admin: { listen: '127.0.0.1:0' } },
       });
-      const verifyAgent = await runToEnd(['agent', 'verify', '--config', agentYaml]);
-      expect(verifyAgent.code).toBe(0);
-      expect(verifyAgent.stdout).toContain('OK');
-
-      const t0 = performance.now();
-      const agent = run('agent', ['agent', '--config', agentYaml]);
-      await agent.waitForLog('tunnel ready');
-      const readyMs = performance.now() - t0;
       console.log(`[figures] agent start to "tunnel ready" (installed package, loopback): ${readyMs.toFixed(0)} ms`);
       expect(readyMs).toBeLessThan(5_000);
 

@@ -15,6 +15,7 @@ import { SEA_FUSE, SEA_NODE_VERSION } from '../../scripts/build-sea.js';
 import { IMAGE_FILE_MACHINE_AMD64, parsePe, RT_RCDATA } from '../../scripts/pe.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { runCli, runToEnd as runCliToEnd, stopAll, tempDir, writeYaml, type CtbridgeProcess } from '../helpers/processes.js';
+import { relayAndAgent } from '../helpers/built-ctbridge.js';
 import { TEST_SECRET } from '../helpers/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -78,22 +79,8 @@ describe('Linux x64 single executable', () => {
     const relayYaml = writeYaml(dir, 'relay.yaml', { listen: '127.0.0.1:0', auth: { secret: TEST_SECRET }, tunnels: { web: { kind: 'http' } } });
     const token = await runToEnd(['token', '--config', relayYaml, '--agent', 'acme-1', '--tunnels', 'web', '--ttl', '1h']);
     expect(token.code).toBe(0);
-    const relay = run('relay', ['relay', '--config', relayYaml]);
-    const listening = await relay.waitForLog('relay listening');
-    const relayUrl = `http://127.0.0.1:${String(listening.listen).split(':').pop()}`;
-    const agentYaml = writeYaml(dir, 'agent.yaml', {
-      relay: relayUrl.replace(/^http/, 'ws'),
-      token: token.stdout.trim(),
-      tunnels: { web: { target: backend.url } },
-    });
-    const verify = await runToEnd(['agent', 'verify', '--config', agentYaml]);
-    expect(verify.code).toBe(0);
-    expect(verify.stdout).toContain('OK');
-
-    const t0 = performance.now();
-    const agent = run('agent', ['agent', '--config', agentYaml]);
-    await agent.waitForLog('tunnel ready');
-    console.log(`[figures] agent start to "tunnel ready" (Linux single executable, loopback): ${(performance.now() - t0).toFixed(0)} ms`);
+    const { relay, agent, relayUrl, readyMs } = await relayAndAgent({ run, runToEnd }, { dir, relayYaml, token: token.stdout.trim(), target: backend.url });
+    console.log(`[figures] agent start to "tunnel ready" (Linux single executable, loopback): ${readyMs.toFixed(0)} ms`);
     const res = await fetch(`${relayUrl}/t/web/sea?x=1`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ method: 'GET', url: '/sea?x=1' });

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admission, type PeerNodes } from '../../../relay/admission.js';
-import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
+import { AgentRegistry } from '../../../relay/agent-registry.js';
 import { httpKind } from '../../../relay/http-kind.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { PublicRequests } from '../../../relay/public-requests.js';
@@ -15,6 +15,7 @@ import { CtbridgeError } from '../../../src/errors.js';
 import type { MuxSession } from '../../../src/mux/session.js';
 import { BodyCopy, keepsBody, MAX_RESENDS, resendReason, type ExchangeEnd } from '../../../relay/resend.js';
 import { until } from '../../helpers/exchange.js';
+import { twoAgentsForWeb } from '../../helpers/two-agents.js';
 import { sessionPair } from '../../helpers/ws-pair.js';
 import { request, type Reply } from '../../helpers/http.js';
 import { captureLog, listen, relayConfig } from './clienttracker/helpers.js';
@@ -97,12 +98,8 @@ afterEach(async () => {
  * with the method and the request body.
  */
 async function twoAgents() {
-  const config = relayConfig({ tunnels: { web: { kind: 'http' } } });
-  const { lines, log } = captureLog();
-  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
+  const { config, lines, log, registry, heldPair, livePair, held, close } = await twoAgentsForWeb();
   const metrics = new RelayMetrics(registry);
-  const heldPair = await sessionPair();
-  const livePair = await sessionPair();
   livePair.agent.on('exchange', (ex) => {
     const chunks: Buffer[] = [];
     const answer = (): void => {
@@ -117,18 +114,12 @@ async function twoAgents() {
     if (ex.peerEnded) answer();
     else ex.once('end', answer);
   });
-  const agent = (id: string, session: ConnectedAgent['session']): ConnectedAgent => ({ connectionId: `c-${id}`, agentId: id, remoteAddress: '127.0.0.1', tunnels: ['web'], session, draining: false });
-  const held = agent('held', heldPair.relay);
-  const live = agent('live', livePair.relay);
-  registry.add(held);
-  registry.add(live);
   heldPair.relay.once('close', () => registry.remove(held));
   const requests = new PublicRequests({ admission: new Admission({ config }, registry, false), log, kindOf: () => httpKind, metrics });
   const front = await listen(requests.handle);
   cleanups.push(async () => {
     await front.close();
-    await heldPair.close();
-    await livePair.close();
+    await close();
   });
   /**
    * Sends `send()` until one such request waits at the held agent (round

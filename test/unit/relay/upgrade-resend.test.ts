@@ -8,11 +8,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Admission } from '../../../relay/admission.js';
-import { AgentRegistry, type ConnectedAgent } from '../../../relay/agent-registry.js';
 import { PublicUpgrades } from '../../../relay/public-upgrades.js';
 import type { Exchange } from '../../../src/mux/exchange.js';
-import { sessionPair } from '../../helpers/ws-pair.js';
-import { captureLog, relayConfig } from './clienttracker/helpers.js';
+import { twoAgentsForWeb } from '../../helpers/two-agents.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,11 +19,7 @@ afterEach(async () => {
 
 /** Two agents for tunnel `web`: `held` never answers until told, `live` answers every upgrade with 101 and echoes. */
 async function twoAgents() {
-  const config = relayConfig({ tunnels: { web: { kind: 'http' } } });
-  const { lines, log } = captureLog();
-  const registry = new AgentRegistry(config.limits.maxStreamsPerAgent);
-  const heldPair = await sessionPair();
-  const livePair = await sessionPair();
+  const { config, lines, log, registry, heldPair, livePair, close } = await twoAgentsForWeb();
   const atHeld: Exchange[] = [];
   heldPair.agent.on('exchange', (ex) => atHeld.push(ex));
   livePair.agent.on('exchange', (ex) => {
@@ -35,9 +29,6 @@ async function twoAgents() {
       ex.consumed(c.length);
     });
   });
-  const agent = (id: string, session: ConnectedAgent['session']): ConnectedAgent => ({ connectionId: `c-${id}`, agentId: id, remoteAddress: '127.0.0.1', tunnels: ['web'], session, draining: false });
-  registry.add(agent('held', heldPair.relay));
-  registry.add(agent('live', livePair.relay));
   const server = http.createServer((_req, res) => res.end());
   const upgrades = new PublicUpgrades(server, new Admission({ config }, registry, false), log);
   server.on('upgrade', upgrades.handle);
@@ -48,8 +39,7 @@ async function twoAgents() {
     upgrades.closeAll();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await heldPair.close();
-    await livePair.close();
+    await close();
   });
   /** A raw upgrade request; resolves with the first bytes of the answer (or '' when the connection closed without any). */
   const upgrade = (): { socket: net.Socket; answer: Promise<string> } => {
