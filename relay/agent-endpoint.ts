@@ -12,11 +12,18 @@
  * Everything an agent sends is untrusted: control messages are checked
  * field by field, strings are capped before they reach a log line, and a
  * malformed message closes that one connection with a reason.
+ *
+ * By file: relay/agent-upgrades.ts decides which upgrades get through and
+ * when (the handshake gate, a node that is leaving); this file runs each
+ * upgraded connection (the token check, the handshake timeout, control
+ * messages, exchanges the agent opens, its token re-checked after a reload
+ * and at expiry); relay/agent-hello.ts checks the hello and registers the
+ * agent.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { RelayConfig } from '../src/config/index.js';
 import { CtbridgeError, isCtbridgeError } from '../src/errors.js';
 import { peerAddress } from '../src/http/client-address.js';
@@ -25,12 +32,14 @@ import { untrusted } from '../src/log-text.js';
 import type { Exchange } from '../src/mux/exchange.js';
 import { MuxSession } from '../src/mux/session.js';
 import { nextRequestId } from '../src/request-id.js';
-import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, isTunnelName, type HelloMessage, type ReadyMessage } from '../src/protocol.js';
-import { type TokenVerifier, type VerifiedAgentClaims } from '../src/token.js';
+import { CloseCode, SUBPROTOCOL } from '../src/protocol.js';
+import { type TokenVerifier } from '../src/token.js';
 import { expiryCheckDelayMs } from '../src/agent-auth.js';
+import { acceptHello } from './agent-hello.js';
 import type { AgentRegistry, ConnectedAgent } from './agent-registry.js';
-import { HandshakeGate, type HandshakeGateOptions } from './handshake-gate.js';
-import { publicCloseReason, refuseHandshake, verifiedTokenCloseReason } from './handshake-refusal.js';
+import { AgentUpgrades } from './agent-upgrades.js';
+import type { HandshakeGateOptions } from './handshake-gate.js';
+import { publicCloseReason, verifiedTokenCloseReason } from './handshake-refusal.js';
 
 export interface AgentEndpointOptions {
   /** The config and token verifier as they are now (reloads swap them). */
@@ -46,118 +55,18 @@ export interface AgentEndpointOptions {
   gate?: Partial<HandshakeGateOptions>;
 }
 
-const MAX_HELLO_TUNNELS = 1000;
-/**
- * Agent connections between the upgrade and `ready` at once
- * (relay/handshake-gate.ts). After a relay restart every agent reconnects
- * within seconds; the admitted ones finish in well under their timeouts
- * instead of all of them queueing until they time out (and retrying: a
- * collapse).
- */
-export const MAX_HANDSHAKES = 1024;
-/** The public listener's accept queue in the kernel (Linux caps it at net.core.somaxconn, 4096 by default since 5.4). */
-export const PUBLIC_LISTEN_BACKLOG = 4096;
-/** Agent connections waiting for a turn; past this many the next is answered 503 CTB_RELAY_BUSY before any token check. */
-export const MAX_WAITING_HANDSHAKES = 10_000;
-/** A waiting connection older than this is turned away when its turn comes (the agent gives up after `timeouts.connect`, 10 s by default). */
-export const MAX_HANDSHAKE_WAIT_MS = 5000;
-
-/** The hello's fields if they have the right types, else which one is wrong. */
-function checkHello(msg: Record<string, unknown>): { hello: HelloMessage } | { problem: string } {
-  const { version, tunnels, software, hostname, window } = msg;
-  if (typeof version !== 'number') return { problem: 'hello.version is not a number' };
-  if (!Array.isArray(tunnels) || tunnels.length > MAX_HELLO_TUNNELS || !tunnels.every((t) => typeof t === 'string' && isTunnelName(t))) {
-    return { problem: 'hello.tunnels is not a list of tunnel names' };
-  }
-  if (typeof software !== 'string' || typeof hostname !== 'string') return { problem: 'hello.software or hello.hostname is not a string' };
-  if (typeof window !== 'number') return { problem: 'hello.window is not a number' };
-  return { hello: { type: 'hello', version, tunnels: [...new Set(tunnels as string[])], software, hostname, window } };
-}
-
 export class AgentEndpoint {
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: 16 * 1024 * 1024,
-    // Accept the agent's protocol, or any ctbridge version it offers, so an
-    // agent of another version hears why it is refused (4426) rather than
-    // failing its handshake without a reason.
-    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered].find((p) => p.startsWith('ctbridge.')) ?? false)),
-  });
+  /** Which upgrades get through, and when (the handshake gate, a leaving node). */
+  private readonly upgrades: AgentUpgrades;
   private readonly sessions = new Set<MuxSession>();
   private readonly expiryTimers = new Map<ConnectedAgent, NodeJS.Timeout>();
-  private leaving = false;
-  /** Connections between the upgrade and ready, and those waiting for a turn. */
-  private readonly gate: HandshakeGate;
-  private turnedAway = 0;
-  private turnedAwayIds: string[] = [];
-  private turnedAwayLog: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: AgentEndpointOptions) {
-    this.gate = new HandshakeGate({ limit: MAX_HANDSHAKES, maxWaiting: MAX_WAITING_HANDSHAKES, maxWaitMs: MAX_HANDSHAKE_WAIT_MS, ...opts.gate });
+    this.upgrades = new AgentUpgrades(opts.log, (ws, req, done) => this.onConnection(ws, req, done), opts.gate);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (this.leaving) {
-      // A node that is shutting down takes no new agents: they connect again and land on another node.
-      this.refuseLeaving(req, socket);
-      return;
-    }
-    this.gate.enter(socket, () => this.upgrade(req, socket, head), () => this.turnAway(socket));
-  }
-
-  /** The gate let this connection through: the WebSocket upgrade, then the token check and hello. */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    let finished = false;
-    const done = (): void => {
-      if (finished) return;
-      finished = true;
-      this.gate.done();
-    };
-    socket.once('close', done);
-    if (socket.destroyed) {
-      done();
-      return;
-    }
-    if (this.leaving) {
-      // It waited its turn while the node began shutting down.
-      this.refuseLeaving(req, socket);
-      done();
-      return;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, req, done);
-    });
-  }
-
-  private refuseLeaving(req: IncomingMessage, socket: Duplex): void {
-    const requestId = refuseHandshake(socket, new CtbridgeError('CTB_SHUTTING_DOWN', 'this relay node is shutting down; connect again'));
-    this.opts.log.info({ requestId, remote: peerAddress(req.socket), code: 'CTB_SHUTTING_DOWN' }, 'agent refused: this relay node is shutting down; it connects again elsewhere');
-  }
-
-  /** 503 CTB_RELAY_BUSY with a Retry-After that spreads the turned-away agents over the time the relay needs. */
-  private turnAway(socket: Duplex): void {
-    this.turnedAway++;
-    const requestId = refuseHandshake(socket, new CtbridgeError('CTB_RELAY_BUSY', 'this relay node is admitting many agents at once; connect again shortly'), this.gate.retryAfterSeconds());
-    // The agent shows its request id: the once-a-second line names the first and last it covers.
-    this.turnedAwayIds[0] ??= requestId;
-    this.turnedAwayIds[1] = requestId;
-    this.logTurnedAway();
-  }
-
-  /** One log line per second at most while agents are turned away (a storm is thousands). */
-  private logTurnedAway(): void {
-    if (this.turnedAwayLog) return;
-    this.turnedAwayLog = setTimeout(() => {
-      this.turnedAwayLog = null;
-      this.opts.log.warn(
-        { turnedAway: this.turnedAway, firstRequestId: this.turnedAwayIds[0], lastRequestId: this.turnedAwayIds[1], limit: this.gate.limit, waiting: this.gate.queued, admittedPerSecond: Math.round(this.gate.ratePerSecond()) },
-        'agents turned away: too many connecting at once (CTB_RELAY_BUSY); they retry after the Retry-After asked',
-      );
-      this.turnedAway = 0;
-      this.turnedAwayIds = [];
-    }, 1000);
-    this.turnedAwayLog.unref();
+    this.upgrades.handleUpgrade(req, socket, head);
   }
 
   /** Tells every agent the relay is leaving, then closes their connections. */
@@ -170,9 +79,7 @@ export class AgentEndpoint {
    * connect again elsewhere (goaway); their exchanges here finish.
    */
   goawayAll(reason: string): void {
-    this.leaving = true;
-    // Agents waiting their turn are answered at once: they connect again and land on another node.
-    this.gate.startAll();
+    this.upgrades.leave();
     for (const s of this.sessions) s.sendControl({ type: 'goaway', reason });
   }
 
@@ -283,7 +190,7 @@ export class AgentEndpoint {
         if (!claims || !session.isOpen) return;
         if (msg.type === 'hello' && !agent) {
           clearTimeout(handshakeTimer);
-          agent = this.onHello(session, msg, claims, connectionId, remote, clog);
+          agent = acceptHello(this.opts, session, msg, claims, connectionId, remote, clog);
           handshakeDone();
           if (agent) this.watchExpiry(agent);
         } else if (msg.type === 'drain' && agent) {
@@ -313,63 +220,5 @@ export class AgentEndpoint {
         : kind !== 'egress'
           ? `the relay takes only egress exchanges from agents, not ${kind}`
           : 'this relay takes no Client Tracker messages (no tunnel of kind clienttracker)'));
-  }
-
-  private onHello(
-    session: MuxSession,
-    msg: Record<string, unknown>,
-    claims: VerifiedAgentClaims,
-    connectionId: string,
-    remote: string,
-    clog: Logger,
-  ): ConnectedAgent | undefined {
-    const { agentId, tunnels: allowed } = claims;
-    const checked = checkHello(msg);
-    if ('problem' in checked) {
-      clog.warn({ agentId, problem: checked.problem }, 'agent refused: malformed hello');
-      session.close(CloseCode.BAD_HELLO, `malformed hello: ${checked.problem}`);
-      return undefined;
-    }
-    const { hello } = checked;
-    if (hello.version !== PROTOCOL_VERSION) {
-      const reason = `agent speaks tunnel protocol ${hello.version}, this relay speaks ${PROTOCOL_VERSION}; run the same ctbridge version on both`;
-      clog.warn({ agentId, software: untrusted(hello.software) }, `agent refused: ${reason}`);
-      session.close(CloseCode.VERSION_MISMATCH, reason);
-      return undefined;
-    }
-    const tunnels = hello.tunnels;
-    if (tunnels.length === 0) {
-      // `agent verify --connect` checks its token this way: accepted, nothing registered, no traffic taken from a running agent.
-      clog.info({ agentId, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname) }, 'agent token checked: the hello offered no tunnels (agent verify --connect)');
-      session.close(CloseCode.NO_TUNNELS_OFFERED, 'token accepted; agent offered no tunnels');
-      return undefined;
-    }
-    const extra = tunnels.filter((t) => !allowed.includes(t));
-    if (extra.length > 0) {
-      const reason = `tunnel ${extra.map((t) => `'${t}'`).join(', ')} not in token for agent '${agentId}' (token allows: ${allowed.join(', ')})`;
-      clog.warn({ agentId, offered: tunnels, allowed }, `agent refused: ${reason}`);
-      session.close(CloseCode.TUNNEL_NOT_ALLOWED, reason);
-      return undefined;
-    }
-    const agent: ConnectedAgent = {
-      connectionId, agentId, remoteAddress: remote, tunnels, session, draining: false,
-      claims, since: new Date(), software: untrusted(hello.software, 100), hostname: untrusted(hello.hostname, 100),
-    };
-    this.opts.registry.add(agent);
-    // requireDeclaredTunnels: the connection stays (its declared tunnels serve); the others get no public URL and no request.
-    const config = this.opts.live.config;
-    const undeclared = config.requireDeclaredTunnels ? tunnels.filter((t) => !Object.hasOwn(config.tunnels, t)) : [];
-    if (undeclared.length) {
-      clog.warn({ agentId, tunnels: undeclared }, "agent's tunnels not served: relay.yaml does not declare them and requireDeclaredTunnels is on; add them to tunnels: and reload to serve them");
-    }
-    const publicUrls = Object.fromEntries(tunnels.filter((t) => !undeclared.includes(t)).map((t) => [t, this.opts.publicUrlFor(t)]));
-    session.setPeerWindow(hello.window);
-    const ready: ReadyMessage = { type: 'ready', version: PROTOCOL_VERSION, connectionId, publicUrls, window: this.opts.live.config.streamWindow, ...this.opts.nodes?.() };
-    session.sendControl(ready);
-    clog.info({
-      agentId, tunnels, software: untrusted(hello.software), agentHostname: untrusted(hello.hostname),
-      tokenId: claims.tokenId, keyId: claims.keyId, tokenExpiresAt: claims.expiresAt.toISOString(),
-    }, 'agent connected');
-    return agent;
   }
 }
