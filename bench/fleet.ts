@@ -23,6 +23,8 @@
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
  *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
  *                             on other machines would; 0: the same priority as the relay)
+ *   BENCH_FLEET_SIMULATOR     ws: the previous simulated agents (ws + MuxSession each, bench/fleet-agents-ws.ts) instead of
+ *                             the raw-socket ones (bench/fleet-agents.ts), for an A/B of what the relay sees
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
  *   BENCH_PROFILE             a directory: the last relay (the restarted one, or with BENCH_FLEET_STORM_SECONDS=0 the
@@ -61,6 +63,8 @@ const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
 const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
+/** The simulated agents: raw sockets (default), or `ws` + MuxSession per agent (the previous simulator, for an A/B). */
+const SIMULATOR = process.env.BENCH_FLEET_SIMULATOR === 'ws' ? 'bench/fleet-agents-ws.ts' : 'bench/fleet-agents.ts';
 
 const step = (what: string): void => void process.stderr.write(`bench:fleet: ${what}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -106,7 +110,7 @@ interface AgentChild {
 function startAgents(url: string, from: number, count: number): AgentChild {
   const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(a)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -263,7 +267,7 @@ async function main(): Promise<void> {
 }
 
 const agentChildren: ChildProcess[] = [];
-const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, agentsNice: AGENTS_NICE };
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, simulator: SIMULATOR, agentsNice: AGENTS_NICE };
 
 try {
   await main();
