@@ -41,7 +41,7 @@ import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from '.
 import { envInt } from './env.js';
 import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
 import { Timeline } from './fleet-timeline.js';
-import { cpuSeconds, cpuSplit, settledRss } from './proc.js';
+import { cpuSeconds, cpuSplit, machineCpuSeconds, machineStealSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-secret-0123456789abcdef-0123456789';
@@ -91,7 +91,8 @@ function freePort(): Promise<number> {
 async function startRelay(yaml: string, port: number): Promise<Child> {
   // BENCH_PROFILE=<dir>: the relay writes a V8 CPU profile there when it exits (SIGTERM at the end; a SIGKILLed relay writes none).
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const relay = spawnNode('relay', [...prof, 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
+  // --trace-gc-nvp: one line per GC, counted by Child (bench/children.ts), to tell GC apart in the idle window.
+  const relay = spawnNode('relay', [...prof, '--trace-gc-nvp', 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
   const deadline = Date.now() + 30_000;
   while (!(await tcpOpen(port))) {
     relay.assertAlive();
@@ -204,12 +205,20 @@ async function main(): Promise<void> {
   const settle0 = cpuSeconds(relay.pid);
   await sleep(IDLE_SETTLE_SECONDS * 1000);
   const settleCpuPercent = ((cpuSeconds(relay.pid) - settle0) / IDLE_SETTLE_SECONDS) * 100;
-  const idle0 = cpuSplit(relay.pid);
+  // Besides the relay's CPU: its GCs, and what else ran on the machine (other sessions, the hypervisor's steal), so a run
+  // disturbed from outside can be told apart from one where the relay itself did more.
+  const sample = () => ({
+    relay: cpuSplit(relay.pid), gc: { ...relay.gc }, machine: machineCpuSeconds(), steal: machineStealSeconds(),
+    agents: agentPids.reduce((n, p) => n + cpuSeconds(p), 0), bench: selfAndReapedCpuSeconds(),
+  });
+  const idle0 = sample();
   const load0 = loadavg()[0];
   await sleep(IDLE_SECONDS * 1000);
-  const idle1 = cpuSplit(relay.pid);
-  const idleUserPercent = ((idle1.user - idle0.user) / IDLE_SECONDS) * 100;
-  const idleSystemPercent = ((idle1.system - idle0.system) / IDLE_SECONDS) * 100;
+  const idle1 = sample();
+  const idleUserPercent = ((idle1.relay.user - idle0.relay.user) / IDLE_SECONDS) * 100;
+  const idleSystemPercent = ((idle1.relay.system - idle0.relay.system) / IDLE_SECONDS) * 100;
+  const pct = (seconds: number): number => (seconds / IDLE_SECONDS) * 100;
+  const relayIdleCpu = idle1.relay.user + idle1.relay.system - idle0.relay.user - idle0.relay.system;
   const idleCpuPercent = idleUserPercent + idleSystemPercent;
   const load1 = loadavg()[0];
   report.idle = {
@@ -221,9 +230,19 @@ async function main(): Promise<void> {
     relayUserPercent: idleUserPercent,
     relaySystemPercent: idleSystemPercent,
     relayCpuUsPerAgentPerSecond: ((idleCpuPercent / 100) * 1e6) / AGENTS,
+    relayGc: {
+      scavenges: idle1.gc.scavenges - idle0.gc.scavenges, fullGcs: idle1.gc.full - idle0.gc.full, pauseMs: idle1.gc.pauseMs - idle0.gc.pauseMs,
+    },
+    simulatorsPercent: pct(idle1.agents - idle0.agents),
+    otherProcessesPercent: pct(Math.max(0, idle1.machine - idle0.machine - relayIdleCpu - (idle1.agents - idle0.agents) - (idle1.bench - idle0.bench))),
+    stealPercent: pct(idle1.steal - idle0.steal),
     agentsStillReady: total(children, 'ready'),
     loadavg1m: [load0, load1],
   };
+  const g = report.idle as { relayGc: { scavenges: number; fullGcs: number; pauseMs: number }; otherProcessesPercent: number; stealPercent: number };
+  step(`idle: relay ${idleCpuPercent.toFixed(2)}% of a core (user ${idleUserPercent.toFixed(2)}, kernel ${idleSystemPercent.toFixed(2)}); its GCs: ${
+    g.relayGc.scavenges} scavenges, ${g.relayGc.fullGcs} full, ${Math.round(g.relayGc.pauseMs)} ms paused; other processes ${
+    g.otherProcessesPercent.toFixed(1)}%, steal ${g.stealPercent.toFixed(1)}%`);
   report.extrapolatedTo50k = { relayRssMiB: rssBefore + (rssPerAgentKiB * 50_000) / 1024, idleCpuPercentOfOneCore: (idleCpuPercent * 50_000) / AGENTS };
 
   if (STORM_SECONDS === 0) return;
