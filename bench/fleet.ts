@@ -203,6 +203,7 @@ async function main(): Promise<void> {
   // second of CPU in all): a one-off, not the cost of idling. The window starts after it.
   step(`settling for ${IDLE_SETTLE_SECONDS} s, then idle for ${IDLE_SECONDS} s`);
   const settle0 = cpuSeconds(relay.pid);
+  const settleGc0 = { ...relay.gc };
   await sleep(IDLE_SETTLE_SECONDS * 1000);
   const settleCpuPercent = ((cpuSeconds(relay.pid) - settle0) / IDLE_SETTLE_SECONDS) * 100;
   // Besides the relay's CPU: its GCs, and what else ran on the machine (other sessions, the hypervisor's steal), so a run
@@ -225,6 +226,7 @@ async function main(): Promise<void> {
     seconds: IDLE_SECONDS,
     settleSeconds: IDLE_SETTLE_SECONDS,
     relayCpuPercentWhileSettling: settleCpuPercent,
+    relayFullGcsWhileSettling: idle0.gc.full - settleGc0.full,
     relayCpuPercentOfOneCore: idleCpuPercent,
     // The kernel's share: on loopback a pong's write also runs the simulator's receive path (about half of it).
     relayUserPercent: idleUserPercent,
@@ -232,6 +234,7 @@ async function main(): Promise<void> {
     relayCpuUsPerAgentPerSecond: ((idleCpuPercent / 100) * 1e6) / AGENTS,
     relayGc: {
       scavenges: idle1.gc.scavenges - idle0.gc.scavenges, fullGcs: idle1.gc.full - idle0.gc.full, pauseMs: idle1.gc.pauseMs - idle0.gc.pauseMs,
+      fullGcsToReduceMemory: idle1.gc.reduceMemory - idle0.gc.reduceMemory, outsidePauseMs: idle1.gc.outsidePauseMs - idle0.gc.outsidePauseMs,
     },
     simulatorsPercent: pct(idle1.agents - idle0.agents),
     otherProcessesPercent: pct(Math.max(0, idle1.machine - idle0.machine - relayIdleCpu - (idle1.agents - idle0.agents) - (idle1.bench - idle0.bench))),
@@ -239,9 +242,12 @@ async function main(): Promise<void> {
     agentsStillReady: total(children, 'ready'),
     loadavg1m: [load0, load1],
   };
-  const g = report.idle as { relayGc: { scavenges: number; fullGcs: number; pauseMs: number }; otherProcessesPercent: number; stealPercent: number };
+  const g = report.idle as {
+    relayGc: { scavenges: number; fullGcs: number; pauseMs: number; fullGcsToReduceMemory: number; outsidePauseMs: number }; otherProcessesPercent: number; stealPercent: number;
+  };
   step(`idle: relay ${idleCpuPercent.toFixed(2)}% of a core (user ${idleUserPercent.toFixed(2)}, kernel ${idleSystemPercent.toFixed(2)}); its GCs: ${
-    g.relayGc.scavenges} scavenges, ${g.relayGc.fullGcs} full, ${Math.round(g.relayGc.pauseMs)} ms paused; other processes ${
+    g.relayGc.scavenges} scavenges, ${g.relayGc.fullGcs} full (${g.relayGc.fullGcsToReduceMemory} to reduce memory), ${Math.round(g.relayGc.pauseMs)} ms paused, ${
+    Math.round(g.relayGc.outsidePauseMs)} ms outside pauses; other processes ${
     g.otherProcessesPercent.toFixed(1)}%, steal ${g.stealPercent.toFixed(1)}%`);
   report.extrapolatedTo50k = { relayRssMiB: rssBefore + (rssPerAgentKiB * 50_000) / 1024, idleCpuPercentOfOneCore: (idleCpuPercent * 50_000) / AGENTS };
 
