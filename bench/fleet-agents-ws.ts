@@ -22,7 +22,7 @@ import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
 
 const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
 // The agent's defaults (agent.yaml without heartbeat:).
-const HEARTBEAT = HEARTBEAT_DEFAULTS;
+const HEARTBEAT = args.heartbeat ?? HEARTBEAT_DEFAULTS;
 
 let ready = 0;
 let dialling = 0;

@@ -42,6 +42,8 @@ export interface FleetAgentsArgs {
   count: number;
   /** Dials in flight at once during the first ramp-up (later redials are not held back, as with real agents). */
   rampConcurrency: number;
+  /** Another heartbeat than the agent's default (BENCH_FLEET_HEARTBEAT_INTERVAL); the relay gets the same. */
+  heartbeat?: { interval: number; timeout: number };
 }
 
 export interface FleetAgentsReport {
@@ -62,7 +64,7 @@ const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
 const url = new URL(args.url);
 const port = Number(url.port);
 // The agent's defaults (agent.yaml without heartbeat:, timeouts:, reconnect:, streamWindow:).
-const HEARTBEAT = HEARTBEAT_DEFAULTS;
+const HEARTBEAT = args.heartbeat ?? HEARTBEAT_DEFAULTS;
 const CONNECT_TIMEOUT_MS = 10_000;
 const WINDOW = 256 * 1024;
 // ws draws a new key per dial; the relay's work (one SHA-1 of it) is the same for any key.

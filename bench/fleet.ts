@@ -23,6 +23,7 @@
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
  *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
  *                             on other machines would; 0: the same priority as the relay)
+ *   BENCH_FLEET_HEARTBEAT_INTERVAL  seconds: another heartbeat.interval for relay and simulators (timeout: twice it)
  *   BENCH_FLEET_SIMULATOR     ws: the previous simulated agents (ws + MuxSession each, bench/fleet-agents-ws.ts) instead of
  *                             the raw-socket ones (bench/fleet-agents.ts), for an A/B of what the relay sees
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
@@ -63,6 +64,12 @@ const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
 const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
+/**
+ * Another heartbeat interval (seconds) than the default, for relay and simulators alike; the timeout is then twice it
+ * (the relay pings a link silent for 1.5 intervals, and the peer keeps as long to answer as with the defaults).
+ */
+const HEARTBEAT_S = envInt('BENCH_FLEET_HEARTBEAT_INTERVAL', 0, 0);
+const HEARTBEAT = HEARTBEAT_S ? { interval: HEARTBEAT_S * 1000, timeout: HEARTBEAT_S * 2000 } : undefined;
 /** The simulated agents: raw sockets (default), or `ws` + MuxSession per agent (the previous simulator, for an A/B). */
 const SIMULATOR = process.env.BENCH_FLEET_SIMULATOR === 'ws' ? 'bench/fleet-agents-ws.ts' : 'bench/fleet-agents.ts';
 
@@ -109,7 +116,7 @@ interface AgentChild {
 }
 
 function startAgents(url: string, from: number, count: number): AgentChild {
-  const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
+  const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP, ...(HEARTBEAT ? { heartbeat: HEARTBEAT } : {}) };
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const proc = spawn(process.execPath, [...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(a)], {
     cwd: ROOT,
@@ -153,7 +160,8 @@ async function main(): Promise<void> {
   const dir = tempDir();
   const port = await freePort();
   const yaml = join(dir, 'relay.yaml');
-  writeFileSync(yaml, stringify({ listen: `127.0.0.1:${port}`, auth: { secret: SECRET }, log: { level: 'warn' }, admin: { listen: 'off' } }));
+  writeFileSync(yaml, stringify({ listen: `127.0.0.1:${port}`, auth: { secret: SECRET }, log: { level: 'warn' }, admin: { listen: 'off' },
+    ...(HEARTBEAT ? { heartbeat: { interval: `${HEARTBEAT.interval}ms`, timeout: `${HEARTBEAT.timeout}ms` } } : {}) }));
   step(`${AGENTS} agents, ${Math.ceil(AGENTS / PER_CHILD)} child processes; relay on port ${port}`);
   let relay = await startRelay(yaml, port);
   const [rssBefore] = await settledRss([relay.pid]);
@@ -292,7 +300,7 @@ async function main(): Promise<void> {
 }
 
 const agentChildren: ChildProcess[] = [];
-const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, simulator: SIMULATOR, agentsNice: AGENTS_NICE };
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, simulator: SIMULATOR, agentsNice: AGENTS_NICE, heartbeat: HEARTBEAT ?? 'default' };
 
 try {
   await main();
