@@ -41,6 +41,8 @@ export class Child {
   echoWarnings = false;
   warnings = 0;
   readonly gc: GcCounts = { scavenges: 0, full: 0, promoted: 0, pauseMs: 0, reduceMemory: 0, outsidePauseMs: 0 };
+  /** When the last full GC line arrived (ms since the epoch; 0: none yet). */
+  lastFullGcAt = 0;
 
   constructor(readonly name: string, readonly proc: ChildProcess) {
     let buf = '';
@@ -135,6 +137,7 @@ export class Child {
       this.gc.promoted += field('promoted');
     } else {
       this.gc.full++;
+      this.lastFullGcAt = Date.now();
       if (field('reduce_memory') === 1) this.gc.reduceMemory++;
     }
   }
