@@ -20,8 +20,9 @@
  *                             of 20 s holds one burst or two)
  *   BENCH_FLEET_IDLE_SETTLE_SECONDS  wait at least this long after the ramp-up before the idle window (default 30: V8 is
  *                             still collecting what the admissions left; reported apart as relayCpuPercentWhileSettling),
- *                             and until the relay has done no full GC for QUIET_GC_SECONDS (V8's memory reducer does up to
- *                             three, seconds apart, once the allocation rate drops after the ramp-up; at most 90 s more)
+ *                             and until V8's memory reducer has run (up to three full GCs, seconds apart, 10-60 s after the
+ *                             allocation rate drops at the end of the ramp-up) and QUIET_GC_SECONDS passed without a full
+ *                             GC; at most MAX_SETTLE_SECONDS
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
  *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
  *                             on other machines would; 0: the same priority as the relay)
@@ -64,6 +65,7 @@ const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 40, 1);
 const IDLE_SETTLE_SECONDS = envInt('BENCH_FLEET_IDLE_SETTLE_SECONDS', 30, 0);
 /** The idle window starts only once the relay has done no full GC for this long (see BENCH_FLEET_IDLE_SETTLE_SECONDS). */
 const QUIET_GC_SECONDS = 20;
+const MAX_SETTLE_SECONDS = 120;
 const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
 const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
@@ -213,15 +215,18 @@ async function main(): Promise<void> {
 
   // Right after the ramp-up V8 still collects what the admissions left (full GCs of a heap of a few hundred MiB, about a
   // second of CPU in all): a one-off, not the cost of idling. The window starts after it.
-  step(`settling for at least ${IDLE_SETTLE_SECONDS} s, and ${QUIET_GC_SECONDS} s without a full GC; then idle for ${IDLE_SECONDS} s`);
+  step(`settling for at least ${IDLE_SETTLE_SECONDS} s, until V8's memory reducer has run (at most ${MAX_SETTLE_SECONDS} s); then idle for ${IDLE_SECONDS} s`);
   const settle0 = cpuSeconds(relay.pid);
   const settleGc0 = { ...relay.gc };
   const settleStart = Date.now();
   await sleep(IDLE_SETTLE_SECONDS * 1000);
-  // The memory reducer's full GCs after the ramp-up (1-2.5 s of the relay's CPU at 15,000 agents, mostly on V8's helper
+  // The memory reducer's full GCs after the ramp-up (two or three: 0.5-1.8 s of the relay's CPU at 15,000 agents, much of it on V8's helper
   // threads) are a one-off of the load dropping, not the cost of idling; in a 40 s window they doubled the figure in
   // some runs and not in others. They are counted while settling; any full GC in the window still counts in it.
-  while (Date.now() - relay.lastFullGcAt < QUIET_GC_SECONDS * 1000 && Date.now() - settleStart < (IDLE_SETTLE_SECONDS + 90) * 1000) await sleep(500);
+  // They come 10-60 s after the ramp-up: wait for them (a full GC to reduce memory since the ramp-up, then
+  // QUIET_GC_SECONDS without any full GC), for at most MAX_SETTLE_SECONDS.
+  const reducerDone = (): boolean => relay.gc.reduceMemory > settleGc0.reduceMemory && Date.now() - relay.lastFullGcAt >= QUIET_GC_SECONDS * 1000;
+  while (!reducerDone() && Date.now() - settleStart < Math.max(MAX_SETTLE_SECONDS, IDLE_SETTLE_SECONDS) * 1000) await sleep(500);
   const settleSeconds = (Date.now() - settleStart) / 1000;
   const settleCpuPercent = ((cpuSeconds(relay.pid) - settle0) / settleSeconds) * 100;
   // Besides the relay's CPU: its GCs, and what else ran on the machine (other sessions, the hypervisor's steal), so a run
@@ -245,6 +250,7 @@ async function main(): Promise<void> {
     settleSeconds,
     relayCpuPercentWhileSettling: settleCpuPercent,
     relayFullGcsWhileSettling: idle0.gc.full - settleGc0.full,
+    relayFullGcsToReduceMemoryWhileSettling: idle0.gc.reduceMemory - settleGc0.reduceMemory,
     relayCpuPercentOfOneCore: idleCpuPercent,
     // The kernel's share: on loopback a pong's write also runs the simulator's receive path (about half of it).
     relayUserPercent: idleUserPercent,
