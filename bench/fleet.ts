@@ -15,9 +15,9 @@
  *   BENCH_FLEET_AGENTS        agents (default: the open-file limit minus 1,000)
  *   BENCH_FLEET_PER_CHILD     agents per child process (default 5,000)
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
- *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 40: two heartbeat intervals; the agents connect within a few
- *                             seconds, so their pings come in bursts every 20 s, and a window that is not a multiple
- *                             of 20 s holds one burst or two)
+ *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default: two heartbeat intervals, 60 s; the agents connect within a few
+ *                             seconds, so their pings come in bursts every interval, and a window that is not a
+ *                             multiple of it holds one burst or two)
  *   BENCH_FLEET_IDLE_SETTLE_SECONDS  wait at least this long after the ramp-up before the idle window (default 30: V8 is
  *                             still collecting what the admissions left; reported apart as relayCpuPercentWhileSettling),
  *                             and until V8's memory reducer has run (up to three full GCs, seconds apart, 10-60 s after the
@@ -41,6 +41,7 @@ import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { HEARTBEAT_DEFAULTS } from '../src/config/common.js';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
 import { envInt } from './env.js';
 import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
@@ -61,7 +62,6 @@ function openFileLimit(): number {
 const AGENTS = envInt('BENCH_FLEET_AGENTS', Math.max(100, openFileLimit() - 1000), 1);
 const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
-const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 40, 1);
 const IDLE_SETTLE_SECONDS = envInt('BENCH_FLEET_IDLE_SETTLE_SECONDS', 30, 0);
 /** The idle window starts only once the relay has done no full GC for this long (see BENCH_FLEET_IDLE_SETTLE_SECONDS). */
 const QUIET_GC_SECONDS = 20;
@@ -76,6 +76,7 @@ const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
  */
 const HEARTBEAT_S = envInt('BENCH_FLEET_HEARTBEAT_INTERVAL', 0, 0);
 const HEARTBEAT = HEARTBEAT_S ? { interval: HEARTBEAT_S * 1000, timeout: HEARTBEAT_S * 2000 } : undefined;
+const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', (2 * (HEARTBEAT ?? HEARTBEAT_DEFAULTS).interval) / 1000, 1);
 /** The simulated agents: raw sockets (default), or `ws` + MuxSession per agent (the previous simulator, for an A/B). */
 const SIMULATOR = process.env.BENCH_FLEET_SIMULATOR === 'ws' ? 'bench/fleet-agents-ws.ts' : 'bench/fleet-agents.ts';
 
