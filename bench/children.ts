@@ -22,6 +22,10 @@ export interface GcCounts {
   promoted: number;
   /** Time paused in GC, all kinds. */
   pauseMs: number;
+  /** Full GCs V8 did to give memory back (reduce_memory=1: its memory reducer, after the allocation rate drops). */
+  reduceMemory: number;
+  /** GC work outside the pauses: incremental marking steps on the main thread, and helper threads' marking and sweeping. */
+  outsidePauseMs: number;
 }
 
 const GC_KIND = / gc=(\w+) /;
@@ -36,7 +40,9 @@ export class Child {
   /** Set once the bench is measuring: warn/error lines then go to stderr. */
   echoWarnings = false;
   warnings = 0;
-  readonly gc: GcCounts = { scavenges: 0, full: 0, promoted: 0, pauseMs: 0 };
+  readonly gc: GcCounts = { scavenges: 0, full: 0, promoted: 0, pauseMs: 0, reduceMemory: 0, outsidePauseMs: 0 };
+  /** When the last full GC line arrived (ms since the epoch; 0: none yet). */
+  lastFullGcAt = 0;
 
   constructor(readonly name: string, readonly proc: ChildProcess) {
     let buf = '';
@@ -124,11 +130,15 @@ export class Child {
   private onGcLine(kind: string, raw: string): void {
     const field = (name: string): number => Number(new RegExp(` ${name}=([\\d.]+)`).exec(raw)?.[1] ?? 0);
     this.gc.pauseMs += field('pause');
+    this.gc.outsidePauseMs += field('incremental');
+    for (const m of raw.matchAll(/ background\.[\w.]+=([\d.]+)/g)) this.gc.outsidePauseMs += Number(m[1]);
     if (kind === 's') {
       this.gc.scavenges++;
       this.gc.promoted += field('promoted');
     } else {
       this.gc.full++;
+      this.lastFullGcAt = Date.now();
+      if (field('reduce_memory') === 1) this.gc.reduceMemory++;
     }
   }
 

@@ -15,14 +15,20 @@
  *   BENCH_FLEET_AGENTS        agents (default: the open-file limit minus 1,000)
  *   BENCH_FLEET_PER_CHILD     agents per child process (default 5,000)
  *   BENCH_FLEET_RAMP          dials in flight per child during the ramp-up (default 200)
- *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default 40: two heartbeat intervals; the agents connect within a few
- *                             seconds, so their pings come in bursts every 20 s, and a window that is not a multiple
- *                             of 20 s holds one burst or two)
- *   BENCH_FLEET_IDLE_SETTLE_SECONDS  wait this long after the ramp-up before the idle window (default 30: V8 is still
- *                             collecting what the admissions left; reported apart as relayCpuPercentWhileSettling)
+ *   BENCH_FLEET_IDLE_SECONDS  idle CPU window (default: two heartbeat intervals, 60 s; the agents connect within a few
+ *                             seconds, so their pings come in bursts every interval, and a window that is not a
+ *                             multiple of it holds one burst or two)
+ *   BENCH_FLEET_IDLE_SETTLE_SECONDS  wait at least this long after the ramp-up before the idle window (default 30: V8 is
+ *                             still collecting what the admissions left; reported apart as relayCpuPercentWhileSettling),
+ *                             and until V8's memory reducer has run (up to three full GCs, seconds apart, 10-60 s after the
+ *                             allocation rate drops at the end of the ramp-up) and QUIET_GC_SECONDS passed without a full
+ *                             GC; at most MAX_SETTLE_SECONDS
  *   BENCH_FLEET_STORM_SECONDS how long to wait for every agent after the restart (default 120; 0 skips the restart)
  *   BENCH_FLEET_AGENTS_NICE   the simulators' nice value (default 5: they get the CPU the relay leaves, as agents
  *                             on other machines would; 0: the same priority as the relay)
+ *   BENCH_FLEET_HEARTBEAT_INTERVAL  seconds: another heartbeat.interval for relay and simulators (timeout: twice it)
+ *   BENCH_FLEET_SIMULATOR     ws: the previous simulated agents (ws + MuxSession each, bench/fleet-agents-ws.ts) instead of
+ *                             the raw-socket ones (bench/fleet-agents.ts), for an A/B of what the relay sees
  *   BENCH_FLEET_RELAY_DIR     run the relay of another (built) checkout: an A/B against an older version
  *   BENCH_JSON                also write the figures as JSON to this file
  *   BENCH_PROFILE             a directory: the last relay (the restarted one, or with BENCH_FLEET_STORM_SECONDS=0 the
@@ -35,11 +41,12 @@ import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { HEARTBEAT_DEFAULTS } from '../src/config/common.js';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
 import { envInt } from './env.js';
 import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
 import { Timeline } from './fleet-timeline.js';
-import { cpuSeconds, cpuSplit, settledRss } from './proc.js';
+import { cpuSeconds, cpuSplit, machineCpuSeconds, machineStealSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-secret-0123456789abcdef-0123456789';
@@ -55,12 +62,23 @@ function openFileLimit(): number {
 const AGENTS = envInt('BENCH_FLEET_AGENTS', Math.max(100, openFileLimit() - 1000), 1);
 const PER_CHILD = envInt('BENCH_FLEET_PER_CHILD', 5000, 1);
 const RAMP = envInt('BENCH_FLEET_RAMP', 200, 1);
-const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', 40, 1);
 const IDLE_SETTLE_SECONDS = envInt('BENCH_FLEET_IDLE_SETTLE_SECONDS', 30, 0);
+/** The idle window starts only once the relay has done no full GC for this long (see BENCH_FLEET_IDLE_SETTLE_SECONDS). */
+const QUIET_GC_SECONDS = 20;
+const MAX_SETTLE_SECONDS = 120;
 const STORM_SECONDS = envInt('BENCH_FLEET_STORM_SECONDS', 120, 0);
 const AGENTS_NICE = envInt('BENCH_FLEET_AGENTS_NICE', 5, 0);
 /** Another checkout whose relay to measure (built; for an A/B against an older version). */
 const RELAY_DIR = process.env.BENCH_FLEET_RELAY_DIR || ROOT;
+/**
+ * Another heartbeat interval (seconds) than the default, for relay and simulators alike; the timeout is then twice it
+ * (the relay pings a link silent for 1.5 intervals, and the peer keeps as long to answer as with the defaults).
+ */
+const HEARTBEAT_S = envInt('BENCH_FLEET_HEARTBEAT_INTERVAL', 0, 0);
+const HEARTBEAT = HEARTBEAT_S ? { interval: HEARTBEAT_S * 1000, timeout: HEARTBEAT_S * 2000 } : undefined;
+const IDLE_SECONDS = envInt('BENCH_FLEET_IDLE_SECONDS', (2 * (HEARTBEAT ?? HEARTBEAT_DEFAULTS).interval) / 1000, 1);
+/** The simulated agents: raw sockets (default), or `ws` + MuxSession per agent (the previous simulator, for an A/B). */
+const SIMULATOR = process.env.BENCH_FLEET_SIMULATOR === 'ws' ? 'bench/fleet-agents-ws.ts' : 'bench/fleet-agents.ts';
 
 const step = (what: string): void => void process.stderr.write(`bench:fleet: ${what}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,7 +105,8 @@ function freePort(): Promise<number> {
 async function startRelay(yaml: string, port: number): Promise<Child> {
   // BENCH_PROFILE=<dir>: the relay writes a V8 CPU profile there when it exits (SIGTERM at the end; a SIGKILLed relay writes none).
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const relay = spawnNode('relay', [...prof, 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
+  // --trace-gc-nvp: one line per GC, counted by Child (bench/children.ts), to tell GC apart in the idle window.
+  const relay = spawnNode('relay', [...prof, '--trace-gc-nvp', 'bin/ctbridge.js', 'relay', '--config', yaml], RELAY_DIR);
   const deadline = Date.now() + 30_000;
   while (!(await tcpOpen(port))) {
     relay.assertAlive();
@@ -104,9 +123,9 @@ interface AgentChild {
 }
 
 function startAgents(url: string, from: number, count: number): AgentChild {
-  const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP };
+  const a: FleetAgentsArgs = { url, secret: SECRET, from, count, rampConcurrency: RAMP, ...(HEARTBEAT ? { heartbeat: HEARTBEAT } : {}) };
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/fleet-agents.ts', JSON.stringify(a)], {
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(a)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -148,7 +167,8 @@ async function main(): Promise<void> {
   const dir = tempDir();
   const port = await freePort();
   const yaml = join(dir, 'relay.yaml');
-  writeFileSync(yaml, stringify({ listen: `127.0.0.1:${port}`, auth: { secret: SECRET }, log: { level: 'warn' }, admin: { listen: 'off' } }));
+  writeFileSync(yaml, stringify({ listen: `127.0.0.1:${port}`, auth: { secret: SECRET }, log: { level: 'warn' }, admin: { listen: 'off' },
+    ...(HEARTBEAT ? { heartbeat: { interval: `${HEARTBEAT.interval}ms`, timeout: `${HEARTBEAT.timeout}ms` } } : {}) }));
   step(`${AGENTS} agents, ${Math.ceil(AGENTS / PER_CHILD)} child processes; relay on port ${port}`);
   let relay = await startRelay(yaml, port);
   const [rssBefore] = await settledRss([relay.pid]);
@@ -196,30 +216,64 @@ async function main(): Promise<void> {
 
   // Right after the ramp-up V8 still collects what the admissions left (full GCs of a heap of a few hundred MiB, about a
   // second of CPU in all): a one-off, not the cost of idling. The window starts after it.
-  step(`settling for ${IDLE_SETTLE_SECONDS} s, then idle for ${IDLE_SECONDS} s`);
+  step(`settling for at least ${IDLE_SETTLE_SECONDS} s, until V8's memory reducer has run (at most ${MAX_SETTLE_SECONDS} s); then idle for ${IDLE_SECONDS} s`);
   const settle0 = cpuSeconds(relay.pid);
+  const settleGc0 = { ...relay.gc };
+  const settleStart = Date.now();
   await sleep(IDLE_SETTLE_SECONDS * 1000);
-  const settleCpuPercent = ((cpuSeconds(relay.pid) - settle0) / IDLE_SETTLE_SECONDS) * 100;
-  const idle0 = cpuSplit(relay.pid);
+  // The memory reducer's full GCs after the ramp-up (two or three: 0.5-1.8 s of the relay's CPU at 15,000 agents, much of it on V8's helper
+  // threads) are a one-off of the load dropping, not the cost of idling; in a 40 s window they doubled the figure in
+  // some runs and not in others. They are counted while settling; any full GC in the window still counts in it.
+  // They come 10-60 s after the ramp-up: wait for them (a full GC to reduce memory since the ramp-up, then
+  // QUIET_GC_SECONDS without any full GC), for at most MAX_SETTLE_SECONDS.
+  const reducerDone = (): boolean => relay.gc.reduceMemory > settleGc0.reduceMemory && Date.now() - relay.lastFullGcAt >= QUIET_GC_SECONDS * 1000;
+  while (!reducerDone() && Date.now() - settleStart < Math.max(MAX_SETTLE_SECONDS, IDLE_SETTLE_SECONDS) * 1000) await sleep(500);
+  const settleSeconds = (Date.now() - settleStart) / 1000;
+  const settleCpuPercent = ((cpuSeconds(relay.pid) - settle0) / settleSeconds) * 100;
+  // Besides the relay's CPU: its GCs, and what else ran on the machine (other sessions, the hypervisor's steal), so a run
+  // disturbed from outside can be told apart from one where the relay itself did more.
+  const sample = () => ({
+    relay: cpuSplit(relay.pid), gc: { ...relay.gc }, machine: machineCpuSeconds(), steal: machineStealSeconds(),
+    agents: agentPids.reduce((n, p) => n + cpuSeconds(p), 0), bench: selfAndReapedCpuSeconds(),
+  });
+  const idle0 = sample();
   const load0 = loadavg()[0];
   await sleep(IDLE_SECONDS * 1000);
-  const idle1 = cpuSplit(relay.pid);
-  const idleUserPercent = ((idle1.user - idle0.user) / IDLE_SECONDS) * 100;
-  const idleSystemPercent = ((idle1.system - idle0.system) / IDLE_SECONDS) * 100;
+  const idle1 = sample();
+  const idleUserPercent = ((idle1.relay.user - idle0.relay.user) / IDLE_SECONDS) * 100;
+  const idleSystemPercent = ((idle1.relay.system - idle0.relay.system) / IDLE_SECONDS) * 100;
+  const pct = (seconds: number): number => (seconds / IDLE_SECONDS) * 100;
+  const relayIdleCpu = idle1.relay.user + idle1.relay.system - idle0.relay.user - idle0.relay.system;
   const idleCpuPercent = idleUserPercent + idleSystemPercent;
   const load1 = loadavg()[0];
   report.idle = {
     seconds: IDLE_SECONDS,
-    settleSeconds: IDLE_SETTLE_SECONDS,
+    settleSeconds,
     relayCpuPercentWhileSettling: settleCpuPercent,
+    relayFullGcsWhileSettling: idle0.gc.full - settleGc0.full,
+    relayFullGcsToReduceMemoryWhileSettling: idle0.gc.reduceMemory - settleGc0.reduceMemory,
     relayCpuPercentOfOneCore: idleCpuPercent,
     // The kernel's share: on loopback a pong's write also runs the simulator's receive path (about half of it).
     relayUserPercent: idleUserPercent,
     relaySystemPercent: idleSystemPercent,
     relayCpuUsPerAgentPerSecond: ((idleCpuPercent / 100) * 1e6) / AGENTS,
+    relayGc: {
+      scavenges: idle1.gc.scavenges - idle0.gc.scavenges, fullGcs: idle1.gc.full - idle0.gc.full, pauseMs: idle1.gc.pauseMs - idle0.gc.pauseMs,
+      fullGcsToReduceMemory: idle1.gc.reduceMemory - idle0.gc.reduceMemory, outsidePauseMs: idle1.gc.outsidePauseMs - idle0.gc.outsidePauseMs,
+    },
+    simulatorsPercent: pct(idle1.agents - idle0.agents),
+    otherProcessesPercent: pct(Math.max(0, idle1.machine - idle0.machine - relayIdleCpu - (idle1.agents - idle0.agents) - (idle1.bench - idle0.bench))),
+    stealPercent: pct(idle1.steal - idle0.steal),
     agentsStillReady: total(children, 'ready'),
     loadavg1m: [load0, load1],
   };
+  const g = report.idle as {
+    relayGc: { scavenges: number; fullGcs: number; pauseMs: number; fullGcsToReduceMemory: number; outsidePauseMs: number }; otherProcessesPercent: number; stealPercent: number;
+  };
+  step(`idle: relay ${idleCpuPercent.toFixed(2)}% of a core (user ${idleUserPercent.toFixed(2)}, kernel ${idleSystemPercent.toFixed(2)}); its GCs: ${
+    g.relayGc.scavenges} scavenges, ${g.relayGc.fullGcs} full (${g.relayGc.fullGcsToReduceMemory} to reduce memory), ${Math.round(g.relayGc.pauseMs)} ms paused, ${
+    Math.round(g.relayGc.outsidePauseMs)} ms outside pauses; other processes ${
+    g.otherProcessesPercent.toFixed(1)}%, steal ${g.stealPercent.toFixed(1)}%`);
   report.extrapolatedTo50k = { relayRssMiB: rssBefore + (rssPerAgentKiB * 50_000) / 1024, idleCpuPercentOfOneCore: (idleCpuPercent * 50_000) / AGENTS };
 
   if (STORM_SECONDS === 0) return;
@@ -263,7 +317,7 @@ async function main(): Promise<void> {
 }
 
 const agentChildren: ChildProcess[] = [];
-const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, agentsNice: AGENTS_NICE };
+const report: Record<string, unknown> = { cpus: availableParallelism(), relayDir: RELAY_DIR, simulator: SIMULATOR, agentsNice: AGENTS_NICE, heartbeat: HEARTBEAT ?? 'default' };
 
 try {
   await main();

@@ -61,6 +61,12 @@ export function machineCpuSeconds(): number {
   return (user + nice + system) / clockTicks();
 }
 
+/** CPU seconds the hypervisor gave other guests while this machine wanted to run (/proc/stat "cpu" line, steal). */
+export function machineStealSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  return Number(line.trim().split(/\s+/)[8]) / clockTicks();
+}
+
 /** Resident set size in MiB (VmRSS of /proc/<pid>/status). */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

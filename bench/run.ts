@@ -112,6 +112,8 @@ const gcSince = (c: Child, from: GcCounts): GcCounts => ({
   full: c.gc.full - from.full,
   promoted: c.gc.promoted - from.promoted,
   pauseMs: c.gc.pauseMs - from.pauseMs,
+  reduceMemory: c.gc.reduceMemory - from.reduceMemory,
+  outsidePauseMs: c.gc.outsidePauseMs - from.outsidePauseMs,
 });
 
 async function sample(gen: Generator, s: Stack, path: PathName, connections: number, seconds: number): Promise<Sample> {

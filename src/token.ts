@@ -8,10 +8,11 @@
  * admins and never contain the token or the key.
  */
 import {
-  createHash, createPrivateKey, createPublicKey, createSecretKey, randomBytes, type JsonWebKey, type KeyObject,
+  createHash, createHmac, createPrivateKey, createPublicKey, createSecretKey, randomBytes, timingSafeEqual, type JsonWebKey, type KeyObject,
 } from 'node:crypto';
 import {
-  SignJWT, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type ProtectedHeaderParameters,
+  SignJWT, UnsecuredJWT, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTClaimVerificationOptions, type JWTHeaderParameters, type JWTPayload,
+  type ProtectedHeaderParameters,
 } from 'jose';
 import { CtbridgeError } from './errors.js';
 import { untrusted } from './log-text.js';
@@ -212,19 +213,30 @@ interface Candidate {
   alg: 'HS256' | AsymmetricAlg;
   key: KeyObject;
   fingerprint: string;
-  /**
-   * An HS256 key as a WebCrypto key, imported once: given a KeyObject
-   * secret, jose imports it again for every token, which more than doubled
-   * the CPU time of a verification (measured: 62-145 us against 43 us; a
-   * reconnect storm verifies thousands per second).
-   */
-  webKey?: Promise<CryptoKey>;
 }
 
-function verificationKey(c: Candidate): KeyObject | Promise<CryptoKey> {
-  if (c.alg !== 'HS256') return c.key; // jose caches its conversion of asymmetric KeyObjects
-  c.webKey ??= crypto.subtle.importKey('raw', c.key.export(), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-  return c.webKey;
+/**
+ * An HS256 token's signature, checked with node:crypto's HMAC, then jose's
+ * own header and claim checks (crit, b64, exp, nbf, iat, iss, aud, clock
+ * tolerance: UnsecuredJWT.decode runs the same validateClaimsSet as
+ * jwtVerify, on the token's header with its alg set to none once the
+ * signature has been checked here). Returns undefined when the signature
+ * does not match. Why not jwtVerify: jose 6 checks HMACs through WebCrypto,
+ * whose job machinery cost 80-160 us of CPU per token on Node 20 against
+ * 10 us for this (a reconnect storm verifies 15,000 tokens at once, and
+ * they were a fifth of the relay's CPU in it: docs/performance.md). The alg
+ * (HS256 only: none and the asymmetric algs never reach here) was checked
+ * by the caller against the key.
+ */
+function verifyHs256(token: string, key: KeyObject, header: ProtectedHeaderParameters, options: JWTClaimVerificationOptions): JWTPayload | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new errors.JWSInvalid('Invalid Compact JWS');
+  const [h, p, s] = parts;
+  const expected = Buffer.from(createHmac('sha256', key).update(`${h}.${p}`).digest('base64url'), 'latin1');
+  const given = Buffer.from(s, 'latin1');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  const unsecuredHeader = Buffer.from(JSON.stringify({ ...header, alg: 'none' })).toString('base64url');
+  return UnsecuredJWT.decode(`${unsecuredHeader}.${p}.`, options).payload;
 }
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex').slice(0, 16);
@@ -387,9 +399,11 @@ export function createTokenVerifier(keys: VerificationKey | readonly Verificatio
       for (const c of matching) {
         let payload: JWTPayload;
         try {
-          ({ payload } = await jwtVerify(token, await verificationKey(c), {
-            algorithms: [c.alg], issuer: o.issuer, audience: o.audience, clockTolerance: o.clockToleranceSec,
-          }));
+          const checks = { issuer: o.issuer, audience: o.audience, clockTolerance: o.clockToleranceSec };
+          // jose verifies asymmetric signatures; asymmetric KeyObjects' conversion it caches.
+          const verified = c.alg === 'HS256' ? verifyHs256(token, c.key, header, checks) : (await jwtVerify(token, c.key, { algorithms: [c.alg], ...checks })).payload;
+          if (!verified) continue;
+          payload = verified;
         } catch (err) {
           if (err instanceof errors.JWSSignatureVerificationFailed) continue;
           throw explain(err, o);

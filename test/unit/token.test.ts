@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import {
-  SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload,
+  SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, jwtVerify, type JWTPayload,
 } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { CtbridgeError } from '../../src/errors.js';
@@ -136,6 +137,73 @@ describe('HS256', () => {
     await rejects(verifier.verify(''), 'missing', [SECRET]);
     for (const t of ['not-a-jwt', 'a.b.c', 'a.b', `${b64({ alg: 'HS256' }).slice(0, 10)}.e30.AAAA`]) {
       await rejects(verifier.verify(t), 'malformed', [t, SECRET]);
+    }
+  });
+});
+
+/** A HS256-signed token with any header (signed with node:crypto, so headers jose's SignJWT refuses can be tested). */
+function hmacToken(header: object, claims: JWTPayload, secret = SECRET): string {
+  const body = `${b64(header)}.${b64({ sub: 'acme-1', tunnels: ['cioc'], iss: 'ctbridge', aud: 'ctbridge', iat: now(), exp: now() + 3600, ...claims })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+// HS256 signatures are checked with node:crypto, the claims by jose (src/token.ts verifyHs256): each refusal, and the
+// same verdict as jose's own jwtVerify on the same tokens.
+describe('HS256 without WebCrypto (verifyHs256)', () => {
+  const verifier = createTokenVerifier({ secret: SECRET }, OPTS);
+
+  it('refuses a bad signature: another secret, another token\'s, truncated, padded, empty', async () => {
+    const good = await rawToken({});
+    const [h, p, s] = good.split('.');
+    const other = (await rawToken({ sub: 'acme-2' })).split('.')[2];
+    for (const t of [await rawToken({}, 'another-secret-another-secret-xx'), `${h}.${p}.${other}`, `${h}.${p}.${s.slice(0, -1)}`, `${h}.${p}.${s}=`, `${h}.${p}.`]) {
+      await rejects(verifier.verify(t), 'bad_signature', [t, SECRET]);
+    }
+  });
+
+  it('refuses alg none, even with a valid HMAC, and alg confusion (an asymmetric alg against a secret)', async () => {
+    for (const alg of ['none', 'None', 'EdDSA', 'ES256', 'HS512', 'RS256']) {
+      const t = hmacToken({ alg, typ: 'JWT' }, {});
+      const err = await rejects(verifier.verify(t), 'bad_signature', [t, SECRET]);
+      expect(err.message).toBe(`agent token is signed with "${alg}", this relay accepts only HS256`);
+    }
+  });
+
+  it('refuses exp, nbf, aud and iss as jose does, with the clock tolerance', async () => {
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { exp: now() - 60 })), 'expired', [SECRET]);
+    await expect(verifier.verify(hmacToken({ alg: 'HS256' }, { exp: now() - 2 }))).resolves.toMatchObject({ agentId: 'acme-1' });
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { nbf: now() + 60 })), 'not_yet_valid', [SECRET]);
+    await expect(verifier.verify(hmacToken({ alg: 'HS256' }, { nbf: now() + 2 }))).resolves.toMatchObject({ agentId: 'acme-1' });
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { aud: 'x' })), 'wrong_audience', [SECRET]);
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { aud: ['x', 'y'] })), 'wrong_audience', [SECRET]);
+    await expect(verifier.verify(hmacToken({ alg: 'HS256' }, { aud: ['x', 'ctbridge'] }))).resolves.toMatchObject({ agentId: 'acme-1' });
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { iss: 'x' })), 'wrong_issuer', [SECRET]);
+    await rejects(verifier.verify(hmacToken({ alg: 'HS256' }, { exp: 'soon' as unknown as number })), 'bad_claims', [SECRET]);
+  });
+
+  it('refuses crit extensions and an unencoded payload (jose\'s header checks), and a signed payload that is not JSON', async () => {
+    for (const header of [{ alg: 'HS256', crit: ['x-ext'], 'x-ext': 1 }, { alg: 'HS256', crit: ['b64'], b64: false }, { alg: 'HS256', crit: [] }]) {
+      const t = hmacToken(header, {});
+      await rejects(verifier.verify(t), 'malformed', [t, SECRET]);
+    }
+    const body = `${b64({ alg: 'HS256' })}.${Buffer.from('not json').toString('base64url')}`;
+    const t = `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+    await rejects(verifier.verify(t), 'malformed', [t, SECRET]);
+    await rejects(verifier.verify(`${t}.extra`), 'malformed', [t, SECRET]);
+  });
+
+  it('gives the same verdict as jose\'s jwtVerify', async () => {
+    const s = now();
+    const tokens = [
+      await rawToken({}), await rawToken({}, 'another-secret-another-secret-xx'), await rawToken({ exp: s - 60 }), await rawToken({ exp: s - 2 }),
+      await rawToken({ nbf: s + 60 }), await rawToken({ aud: 'x' }), await rawToken({ iss: 'x' }), await rawToken({ iat: s + 3600 }),
+      hmacToken({ alg: 'none' }, {}), hmacToken({ alg: 'HS256', crit: ['x-ext'], 'x-ext': 1 }, {}), hmacToken({ alg: 'HS256', typ: 'JWT' }, {}),
+    ];
+    const secret = new TextEncoder().encode(SECRET);
+    for (const t of tokens) {
+      const ours = await verifier.verify(t).then(() => 'accepted', () => 'refused');
+      const theirs = await jwtVerify(t, secret, { algorithms: ['HS256'], issuer: 'ctbridge', audience: 'ctbridge', clockTolerance: 5 }).then(() => 'accepted', () => 'refused');
+      expect({ t, ours }).toEqual({ t, ours: theirs });
     }
   });
 });

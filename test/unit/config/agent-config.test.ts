@@ -57,7 +57,7 @@ describe('parseAgentConfig defaults', () => {
       },
       egress: undefined,
       reconnect: { initialDelay: 500, maxDelay: 10_000 },
-      heartbeat: { interval: 20_000, timeout: 45_000 },
+      heartbeat: { interval: 30_000, timeout: 60_000 },
       limits: { maxStreams: 1000, maxHeaderSize: 16_384 },
       timeouts: { connect: 10_000, idle: 150_000, request: 300_000, shutdownGrace: 30_000 },
       streamWindow: 262_144,

@@ -46,7 +46,7 @@ describe('parseRelayConfig defaults', () => {
       },
       limits: { maxRequestBody: 100 * 1024 * 1024, maxResponseBody: 0, maxHeaderSize: 16 * 1024, maxStreamsPerAgent: 1000 },
       timeouts: { request: 300_000, idle: 150_000, handshake: 10_000, shutdownGrace: 30_000 },
-      heartbeat: { interval: 20_000, timeout: 45_000 },
+      heartbeat: { interval: 30_000, timeout: 60_000 },
       streamWindow: 256 * 1024,
       log: { level: 'info', redact: [] },
     });
@@ -292,9 +292,9 @@ describe('parseRelayConfig errors', () => {
 
   it('checks sections are mappings and heartbeat timing', () => {
     expect(problems([])).toEqual(['relay.yaml: expected a mapping, got a list']);
-    expect(problems(minimal({ limits: 5, tunnels: ['a'], heartbeat: { interval: '45s' } }))).toEqual([
+    expect(problems(minimal({ limits: 5, tunnels: ['a'], heartbeat: { interval: '60s' } }))).toEqual([
       'relay.yaml: limits: expected a mapping, got a number',
-      'relay.yaml: heartbeat.timeout: expected a duration longer than heartbeat.interval (45s), got 45s',
+      'relay.yaml: heartbeat.timeout: expected a duration longer than heartbeat.interval (1m), got 1m',
       'relay.yaml: tunnels: expected a mapping, got a list',
     ]);
   });
