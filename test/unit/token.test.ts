@@ -147,7 +147,7 @@ function hmacToken(header: object, claims: JWTPayload, secret = SECRET): string 
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
 
-// HS256 signatures are checked with node:crypto, the claims by jose (src/token.ts verifyHs256): each refusal, and the
+// HS256 signatures are checked with node:crypto, the claims by jose (src/token/verify.ts verifyHs256): each refusal, and the
 // same verdict as jose's own jwtVerify on the same tokens.
 describe('HS256 without WebCrypto (verifyHs256)', () => {
   const verifier = createTokenVerifier({ secret: SECRET }, OPTS);
