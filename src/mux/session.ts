@@ -5,9 +5,7 @@
  * ids they open (relay odd, agent even).
  *
  * Frames produced during one event-loop turn go out as one WebSocket
- * message, which keeps syscalls and WebSocket framing per request low.
- * The connection's send buffer is bounded: past HIGH_WATER bytes not yet
- * handed to the kernel, exchanges stop sending body bytes until it drains.
+ * message, and the connection's send buffer is bounded (send-queue.ts).
  *
  * Everything the peer sends is checked (docs/wire-protocol.md, "Hostile
  * peers"): a frame that cannot be decoded closes the connection with 1002
@@ -23,6 +21,7 @@ import { ChurnMap } from '../churn-map.js';
 import { IdleWaiters } from '../idle-waiters.js';
 import { CloseCode } from '../protocol.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
+import { ExchangeIds } from './exchange-ids.js';
 import {
   decodeFrames,
   encodeHeader,
@@ -37,6 +36,7 @@ import {
   type Frame,
 } from './frame.js';
 import { Heartbeat, type HeartbeatTiming } from './heartbeat.js';
+import { SendQueue } from './send-queue.js';
 import { checkRequestHead, checkResponseHead, type RequestHead, type ResponseHead } from './heads.js';
 import { fromWire, type WireError } from './wire-error.js';
 
@@ -56,14 +56,6 @@ export interface SessionOptions {
   heartbeat: HeartbeatTiming;
 }
 
-/** Flush at once when this much is queued: a full DATA frame travels as its own message, which the receiver hands on without a copy. */
-const FLUSH_BYTES = 64 * 1024;
-/** Bytes handed to ws but not yet to the kernel above which exchanges stop sending body bytes. */
-const HIGH_WATER = 4 * 1024 * 1024;
-const LOW_WATER = 1024 * 1024;
-const MAX_ID = 0xffff_ffff;
-/** How many recently reset exchange ids a session remembers (their late frames are dropped silently). */
-const RESET_MEMORY = 4096;
 
 export interface MuxSessionEvents {
   /** The peer opened an exchange (its head is checked). */
@@ -83,19 +75,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   private readonly ws: WebSocket;
   /** Not a Map: see src/churn-map.ts (a Map kept every request alive into the old generation after a burst). */
   private readonly exchanges = new ChurnMap<number, Exchange>();
-  private nextId: number;
-  /** Highest id the peer has opened: a frame for a higher id names an exchange that never existed. */
-  private peerMaxId = 0;
-  private lapped = false;
-  /** Exchanges we reset lately: frames the peer sent before it heard of it are expected, and dropped. */
-  private readonly resetByUs = new Set<number>();
+  /** Which ids we open, which the peer may open, which we reset lately (exchange-ids.ts). */
+  private readonly ids: ExchangeIds;
   private incoming = 0;
-  private queue: Buffer[] = [];
-  private queuedBytes = 0;
-  private flushScheduled = false;
-  private unsent = 0;
-  /** Exchanges waiting for the send buffer to drain, by id (a ChurnMap for the same reason as `exchanges`). */
-  private readonly blocked = new ChurnMap<number, Exchange>();
+  /** Outgoing frames, batched per event-loop turn, and the send-buffer bound (send-queue.ts). */
+  private readonly out: SendQueue;
   /** whenIdle() callers, woken when the last exchange ends or the session closes. */
   private readonly idleWaiters = new IdleWaiters();
   private readonly heartbeat: Heartbeat;
@@ -110,8 +94,9 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   constructor(ws: WebSocket, options: SessionOptions) {
     super();
     this.ws = ws;
+    this.out = new SendQueue(ws);
     this.options = options;
-    this.nextId = options.role === 'relay' ? 1 : 2;
+    this.ids = new ExchangeIds(options.role);
     this.peerWindow = options.window;
     this.disconnectCode = options.role === 'relay' ? 'CTB_AGENT_DISCONNECTED' : 'CTB_RELAY_UNREACHABLE';
     ws.binaryType = 'nodebuffer';
@@ -129,7 +114,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
         this.terminate();
       },
       busy: () => this.exchanges.size > 0,
-      backlogged: () => this.unsent > 0 || this.queuedBytes > 0,
+      backlogged: () => this.out.backlogged,
     });
   }
 
@@ -166,24 +151,24 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   /** Opens an exchange: the OPEN frame carries `head`; `end` when the request has no body. */
   request(head: RequestHead, end: boolean): Exchange {
     if (!this.isOpen) throw new CtbridgeError(this.disconnectCode, 'the tunnel connection is closed');
-    const id = this.allocateId();
+    const id = this.ids.allocate(this.exchanges);
     const exchange = new Exchange(this, id, head, false, { window: this.options.window, peerWindow: this.peerWindow, localEnded: end });
     this.exchanges.set(id, exchange);
     this.heartbeat.wake();
-    this.enqueue(encodeJson(FrameType.OPEN, end ? FLAG_END : 0, id, head));
+    this.out.enqueue(encodeJson(FrameType.OPEN, end ? FLAG_END : 0, id, head));
     return exchange;
   }
 
   sendControl<T extends { type: string }>(message: T): void {
     if (!this.isOpen) return;
-    this.enqueue(encodeJson(FrameType.CONTROL, 0, 0, message));
+    this.out.enqueue(encodeJson(FrameType.CONTROL, 0, 0, message));
   }
 
   /** Sends what is queued, then closes the WebSocket with a code and reason. */
   close(code: number, reason: string): void {
     if (this.closed || this.closing) return;
     this.closing = true;
-    this.flush();
+    this.out.flush();
     this.ws.close(code, truncateReason(reason));
   }
 
@@ -195,31 +180,30 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
   // ---- ExchangeSink ----
 
   get writable(): boolean {
-    return this.unsent + this.queuedBytes < HIGH_WATER;
+    return this.out.writable;
   }
 
   waitWritable(exchange: Exchange): void {
-    this.blocked.set(exchange.id, exchange);
+    this.out.waitWritable(exchange);
   }
 
   sendReply(id: number, head: ResponseHead, end: boolean): void {
-    this.enqueue(encodeJson(FrameType.REPLY, end ? FLAG_END : 0, id, head));
+    this.out.enqueue(encodeJson(FrameType.REPLY, end ? FLAG_END : 0, id, head));
   }
 
   sendData(id: number, chunk: Buffer, end: boolean): void {
     this.bytesOut += chunk.length;
     const header = encodeHeader(FrameType.DATA, end ? FLAG_END : 0, id, chunk.length);
-    this.enqueue(chunk.length === 0 ? [header] : [header, chunk]);
+    this.out.enqueue(chunk.length === 0 ? [header] : [header, chunk]);
   }
 
   sendReset(id: number, error: WireError): void {
-    this.resetByUs.add(id);
-    if (this.resetByUs.size > RESET_MEMORY) this.resetByUs.delete(this.resetByUs.values().next().value as number);
-    this.enqueue(encodeJson(FrameType.RESET, 0, id, error));
+    this.ids.noteReset(id);
+    this.out.enqueue(encodeJson(FrameType.RESET, 0, id, error));
   }
 
   sendWindow(id: number, increment: number): void {
-    this.enqueue([encodeWindow(id, increment)]);
+    this.out.enqueue([encodeWindow(id, increment)]);
   }
 
   release(exchange: Exchange): void {
@@ -228,63 +212,11 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
       if (exchange.incoming) this.incoming--;
       if (this.exchanges.size === 0) this.idleWaiters.wake();
     }
-    if (this.blocked.get(exchange.id) === exchange) this.blocked.delete(exchange.id);
+    this.out.release(exchange);
   }
 
   problem(exchange: Exchange, message: string): void {
     this.emit('problem', `exchange ${exchange.id} (${exchange.head.kind}, tunnel ${exchange.head.tunnel}): ${message}`);
-  }
-
-  // ---- output ----
-
-  private enqueue(buffers: Buffer[]): void {
-    if (this.closed) return;
-    for (const b of buffers) {
-      this.queue.push(b);
-      this.queuedBytes += b.length;
-    }
-    if (this.queuedBytes >= FLUSH_BYTES) {
-      this.flush();
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    if (this.queue.length === 0 || this.closed) return;
-    const message = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes);
-    const size = this.queuedBytes;
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.unsent += size;
-    this.ws.send(message, { binary: true }, () => this.onSent(size));
-  };
-
-  private onSent(size: number): void {
-    this.unsent -= size;
-    if (this.blocked.size === 0 || this.unsent > LOW_WATER) return;
-    const waiting = this.blocked.values();
-    this.blocked.clear();
-    for (const exchange of waiting) exchange.onWritable();
-  }
-
-  private allocateId(): number {
-    for (;;) {
-      const id = this.nextId;
-      if (id + 2 > MAX_ID) {
-        this.nextId = this.options.role === 'relay' ? 1 : 2;
-        this.lapped = true;
-      } else {
-        this.nextId = id + 2;
-      }
-      if (!this.exchanges.has(id)) return id;
-    }
-  }
-
-  private isPeerId(id: number): boolean {
-    return (id % 2 === 1) === (this.options.role === 'agent');
   }
 
   // ---- input ----
@@ -352,25 +284,18 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
    * opened is a protocol error that closes the connection.
    */
   private onUnknownExchange(frame: Frame): void {
-    const never = this.isPeerId(frame.id) ? frame.id > this.peerMaxId : !this.wasAllocated(frame.id);
-    if (never) throw new FrameError(`${typeName(frame.type)} frame for exchange ${frame.id}, which was never opened`);
-    if (this.resetByUs.has(frame.id) || (frame.type !== FrameType.DATA && frame.type !== FrameType.REPLY)) return;
+    if (this.ids.neverOpened(frame.id)) throw new FrameError(`${typeName(frame.type)} frame for exchange ${frame.id}, which was never opened`);
+    if (this.ids.wasReset(frame.id) || (frame.type !== FrameType.DATA && frame.type !== FrameType.REPLY)) return;
     const message = `${typeName(frame.type)} after END on exchange ${frame.id}`;
     this.emit('problem', `exchange ${frame.id}: ${message}`);
     this.sendReset(frame.id, { code: 'CTB_PROTOCOL', message });
   }
 
-  private wasAllocated(id: number): boolean {
-    // Ids wrap after 2^32; once they have, every id counts as allocated.
-    return id < this.nextId || this.lapped;
-  }
-
   private onOpen(frame: Frame): void {
     const id = frame.id;
-    if (!this.isPeerId(id) || id <= this.peerMaxId) {
+    if (!this.ids.acceptPeerOpen(id)) {
       throw new FrameError(`the peer opened exchange ${id}, which is not a new id of its parity`);
     }
-    this.peerMaxId = id;
     const head = checkRequestHead(parseJsonPayload(frame));
     if (!head.ok) {
       this.emit('problem', `exchange ${id}: malformed request head: ${head.problem}`);
@@ -427,9 +352,7 @@ export class MuxSession extends EventEmitter<MuxSessionEvents> implements Exchan
     if (this.closed) return;
     this.closed = true;
     this.heartbeat.stop();
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.blocked.clear();
+    this.out.close();
     const reason = this.deadReason ?? reasonBuf.toString('utf8');
     const err = new CtbridgeError(this.disconnectCode, `the ${this.options.peerName ? `connection to ${this.options.peerName}` : 'tunnel connection'} closed (code ${code}${reason ? `: ${untrusted(reason)}` : ''}) during the exchange`);
     for (const exchange of this.exchanges.values()) exchange.abort(err);

@@ -440,7 +440,7 @@ describe('MuxSession: write backpressure', () => {
       ended.push(once(ex, 'end'));
     });
     const exchanges = [relay.request(head(), false), relay.request(head(), false)];
-    const internals = relay as unknown as { unsent: number; queuedBytes: number };
+    const internals = (relay as unknown as { out: { unsent: number; queuedBytes: number } }).out;
     let maxQueued = 0;
     const observe = (): void => {
       maxQueued = Math.max(maxQueued, internals.unsent + internals.queuedBytes, relaySocket.bufferedAmount);
