@@ -21,46 +21,19 @@
  * previous simulator (bench/fleet-agents-ws.ts: ws + MuxSession per agent)
  * for an A/B.
  *
- * Started with one JSON argument (FleetAgentsArgs); reports to the parent
- * over IPC every 100 ms (FleetAgentsReport).
+ * Started with one JSON argument and reporting to the parent as
+ * bench/fleet-agents-run.ts says.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { Backoff } from '../src/backoff.js';
 import { HEARTBEAT_DEFAULTS } from '../src/config/common.js';
 import { retryAfterDelayMs } from '../src/http/retry-after.js';
 import { decodeFrames, encodeJson, FrameType, parseJsonPayload } from '../src/mux/frame.js';
 import { Heartbeat } from '../src/mux/heartbeat.js';
 import { PROTOCOL_VERSION, SOFTWARE_VERSION, SUBPROTOCOL } from '../src/protocol.js';
-import { signAgentToken } from '../src/token.js';
+import { args, counts, FleetAgent, runFleetAgents } from './fleet-agents-run.js';
 import { acceptFor, clientFrame, FrameReader, Opcode, PING_FRAME, readUpgradeAnswer, upgradeRequest } from './fleet-ws-client.js';
 
-export interface FleetAgentsArgs {
-  url: string;
-  secret: string;
-  from: number;
-  count: number;
-  /** Dials in flight at once during the first ramp-up (later redials are not held back, as with real agents). */
-  rampConcurrency: number;
-  /** Another heartbeat than the agent's default (BENCH_FLEET_HEARTBEAT_INTERVAL); the relay gets the same. */
-  heartbeat?: { interval: number; timeout: number };
-}
-
-export interface FleetAgentsReport {
-  ready: number;
-  dialling: number;
-  failures: number;
-  /** Dials started, so far. */
-  dials: number;
-  /** Dials answered 503 (CTB_RELAY_BUSY), so far. */
-  busy: number;
-  /** Dials that ended before any HTTP answer (connection refused or reset), so far. */
-  refused: number;
-  /** Agents asleep before their next dial (backoff or Retry-After), now. */
-  waiting: number;
-}
-
-const args = JSON.parse(process.argv[2]) as FleetAgentsArgs;
 const url = new URL(args.url);
 const port = Number(url.port);
 // The agent's defaults (agent.yaml without heartbeat:, timeouts:, reconnect:, streamWindow:).
@@ -71,21 +44,12 @@ const WINDOW = 256 * 1024;
 const KEY = randomBytes(16).toString('base64');
 const ACCEPT = acceptFor(KEY);
 
-let ready = 0;
-let dialling = 0;
-let failures = 0;
-let dials = 0;
-let busy = 0;
-let refused = 0;
-let waiting = 0;
-let ramping = true;
-
-class SimulatedAgent {
-  private readonly backoff = new Backoff(500, 10_000);
+class SimulatedAgent extends FleetAgent {
   private readonly request: Buffer;
   private readonly hello: Buffer;
 
   constructor(index: number, token: string) {
+    super();
     this.request = upgradeRequest({ path: url.pathname, host: url.host, token, userAgent: SOFTWARE_VERSION, subprotocol: SUBPROTOCOL, key: KEY });
     // What agent/relay-messages.ts helloMessage() says, as one binary message (the session sends each control message whole).
     const hello = { type: 'hello', version: PROTOCOL_VERSION, tunnels: [`f${index}`], software: SOFTWARE_VERSION, hostname: 'bench', window: WINDOW };
@@ -93,15 +57,7 @@ class SimulatedAgent {
   }
 
   dial(onSettled?: () => void): void {
-    dialling++;
-    dials++;
-    let settled = false;
-    const settle = (): void => {
-      if (settled) return;
-      settled = true;
-      dialling--;
-      onSettled?.();
-    };
+    const settle = this.dialStarted(onSettled);
     let state: 'upgrading' | 'open' | 'ready' = 'upgrading';
     let answered = false;
     let retryAfter: number | undefined;
@@ -123,7 +79,7 @@ class SimulatedAgent {
             state = 'ready';
             clearTimeout(timer);
             timer = undefined;
-            ready++;
+            counts.ready++;
             this.backoff.reset();
             settle();
           }
@@ -150,7 +106,7 @@ class SimulatedAgent {
       head = null;
       if (answer.kind === 'refused') {
         if (answer.status === 503) {
-          busy++;
+          counts.busy++;
           retryAfter = retryAfterDelayMs(answer.retryAfter);
         }
         socket.destroy();
@@ -177,45 +133,14 @@ class SimulatedAgent {
     socket.once('close', () => {
       clearTimeout(timer);
       heartbeat?.stop();
-      if (state === 'ready') ready--;
-      else failures++;
-      if (state === 'upgrading' && !answered) refused++;
+      if (state === 'ready') counts.ready--;
+      else counts.failures++;
+      if (state === 'upgrading' && !answered) counts.refused++;
       settle();
       // A busy relay's Retry-After only for a refused upgrade; otherwise the backoff.
       this.redial(state === 'upgrading' ? retryAfter : undefined);
     });
   }
-
-  private redial(delayMs?: number): void {
-    waiting++;
-    setTimeout(() => {
-      waiting--;
-      this.dial();
-    }, delayMs ?? this.backoff.next());
-  }
 }
 
-async function main(): Promise<void> {
-  const agents: SimulatedAgent[] = [];
-  for (let i = args.from; i < args.from + args.count; i++) {
-    const token = await signAgentToken({ agentId: `fleet-${i}`, tunnels: [`f${i}`], ttlMs: 24 * 3600_000, key: { secret: args.secret } });
-    agents.push(new SimulatedAgent(i, token));
-  }
-  setInterval(() => {
-    const report: FleetAgentsReport = { ready, dialling, failures, dials, busy, refused, waiting };
-    process.send?.(report);
-  }, 100);
-  process.send?.({ ready, dialling, failures, dials, busy, refused, waiting, tokens: agents.length });
-  // Ramp-up: at most rampConcurrency dials in flight.
-  let next = 0;
-  const more = (): void => {
-    while (ramping && next < agents.length && dialling < args.rampConcurrency) agents[next++].dial(more);
-    if (next >= agents.length) ramping = false;
-  };
-  process.on('message', (m: { go?: boolean }) => {
-    if (m.go) more();
-  });
-  process.on('disconnect', () => process.exit(0));
-}
-
-void main();
+void runFleetAgents((index, token) => new SimulatedAgent(index, token));

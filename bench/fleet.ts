@@ -44,7 +44,7 @@ import { stringify } from 'yaml';
 import { HEARTBEAT_DEFAULTS } from '../src/config/common.js';
 import { cleanupAndWait, killOnCleanup, spawnNode, tempDir, type Child } from './children.js';
 import { envInt } from './env.js';
-import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents.js';
+import type { FleetAgentsArgs, FleetAgentsReport } from './fleet-agents-run.js';
 import { Timeline } from './fleet-timeline.js';
 import { cpuSeconds, cpuSplit, machineCpuSeconds, machineStealSeconds, selfAndReapedCpuSeconds, settledRss } from './proc.js';
 
